@@ -1,0 +1,1 @@
+//! (Runbook, RunRecord) → mdBook source; building; the preprocessor. Never runs a step.

@@ -1,0 +1,100 @@
+//! The only place that spawns processes: one step's script in its shell, in its
+//! own process group, with the shell state carried from the step before, output
+//! streamed (masked) to a sink, timeouts and interrupts stopping the whole group.
+//!
+//! This file fixes the interface the run engine (`crate::runner`) codes against.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Shell state carried from step to step (SPEC §2), and recorded for `--resume`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShellState {
+    /// Working directory after the step.
+    pub cwd: PathBuf,
+    /// Exported variables the steps changed, relative to the environment the run
+    /// started with: `Some(value)` set, `None` unset. Only the delta is kept, so
+    /// resuming applies it over *today's* environment.
+    pub env: BTreeMap<String, Option<String>>,
+    /// Under bash: a script restoring shell variables, functions, aliases and
+    /// options, sourced at the next step's start. `None` for other shells.
+    pub shell_script: Option<String>,
+}
+
+/// What to capture in memory besides streaming to the sink (for checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Capture {
+    /// Nothing: the step has no checks.
+    #[default]
+    None,
+    /// stdout and stderr interleaved in arrival order (one pipe).
+    Combined,
+    /// Combined plus stdout and stderr apart (two pipes; order between them is
+    /// arrival order as read).
+    Split,
+}
+
+/// Receives a step's output as it arrives, already masked.
+pub trait OutputSink {
+    fn output(&mut self, stream: StreamKind, bytes: &[u8]);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    Stdout,
+    Stderr,
+    /// Both on one pipe.
+    Combined,
+}
+
+/// One process to run.
+pub struct StepRun<'a> {
+    /// The shell or interpreter (`bash`, `sh`, `zsh`, `python3`, ...).
+    pub program: &'a str,
+    /// The script text (for a console step: one `$` command).
+    pub script: &'a str,
+    /// Shell state to start from (cwd, env delta, bash state).
+    pub state: &'a ShellState,
+    /// Environment the run started with, plus front matter `env` and `--env`.
+    pub base_env: &'a BTreeMap<String, String>,
+    /// Overrides `state.cwd` for this step only (`cwd=` attribute), absolute.
+    pub cwd_override: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    /// Attach the terminal's stdin (and keep the step in the foreground).
+    pub interactive: bool,
+    pub capture: Capture,
+    /// Masks secrets in everything sent to the sink and captured.
+    pub redactor: &'a crate::secrets::Redactor,
+}
+
+/// How the process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ending {
+    Exited,
+    TimedOut,
+    Interrupted,
+    /// Killed by a signal runsheet did not send.
+    Signaled,
+}
+
+/// What one process did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub ending: Ending,
+    /// Exit status; for a signal, 128 + the signal number as a shell reports it.
+    pub exit_code: Option<i32>,
+    pub duration: Duration,
+    /// Captured output (masked), per `Capture`; each capped in memory, with
+    /// `truncated` set when the cap cut the start off.
+    pub combined: Vec<u8>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub truncated: bool,
+    /// State after the step; equal to the input state when the step did not
+    /// finish normally.
+    pub state: ShellState,
+}

@@ -1,0 +1,25 @@
+//! runsheet makes Markdown runbooks executable.
+//!
+//! The pipeline, one way:
+//! `.md` → [`source::Source`] → [`parse`] → [`model::Runbook`] → [`plan`] →
+//! [`exec`] → [`check`] → [`record::RunRecord`] → [`report`] / [`book`] / [`update`].
+//!
+//! Only `exec` spawns processes, only `report` and `cli` print, only `record`
+//! and `update` (and `book`, for its output tree) write files.
+
+#![warn(unreachable_pub, clippy::print_stdout, clippy::print_stderr)]
+
+pub mod book;
+pub mod check;
+pub mod cli;
+pub mod diag;
+pub mod exec;
+pub mod model;
+pub mod parse;
+pub mod plan;
+pub mod record;
+pub mod report;
+pub mod runner;
+pub mod secrets;
+pub mod source;
+pub mod update;

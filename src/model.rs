@@ -1,0 +1,317 @@
+//! The runbook as runsheet understands it: sections, steps, their checks and the
+//! missing steps. Built by `parse`, read by everything downstream. Plain owned
+//! data; every node carries its 1-based line (and a byte span where a rewrite or
+//! a diagnostic needs one).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::source::Span;
+
+/// A parsed runbook. `steps` are in document order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Runbook {
+    /// The path as the user gave it.
+    pub path: PathBuf,
+    /// Front matter `title`, else the first heading's text, else the file stem.
+    pub title: String,
+    pub front: FrontMatter,
+    pub sections: Vec<Section>,
+    pub steps: Vec<Step>,
+    pub todos: Vec<Todo>,
+    /// Every fenced code block in the file, step or not (`list --json` `blocks`).
+    pub blocks: Vec<Block>,
+    /// Hex SHA-256 of the file's bytes: a record of another text is recognised.
+    pub hash: String,
+}
+
+/// YAML front matter (SPEC §1.1). Unknown keys are rejected by the parser.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FrontMatter {
+    pub title: Option<String>,
+    /// Runs `sh`/`bash`/`shell` blocks; default `bash`.
+    pub shell: Option<String>,
+    /// First working directory, relative to the runbook's folder.
+    pub cwd: Option<String>,
+    pub env: BTreeMap<String, String>,
+    #[serde(with = "opt_duration")]
+    pub timeout: Option<Duration>,
+    pub requires: Vec<String>,
+    pub redact: Vec<String>,
+}
+
+/// A heading and everything up to the next heading of the same or a higher level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Section {
+    /// GitHub anchor slug, made unique with `-1`, `-2`, ...
+    pub id: String,
+    pub title: String,
+    pub level: u8,
+    pub line: usize,
+    /// The id of the enclosing section, if any.
+    pub parent: Option<String>,
+    pub span: Span,
+}
+
+/// How a step's code is run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum StepKind {
+    /// A shell block: `program` is `bash`, `sh`, `zsh`, ... (front matter
+    /// `shell` applies to `sh`/`bash`/`shell` blocks).
+    Shell { program: String },
+    /// A `console` transcript: its commands run in order in the step's shell,
+    /// sharing state, each with its own expected output and exit status.
+    Console {
+        program: String,
+        commands: Vec<ConsoleCommand>,
+    },
+    /// Another language run by an interpreter (`run` / `run=INTERPRETER`):
+    /// the code is written to a file and passed to `program`.
+    Interpreter { program: String },
+}
+
+/// One `$ ` command of a console transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsoleCommand {
+    /// The command with `> ` continuation prefixes removed, lines joined by `\n`.
+    pub command: String,
+    pub line: usize,
+    /// The lines after the command, up to the next `$ ` (and before `? CODE`),
+    /// joined with `\n` plus a final `\n`. `None` when no lines follow: the output
+    /// is then unchecked.
+    pub expected: Option<String>,
+    /// From a last `? CODE` line; `None` means "exit 0 expected".
+    pub exit: Option<ExitExpect>,
+    /// Byte span of the expected-output lines (and `? CODE` line excluded) in the
+    /// file, for `check --update`. Empty span at the insertion point when
+    /// `expected` is `None`.
+    pub output_span: Span,
+}
+
+/// A runnable step: a fenced block of a shell language, `console`, or `run`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Step {
+    pub id: String,
+    /// Id of the innermost section holding the step; `None` before any heading.
+    pub section: Option<String>,
+    /// Line of the opening fence.
+    pub line: usize,
+    /// The info string's language word (`sh`, `bash`, `console`, `python`, ...).
+    pub lang: String,
+    /// Block content exactly as CommonMark defines it.
+    pub code: String,
+    /// The attributes as written, `{#id cwd=x skip}` → `{"id": "id", "cwd": "x", "skip": ""}`.
+    pub attrs: BTreeMap<String, String>,
+    pub kind: StepKind,
+    pub options: StepOptions,
+    pub checks: Vec<Check>,
+    /// The whole fenced block, fences included.
+    pub span: Span,
+    /// Hex SHA-256 of kind, code and options: a record whose step hash differs
+    /// is stale.
+    pub hash: String,
+}
+
+/// Step attributes after validation (SPEC §1.3).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepOptions {
+    pub cwd: Option<String>,
+    #[serde(with = "opt_duration")]
+    pub timeout: Option<Duration>,
+    pub exit: ExitExpect,
+    pub retry: u32,
+    #[serde(with = "opt_duration")]
+    pub delay: Option<Duration>,
+    pub tags: Vec<String>,
+    pub skip: bool,
+    pub manual: bool,
+    pub interactive: bool,
+    pub confirm: bool,
+    pub background: bool,
+    pub setup: bool,
+}
+
+impl StepOptions {
+    /// Pause between retries: `delay`, default one second.
+    pub fn retry_delay(&self) -> Duration {
+        self.delay.unwrap_or(Duration::from_secs(1))
+    }
+}
+
+/// Which exit statuses count as success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExitExpect {
+    Codes(Vec<i32>),
+    Any,
+    Nonzero,
+}
+
+impl Default for ExitExpect {
+    fn default() -> Self {
+        ExitExpect::Codes(vec![0])
+    }
+}
+
+impl ExitExpect {
+    pub fn accepts(&self, code: i32) -> bool {
+        match self {
+            ExitExpect::Codes(codes) => codes.contains(&code),
+            ExitExpect::Any => true,
+            ExitExpect::Nonzero => code != 0,
+        }
+    }
+}
+
+impl std::fmt::Display for ExitExpect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitExpect::Codes(codes) => {
+                let list: Vec<String> = codes.iter().map(i32::to_string).collect();
+                f.write_str(&list.join(","))
+            }
+            ExitExpect::Any => f.write_str("any"),
+            ExitExpect::Nonzero => f.write_str("nonzero"),
+        }
+    }
+}
+
+/// `match=` of an output block.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MatchMode {
+    #[default]
+    Exact,
+    Contains,
+    Regex,
+}
+
+/// `stream=` of an output block.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stream {
+    #[default]
+    Both,
+    Stdout,
+    Stderr,
+}
+
+/// Something a step's output must satisfy (SPEC §1.4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Check {
+    /// An `output` block after the step.
+    Output {
+        line: usize,
+        expected: String,
+        #[serde(rename = "match")]
+        mode: MatchMode,
+        stream: Stream,
+        /// Byte span of the block's content (between the fences), for `--update`.
+        content_span: Span,
+    },
+    /// `<!-- check: contains "TEXT" -->`
+    Contains { line: usize, text: String },
+    /// `<!-- check: not-contains "TEXT" -->`
+    NotContains { line: usize, text: String },
+    /// `<!-- check: matches "REGEX" -->`
+    Matches { line: usize, regex: String },
+}
+
+impl Check {
+    pub fn line(&self) -> usize {
+        match self {
+            Check::Output { line, .. }
+            | Check::Contains { line, .. }
+            | Check::NotContains { line, .. }
+            | Check::Matches { line, .. } => *line,
+        }
+    }
+}
+
+/// A missing step: a TODO/FIXME paragraph, list item, table cell or heading, or
+/// an empty shell block (text `empty step`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Todo {
+    pub section: Option<String>,
+    pub line: usize,
+    pub text: String,
+    pub span: Span,
+}
+
+/// What a fenced block is to runsheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlockRole {
+    Step,
+    Output,
+    Other,
+}
+
+/// Any fenced code block, as CommonMark sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Block {
+    pub line: usize,
+    /// The whole info string as written.
+    pub info: String,
+    /// The info string up to the first space or `{`.
+    pub lang: String,
+    pub code: String,
+    pub role: BlockRole,
+    pub span: Span,
+}
+
+impl Runbook {
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    pub fn section(&self, id: &str) -> Option<&Section> {
+        self.sections.iter().find(|s| s.id == id)
+    }
+
+    /// The section's title chain from the outermost, for `Section › Sub` labels.
+    pub fn section_path(&self, id: &str) -> Vec<&Section> {
+        let mut chain = Vec::new();
+        let mut cur = self.section(id);
+        while let Some(s) = cur {
+            chain.push(s);
+            cur = s.parent.as_deref().and_then(|p| self.section(p));
+        }
+        chain.reverse();
+        chain
+    }
+
+    /// True when `section` is `ancestor` or lies inside it.
+    pub fn section_within(&self, section: &str, ancestor: &str) -> bool {
+        self.section_path(section).iter().any(|s| s.id == ancestor)
+    }
+}
+
+/// Durations are written as humantime strings (`90s`, `1h 30m`) in JSON.
+pub(crate) mod opt_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}

@@ -1,0 +1,1 @@
+//! Markdown → [`Runbook`](crate::model::Runbook): the only user of pulldown-cmark.

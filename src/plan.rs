@@ -1,0 +1,1 @@
+//! Runbook + selection → the steps to run.

@@ -1,0 +1,73 @@
+//! Everything runsheet shows a person: colours, diagnostics, the live run, the
+//! drift report, and the machine reports (JUnit, JSON, GitHub annotations).
+//! The only module (with `cli`) that prints.
+
+use std::io::IsTerminal;
+
+use console::Style;
+
+use crate::cli::{ColorChoice, Exit};
+
+/// Colour roles, chosen once from `--color`, `NO_COLOR` and the terminal.
+#[derive(Debug, Clone)]
+pub struct Palette {
+    pub enabled: bool,
+}
+
+impl Palette {
+    pub fn choose(choice: ColorChoice) -> Self {
+        let enabled = match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stdout().is_terminal()
+            }
+        };
+        Palette { enabled }
+    }
+
+    pub fn plain() -> Self {
+        Palette { enabled: false }
+    }
+
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.enabled {
+            style.force_styling(true).apply_to(text).to_string()
+        } else {
+            text.to_string()
+        }
+    }
+
+    pub fn error(&self, t: &str) -> String {
+        self.paint(Style::new().red().bold(), t)
+    }
+    pub fn warning(&self, t: &str) -> String {
+        self.paint(Style::new().yellow().bold(), t)
+    }
+    pub fn success(&self, t: &str) -> String {
+        self.paint(Style::new().green(), t)
+    }
+    pub fn dim(&self, t: &str) -> String {
+        self.paint(Style::new().dim(), t)
+    }
+    pub fn strong(&self, t: &str) -> String {
+        self.paint(Style::new().bold(), t)
+    }
+    pub fn added(&self, t: &str) -> String {
+        self.paint(Style::new().green(), t)
+    }
+    pub fn removed(&self, t: &str) -> String {
+        self.paint(Style::new().red(), t)
+    }
+    pub fn accent(&self, t: &str) -> String {
+        self.paint(Style::new().cyan(), t)
+    }
+}
+
+/// Prints an error that ends the command and returns exit code 2.
+#[allow(clippy::print_stderr)]
+pub fn fatal(palette: &Palette, err: &anyhow::Error) -> Exit {
+    eprintln!("{} {err:#}", palette.error("error:"));
+    Exit::Usage
+}

@@ -1,0 +1,2 @@
+//! The run engine: a plan of steps → exec, checks → a RunRecord, emitting events
+//! to reporters (terminal, record writer). Used by `run` and `check`.

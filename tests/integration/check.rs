@@ -1,0 +1,3 @@
+//! `runsheet check` end to end.
+#![allow(unused_imports)]
+use crate::sheet::Sheet;

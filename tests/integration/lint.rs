@@ -1,0 +1,3 @@
+//! `runsheet lint` end to end.
+#![allow(unused_imports)]
+use crate::sheet::Sheet;

@@ -1,0 +1,10 @@
+//! The one integration test binary: runs the built `runsheet` on fixtures under
+//! `tests/fixtures/` and asserts exit codes, output and files.
+
+mod sheet;
+
+mod book;
+mod check;
+mod lint;
+mod list;
+mod run;

@@ -1,0 +1,3 @@
+//! `runsheet run` end to end.
+#![allow(unused_imports)]
+use crate::sheet::Sheet;
