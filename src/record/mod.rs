@@ -104,6 +104,9 @@ pub struct CheckRecord {
     pub message: String,
     /// Unified diff, expected against actual, when an output did not match.
     pub diff: Option<String>,
+    /// What the command printed, normalised and masked, for output checks
+    /// (what `check --update` writes into the runbook).
+    pub actual: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
