@@ -4,6 +4,9 @@
 
 use std::path::PathBuf;
 
+mod store;
+pub use store::{LockError, RunDir, RunLock, Store, KEEP_RUNS};
+
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a field changes meaning; readers refuse newer versions.
