@@ -1,0 +1,52 @@
+//! The normalisation of SPEC §1.4, applied to both sides before they are
+//! compared: what the terminal showed, minus noise an author cannot write down.
+
+/// CRLF to LF, ANSI escapes removed, trailing spaces and tabs dropped from each
+/// line, trailing blank lines dropped. The result is empty or ends with one `\n`,
+/// so `expected` and `actual` texts compare and diff line by line.
+pub fn normalise(text: &str) -> String {
+    let text = text.replace("\r\n", "\n");
+    let plain = console::strip_ansi_codes(&text);
+    let mut lines: Vec<&str> = plain
+        .split('\n')
+        .map(|l| l.trim_end_matches([' ', '\t']))
+        .collect();
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    let mut out = lines.join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+/// Lossy UTF-8 then [`normalise`]: captured output is bytes, and a stray invalid
+/// byte must not hide the rest of it.
+pub fn normalise_bytes(bytes: &[u8]) -> String {
+    normalise(&String::from_utf8_lossy(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crlf_ansi_trailing_spaces_and_blank_lines() {
+        assert_eq!(normalise("a  \r\nb\t\r\n\r\n\n"), "a\nb\n");
+        assert_eq!(normalise("\x1b[1;32mok\x1b[0m done\n"), "ok done\n");
+        assert_eq!(normalise("no newline"), "no newline\n");
+        assert_eq!(normalise("\n\n"), "");
+        assert_eq!(normalise(""), "");
+    }
+
+    #[test]
+    fn inner_blank_lines_and_leading_spaces_are_kept() {
+        assert_eq!(normalise("  a\n\n  b\n"), "  a\n\n  b\n");
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_dropped() {
+        assert_eq!(normalise_bytes(b"a\xffb\n"), "a\u{fffd}b\n");
+    }
+}

@@ -1,0 +1,243 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::*;
+use crate::exec::ShellState;
+use crate::model::StepOptions;
+use crate::source::Span;
+
+fn outcome(combined: &str) -> Outcome {
+    Outcome {
+        ending: Ending::Exited,
+        exit_code: Some(0),
+        duration: Duration::from_millis(5),
+        combined: combined.as_bytes().to_vec(),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        truncated: false,
+        state: ShellState::default(),
+    }
+}
+
+fn split(stdout: &str, stderr: &str) -> Outcome {
+    Outcome {
+        stdout: stdout.as_bytes().to_vec(),
+        stderr: stderr.as_bytes().to_vec(),
+        ..outcome(&format!("{stdout}{stderr}"))
+    }
+}
+
+fn step(checks: Vec<Check>) -> Step {
+    Step {
+        id: "s".into(),
+        section: None,
+        line: 1,
+        lang: "sh".into(),
+        code: "true\n".into(),
+        attrs: BTreeMap::new(),
+        kind: StepKind::Shell {
+            program: "bash".into(),
+        },
+        options: StepOptions::default(),
+        checks,
+        span: Span::default(),
+        hash: String::new(),
+    }
+}
+
+fn output(expected: &str, mode: MatchMode, stream: Stream) -> Check {
+    Check::Output {
+        line: 7,
+        expected: expected.into(),
+        mode,
+        stream,
+        content_span: Span::default(),
+    }
+}
+
+fn one(check: Check, out: &Outcome) -> CheckRecord {
+    let mut records = step_checks(&step(vec![check]), out);
+    assert_eq!(records.len(), 1);
+    records.remove(0)
+}
+
+#[test]
+fn exact_match_after_normalisation() {
+    let check = output("hello\nworld\n", MatchMode::Exact, Stream::Both);
+    let r = one(check, &outcome("\x1b[1mhello\x1b[0m  \r\nworld\r\n\r\n"));
+    assert!(r.passed, "{r:?}");
+    assert_eq!(r.kind, "output");
+    assert_eq!(r.line, 7);
+    assert_eq!(r.diff, None);
+    assert_eq!(r.actual.as_deref(), Some("hello\nworld\n"));
+}
+
+#[test]
+fn exact_mismatch_gives_a_unified_diff_of_only_the_real_change() {
+    let check = output("id: [..]\n...\ncount: 3\n", MatchMode::Exact, Stream::Both);
+    let r = one(check, &outcome("id: 81f2\nnoise\ncount: 4\n"));
+    assert!(!r.passed);
+    assert_eq!(r.message, "output differs from the expected block");
+    let diff = r.diff.expect("a diff");
+    assert!(diff.starts_with("--- expected\n+++ actual\n"), "{diff}");
+    assert!(diff.contains("\n-count: 3\n+count: 4\n"), "{diff}");
+    assert!(!diff.contains("-id: [..]"), "{diff}");
+    assert!(!diff.contains("+noise"), "{diff}");
+    assert_eq!(r.actual.as_deref(), Some("id: [..]\n...\ncount: 4\n"));
+}
+
+#[test]
+fn an_empty_block_expects_no_output() {
+    assert!(one(output("", MatchMode::Exact, Stream::Both), &outcome("\n\n")).passed);
+    assert!(!one(output("", MatchMode::Exact, Stream::Both), &outcome("x\n")).passed);
+}
+
+#[test]
+fn contains_mode_is_a_substring_of_the_normalised_output() {
+    let check = output("Successfully built\n", MatchMode::Contains, Stream::Both);
+    assert!(one(check.clone(), &outcome("step 1\nSuccessfully built 81f2\n")).passed);
+    let r = one(check, &outcome("step 1\nError\n"));
+    assert!(!r.passed);
+    assert_eq!(r.message, "output does not contain the expected block");
+    assert!(r.diff.is_some());
+}
+
+#[test]
+fn regex_mode_searches_with_line_anchors() {
+    let check = output("^version \\d+\\.\\d+\n", MatchMode::Regex, Stream::Both);
+    assert!(one(check.clone(), &outcome("tool\nversion 1.2\n")).passed);
+    assert!(!one(check, &outcome("tool version 1.2\n")).passed);
+    let bad = one(output("(\n", MatchMode::Regex, Stream::Both), &outcome("x"));
+    assert!(!bad.passed);
+    assert!(bad.message.starts_with("invalid regex"), "{}", bad.message);
+}
+
+#[test]
+fn stream_selection() {
+    let out = split("to stdout\n", "to stderr\n");
+    assert!(
+        one(
+            output("to stdout\n", MatchMode::Exact, Stream::Stdout),
+            &out
+        )
+        .passed
+    );
+    assert!(
+        one(
+            output("to stderr\n", MatchMode::Exact, Stream::Stderr),
+            &out
+        )
+        .passed
+    );
+    let both = "to stdout\nto stderr\n";
+    assert!(one(output(both, MatchMode::Exact, Stream::Both), &out).passed);
+    let r = one(
+        output("to stdout\n", MatchMode::Exact, Stream::Stderr),
+        &out,
+    );
+    assert!(!r.passed);
+    assert_eq!(r.message, "stderr differs from the expected block");
+}
+
+#[test]
+fn hidden_checks() {
+    let out = outcome("Deployed \x1b[32mv2\x1b[0m to prod\n");
+    let contains = |t: &str| Check::Contains {
+        line: 3,
+        text: t.into(),
+    };
+    let not = |t: &str| Check::NotContains {
+        line: 4,
+        text: t.into(),
+    };
+    let re = |t: &str| Check::Matches {
+        line: 5,
+        regex: t.into(),
+    };
+    assert!(one(contains("v2 to prod"), &out).passed);
+    let r = one(contains("staging"), &out);
+    assert!(!r.passed);
+    assert_eq!(r.message, "output does not contain \"staging\"");
+    assert_eq!(r.actual.as_deref(), Some("Deployed v2 to prod\n"));
+    assert!(one(not("ERROR"), &out).passed);
+    let r = one(not("prod"), &out);
+    assert!(!r.passed);
+    assert_eq!(r.kind, "not-contains");
+    assert!(one(re("^Deployed v\\d+"), &out).passed);
+    assert!(!one(re("^v\\d+"), &out).passed);
+    assert!(one(re("(").clone(), &out)
+        .message
+        .starts_with("invalid regex"));
+}
+
+#[test]
+fn truncated_output_is_said_in_the_message() {
+    let mut out = outcome("tail\n");
+    out.truncated = true;
+    let r = one(output("head\ntail\n", MatchMode::Exact, Stream::Both), &out);
+    assert!(r.message.contains("only the end of a long output was kept"));
+}
+
+fn command(expected: Option<&str>, exit: Option<ExitExpect>) -> ConsoleCommand {
+    ConsoleCommand {
+        command: "echo hi".into(),
+        line: 12,
+        expected: expected.map(str::to_string),
+        exit,
+        output_span: Span::default(),
+    }
+}
+
+#[test]
+fn console_command_output_and_exit() {
+    let ok = outcome("hi\n");
+    assert!(console_check(&command(None, None), &ok).is_none());
+    let r = console_check(&command(Some("hi\n"), None), &ok).expect("checked");
+    assert!(r.passed);
+    assert_eq!((r.kind.as_str(), r.line), ("console", 12));
+
+    let r = console_check(&command(Some("bye\n"), None), &ok).expect("checked");
+    assert!(!r.passed);
+    assert_eq!(r.message, "`echo hi`: output differs from the transcript");
+    assert!(r.diff.unwrap().contains("-bye\n+hi\n"));
+    assert_eq!(r.actual.as_deref(), Some("hi\n"));
+
+    let mut failed = outcome("hi\n");
+    failed.exit_code = Some(2);
+    let r = console_check(&command(None, None), &failed).expect("a failed default exit");
+    assert!(!r.passed);
+    assert_eq!(r.message, "`echo hi`: exit status 2, expected 0");
+    let r = console_check(
+        &command(Some("hi\n"), Some(ExitExpect::Codes(vec![2]))),
+        &failed,
+    )
+    .expect("checked");
+    assert!(r.passed, "{r:?}");
+    let r = console_check(&command(None, Some(ExitExpect::Nonzero)), &ok).expect("checked");
+    assert_eq!(r.message, "`echo hi`: exit status 0, expected nonzero");
+    let r = console_check(&command(Some("x\n"), Some(ExitExpect::Nonzero)), &ok).unwrap();
+    assert_eq!(
+        r.message,
+        "`echo hi`: output differs from the transcript; exit status 0, expected nonzero"
+    );
+}
+
+#[test]
+fn capture_follows_the_checks() {
+    assert_eq!(capture_for(&step(vec![])), Capture::None);
+    let both = output("x\n", MatchMode::Exact, Stream::Both);
+    assert_eq!(capture_for(&step(vec![both])), Capture::Combined);
+    let err = output("x\n", MatchMode::Exact, Stream::Stderr);
+    assert_eq!(capture_for(&step(vec![err])), Capture::Split);
+    let hidden = Check::Contains {
+        line: 1,
+        text: "x".into(),
+    };
+    assert_eq!(capture_for(&step(vec![hidden])), Capture::Combined);
+    let mut console = step(vec![]);
+    console.kind = StepKind::Console {
+        program: "bash".into(),
+        commands: vec![command(Some("hi\n"), None)],
+    };
+    assert_eq!(capture_for(&console), Capture::Combined);
+}
