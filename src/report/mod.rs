@@ -8,6 +8,11 @@ use console::Style;
 
 use crate::cli::{ColorChoice, Exit};
 
+pub mod drift;
+pub mod github;
+pub mod json;
+pub mod junit;
+
 /// Colour roles, chosen once from `--color`, `NO_COLOR` and the terminal.
 #[derive(Debug, Clone)]
 pub struct Palette {

@@ -1,0 +1,398 @@
+//! The drift report of `runsheet check` (every failed check with its place,
+//! step and diff), the summary table, and the coloured unified diff that the
+//! live run terminal uses too.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::record::{CheckRecord, RunRecord, StepRecord, StepStatus};
+
+use super::Palette;
+
+/// Lines of a failed hidden check's output shown under it.
+const OUTPUT_TAIL: usize = 10;
+
+/// One runbook's result under `check`.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The runbook's path as shown (relative to where runsheet was started).
+    pub path: PathBuf,
+    pub record: RunRecord,
+    /// Wall time of the whole runbook.
+    pub duration: Duration,
+}
+
+/// Step and TODO counts of one runbook (or of all of them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: usize,
+    pub failed: usize,
+    pub not_run: usize,
+    pub todos: usize,
+}
+
+impl Tally {
+    pub fn of(record: &RunRecord) -> Self {
+        let mut t = Tally {
+            todos: record.todos.len(),
+            ..Tally::default()
+        };
+        for step in &record.steps {
+            if step_failed(step.status) {
+                t.failed += 1;
+            } else if step.status == StepStatus::Passed {
+                t.passed += 1;
+            } else {
+                t.not_run += 1;
+            }
+        }
+        t
+    }
+
+    fn add(&mut self, other: Tally) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.not_run += other.not_run;
+        self.todos += other.todos;
+    }
+}
+
+pub fn step_failed(status: StepStatus) -> bool {
+    matches!(
+        status,
+        StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted
+    )
+}
+
+/// The failed checks of a step; empty when it failed for another reason (its
+/// exit status, a timeout).
+pub fn failed_checks(step: &StepRecord) -> Vec<&CheckRecord> {
+    step.checks.iter().filter(|c| !c.passed).collect()
+}
+
+/// Why a failed step failed, in words.
+pub fn step_reason(step: &StepRecord) -> String {
+    match (&step.reason, step.status) {
+        (Some(r), _) => r.clone(),
+        (None, StepStatus::TimedOut) => "timed out".into(),
+        (None, StepStatus::Interrupted) => "interrupted".into(),
+        (None, _) => match step.exit_code {
+            Some(code) => format!("exit status {code}"),
+            None => "failed".into(),
+        },
+    }
+}
+
+/// A unified diff (as `check::unified_diff` writes it) with removed lines in
+/// the `removed` colour, added in `added`, hunk headers as accents; each line
+/// prefixed with `indent`.
+pub fn render_diff(palette: &Palette, diff: &str, indent: &str) -> String {
+    let mut out = String::new();
+    for line in diff.lines() {
+        let painted = if line.starts_with("---") || line.starts_with("+++") {
+            palette.strong(line)
+        } else if line.starts_with("@@") {
+            palette.accent(line)
+        } else if line.starts_with('-') {
+            palette.removed(line)
+        } else if line.starts_with('+') {
+            palette.added(line)
+        } else {
+            line.to_string()
+        };
+        let _ = writeln!(out, "{indent}{painted}");
+    }
+    out
+}
+
+/// Every failed step and check (file:line, step, diff) and every TODO, or an
+/// empty string when there is nothing to say.
+pub fn drift_report(palette: &Palette, results: &[Checked], strict: bool) -> String {
+    let mut out = String::new();
+    for checked in results {
+        let path = checked.path.display().to_string();
+        for step in checked
+            .record
+            .steps
+            .iter()
+            .filter(|s| step_failed(s.status))
+        {
+            let _ = writeln!(
+                out,
+                "{} {}:{} step `{}`{}: {}",
+                palette.error("✗"),
+                path,
+                step.line,
+                step.id,
+                section_label(step),
+                step_reason(step)
+            );
+            for check in failed_checks(step) {
+                let _ = writeln!(out, "  {}:{} {}", path, check.line, check.message);
+                if let Some(diff) = &check.diff {
+                    out.push_str(&render_diff(palette, diff, "    "));
+                } else if let Some(actual) = &check.actual {
+                    out.push_str(&output_tail(palette, actual));
+                }
+            }
+        }
+        for todo in &checked.record.todos {
+            let label = if strict {
+                palette.error("TODO")
+            } else {
+                palette.warning("TODO")
+            };
+            let section = todo
+                .section
+                .as_deref()
+                .map(|s| format!(" (section `{s}`)"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{label} {}:{}{section}: {}",
+                path, todo.line, todo.text
+            );
+        }
+    }
+    out
+}
+
+fn section_label(step: &StepRecord) -> String {
+    step.section
+        .as_deref()
+        .map(|s| format!(" in `{s}`"))
+        .unwrap_or_default()
+}
+
+fn output_tail(palette: &Palette, actual: &str) -> String {
+    let lines: Vec<&str> = actual.lines().collect();
+    let mut out = String::new();
+    if lines.is_empty() {
+        let _ = writeln!(out, "    {}", palette.dim("(no output)"));
+        return out;
+    }
+    let start = lines.len().saturating_sub(OUTPUT_TAIL);
+    let head = if start > 0 {
+        format!("output (last {OUTPUT_TAIL} of {} lines):", lines.len())
+    } else {
+        "output:".to_string()
+    };
+    let _ = writeln!(out, "    {}", palette.dim(&head));
+    for line in &lines[start..] {
+        let _ = writeln!(out, "    {} {line}", palette.dim("|"));
+    }
+    out
+}
+
+/// The summary table: runbook, passed, failed, not run, TODOs, duration; with a
+/// total row when more than one runbook was checked.
+pub fn summary_table(palette: &Palette, results: &[Checked]) -> String {
+    let header = [
+        "runbook", "passed", "failed", "not run", "TODOs", "duration",
+    ];
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    let mut total = Tally::default();
+    let mut total_time = Duration::ZERO;
+    for checked in results {
+        let t = Tally::of(&checked.record);
+        total.add(t);
+        total_time += checked.duration;
+        rows.push(row(checked.path.display().to_string(), t, checked.duration));
+    }
+    if results.len() > 1 {
+        rows.push(row("total".into(), total, total_time));
+    }
+    let mut widths = header.map(|h| h.chars().count());
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let head: Vec<String> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| pad(h, widths[i], i == 0))
+        .collect();
+    let _ = writeln!(out, "{}", palette.strong(head.join("  ").trim_end()));
+    for (n, r) in rows.iter().enumerate() {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let text = pad(c, widths[i], i == 0);
+                match i {
+                    2 if c != "0" => palette.error(&text),
+                    4 if c != "0" => palette.warning(&text),
+                    _ => text,
+                }
+            })
+            .collect();
+        let line = cells.join("  ");
+        if results.len() > 1 && n == rows.len() - 1 {
+            let _ = writeln!(out, "{}", palette.strong(line.trim_end()));
+        } else {
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+    }
+    out
+}
+
+fn row(name: String, t: Tally, d: Duration) -> [String; 6] {
+    [
+        name,
+        t.passed.to_string(),
+        t.failed.to_string(),
+        t.not_run.to_string(),
+        t.todos.to_string(),
+        format_duration(d),
+    ]
+}
+
+fn pad(text: &str, width: usize, left: bool) -> String {
+    let fill = width.saturating_sub(text.chars().count());
+    if left {
+        format!("{text}{}", " ".repeat(fill))
+    } else {
+        format!("{}{text}", " ".repeat(fill))
+    }
+}
+
+/// `340ms`, `1.2s`, `2m05s`: short and stable enough for a table.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        let s = d.as_secs();
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::record::{RunStatus, TodoRecord};
+
+    pub(crate) fn step(id: &str, line: usize, status: StepStatus) -> StepRecord {
+        StepRecord {
+            id: id.into(),
+            line,
+            section: Some("install".into()),
+            command_hash: String::new(),
+            status,
+            exit_code: Some(0),
+            duration_ms: 12,
+            started: None,
+            reason: None,
+            checks: Vec::new(),
+            log: None,
+            carried_from: None,
+            attempts: 1,
+        }
+    }
+
+    /// A record with a passed step, a step failing an output check, a manual
+    /// step and a TODO.
+    pub(crate) fn sample() -> Checked {
+        let mut failed = step("build", 12, StepStatus::Failed);
+        failed.reason = Some("1 check failed".into());
+        failed.checks = vec![
+            CheckRecord {
+                kind: "output".into(),
+                line: 16,
+                passed: false,
+                message: "output differs from the expected block".into(),
+                diff: Some("--- expected\n+++ actual\n@@ -1 +1 @@\n-count: 3\n+count: 4\n".into()),
+                actual: Some("count: 4\n".into()),
+            },
+            CheckRecord {
+                kind: "contains".into(),
+                line: 20,
+                passed: false,
+                message: "output does not contain \"done\"".into(),
+                diff: None,
+                actual: Some("count: 4\n".into()),
+            },
+        ];
+        let mut manual = step("deploy", 30, StepStatus::Manual);
+        manual.reason = Some("manual step".into());
+        manual.exit_code = None;
+        Checked {
+            path: PathBuf::from("runbooks/app.md"),
+            duration: Duration::from_millis(1234),
+            record: RunRecord {
+                schema: 1,
+                run_id: "r1".into(),
+                runbook: "runbooks/app.md".into(),
+                runbook_abs: "/x/runbooks/app.md".into(),
+                runbook_hash: String::new(),
+                title: "App".into(),
+                started: "2026-01-01T00:00:00Z".into(),
+                finished: None,
+                status: RunStatus::Failed,
+                mode: "check".into(),
+                steps: vec![step("fetch", 5, StepStatus::Passed), failed, manual],
+                todos: vec![TodoRecord {
+                    section: Some("deploy".into()),
+                    line: 40,
+                    text: "Add a smoke test".into(),
+                }],
+            },
+        }
+    }
+
+    #[test]
+    fn drift_report_names_each_failed_check_with_its_place_and_diff() {
+        let text = drift_report(&Palette::plain(), &[sample()], false);
+        assert_eq!(
+            text,
+            "✗ runbooks/app.md:12 step `build` in `install`: 1 check failed\n\
+             \x20 runbooks/app.md:16 output differs from the expected block\n\
+             \x20   --- expected\n\
+             \x20   +++ actual\n\
+             \x20   @@ -1 +1 @@\n\
+             \x20   -count: 3\n\
+             \x20   +count: 4\n\
+             \x20 runbooks/app.md:20 output does not contain \"done\"\n\
+             \x20   output:\n\
+             \x20   | count: 4\n\
+             TODO runbooks/app.md:40 (section `deploy`): Add a smoke test\n"
+        );
+    }
+
+    #[test]
+    fn summary_table_counts_steps() {
+        let mut second = sample();
+        second.path = "runbooks/b.md".into();
+        second.record.steps.truncate(1);
+        second.record.todos.clear();
+        let text = summary_table(&Palette::plain(), &[sample(), second]);
+        assert_eq!(
+            text,
+            "runbook          passed  failed  not run  TODOs  duration\n\
+             runbooks/app.md       1       1        1      1      1.2s\n\
+             runbooks/b.md         1       0        0      0      1.2s\n\
+             total                 2       1        1      1      2.5s\n"
+        );
+    }
+
+    #[test]
+    fn diff_colours_follow_the_palette() {
+        let diff = "--- expected\n+++ actual\n@@ -1 +1 @@\n-a\n+b\n c\n";
+        assert_eq!(render_diff(&Palette::plain(), diff, ""), diff);
+        let coloured = render_diff(&Palette { enabled: true }, diff, "");
+        assert!(coloured.contains("\x1b[31m-a\x1b[0m"), "{coloured:?}");
+        assert!(coloured.contains("\x1b[32m+b\x1b[0m"), "{coloured:?}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(format_duration(Duration::from_millis(340)), "340ms");
+        assert_eq!(format_duration(Duration::from_millis(1250)), "1.2s");
+        assert_eq!(format_duration(Duration::from_secs(125)), "2m05s");
+    }
+}
