@@ -6,6 +6,9 @@ use std::io::IsTerminal;
 
 use console::Style;
 
+pub mod status;
+pub mod terminal;
+
 use crate::cli::{ColorChoice, Exit};
 
 /// Colour roles, chosen once from `--color`, `NO_COLOR` and the terminal.
