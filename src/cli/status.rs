@@ -1,7 +1,24 @@
-//! `runsheet status`.
+//! `runsheet status`: the last run of a runbook and where `--resume` starts.
 
 use super::{Exit, Global, StatusArgs};
+use crate::record::Store;
+use crate::report::status::Status;
 
-pub(crate) fn run(_global: &Global, _args: StatusArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("`runsheet status` is not built yet")
+#[allow(clippy::print_stdout)]
+pub(crate) fn run(global: &Global, args: StatusArgs) -> anyhow::Result<Exit> {
+    let abs = std::fs::canonicalize(&args.file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.file.display()))?;
+    // A runbook that no longer parses still has a record worth showing.
+    let runbook = crate::parse::load(&args.file).ok();
+    let store = Store::new(&global.state_dir);
+    let latest = store.latest(&abs)?;
+    let record = latest.as_ref().map(|(record, _)| record);
+    let name = args.file.display().to_string();
+    let status = Status::new(&name, runbook.as_ref(), record, store.is_locked(&abs));
+    if args.json {
+        print!("{}", status.json());
+    } else {
+        print!("{}", status.text(&global.palette));
+    }
+    Ok(Exit::Ok)
 }

@@ -6,6 +6,9 @@ use std::io::IsTerminal;
 
 use console::Style;
 
+pub mod status;
+pub mod terminal;
+
 use crate::cli::{ColorChoice, Exit};
 
 pub mod drift;

@@ -1,0 +1,481 @@
+//! The live run on the terminal: a header, one `[i/n] Section › step (file:line)`
+//! line per step, the step's output set off by a dim `│ `, a result line with
+//! its duration, missing steps where they stand, and a summary that says how to
+//! go on. A [`Reporter`] of the run engine's events.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::Palette;
+use crate::exec::StreamKind;
+use crate::model::{ConsoleCommand, Runbook, Step, Todo};
+use crate::record::{CheckRecord, RunRecord, RunStatus, StepStatus};
+use crate::runner::{DryStep, Question, Reporter, RunStart, StepEnd, StepStart, Summary};
+
+/// Set before a step's output lines, so they never pass for runsheet's own.
+const GUTTER: &str = "│ ";
+
+/// Prints the run to stdout (warnings to stderr); asks on stdin.
+pub struct Terminal {
+    palette: Palette,
+    out: io::BufWriter<io::Stdout>,
+    /// The next output byte starts a line (and gets the gutter).
+    line_start: bool,
+    spinner: Option<ProgressBar>,
+    /// Draw a spinner while a step is quiet: stdout is a terminal.
+    animate: bool,
+    started: Instant,
+    gutter: String,
+}
+
+impl Terminal {
+    pub fn new(palette: Palette) -> Self {
+        let animate =
+            io::stdout().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
+        let gutter = palette.dim(GUTTER);
+        Terminal {
+            palette,
+            out: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
+            line_start: true,
+            spinner: None,
+            animate,
+            started: Instant::now(),
+            gutter,
+        }
+    }
+
+    /// Writes runsheet's own lines, with the spinner out of the way.
+    fn say(&mut self, text: &str) {
+        self.end_output_line();
+        let out = &mut self.out;
+        let mut write = || {
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        };
+        match &self.spinner {
+            Some(pb) => pb.suspend(write),
+            None => write(),
+        }
+    }
+
+    /// A step's output that did not end in a newline is closed before
+    /// runsheet writes its own line.
+    fn end_output_line(&mut self) {
+        if !self.line_start {
+            let _ = writeln!(self.out);
+            self.line_start = true;
+        }
+    }
+
+    fn start_spinner(&mut self, label: &str) {
+        if !self.animate {
+            return;
+        }
+        let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .expect("static template is valid"),
+        );
+        pb.set_message(label.to_string());
+        pb.enable_steady_tick(Duration::from_millis(120));
+        self.spinner = Some(pb);
+    }
+
+    fn stop_spinner(&mut self) {
+        if let Some(pb) = self.spinner.take() {
+            pb.finish_and_clear();
+        }
+    }
+
+    fn write_output(&mut self, bytes: &[u8]) {
+        let Terminal {
+            out,
+            line_start,
+            gutter,
+            ..
+        } = self;
+        for piece in bytes.split_inclusive(|b| *b == b'\n') {
+            if *line_start {
+                let _ = out.write_all(gutter.as_bytes());
+            }
+            let _ = out.write_all(piece);
+            *line_start = piece.ends_with(b"\n");
+        }
+        let _ = out.flush();
+    }
+
+    fn check_lines(&mut self, checks: &[CheckRecord]) {
+        for check in checks.iter().filter(|c| !c.passed) {
+            let line = format!(
+                "  {} {} check, line {}: {}",
+                self.palette.error("✘"),
+                check.kind,
+                check.line,
+                check.message
+            );
+            self.say(&line);
+            if let Some(diff) = &check.diff {
+                for l in diff.lines() {
+                    let painted = if l.starts_with('+') && !l.starts_with("+++") {
+                        self.palette.added(l)
+                    } else if l.starts_with('-') && !l.starts_with("---") {
+                        self.palette.removed(l)
+                    } else {
+                        self.palette.dim(l)
+                    };
+                    self.say(&format!("    {painted}"));
+                }
+            }
+        }
+    }
+
+    /// Reads one answer; end of input counts as no.
+    fn read_answer(&mut self, prompt: &str) -> bool {
+        self.stop_spinner();
+        self.end_output_line();
+        let _ = write!(self.out, "{prompt}");
+        let _ = self.out.flush();
+        let mut line = String::new();
+        match io::stdin().lock().read_line(&mut line) {
+            Ok(0) | Err(_) => {
+                let _ = writeln!(self.out);
+                false
+            }
+            Ok(_) => matches!(
+                line.trim().to_lowercase().as_str(),
+                "y" | "yes" | "done" | "d"
+            ),
+        }
+    }
+
+    /// The `--dry-run` listing.
+    pub fn dry_run(&mut self, runbook: &Runbook, steps: &[DryStep]) {
+        let head = format!(
+            "{} {} ({}, {} steps; dry run: nothing runs)",
+            self.palette.strong("▶"),
+            self.palette.strong(&runbook.title),
+            runbook.path.display(),
+            steps.len()
+        );
+        self.say(&head);
+        let total = steps.len();
+        for (i, dry) in steps.iter().enumerate() {
+            let step = &runbook.steps[dry.index];
+            let title = step_title(&self.palette, runbook, step, i + 1, total);
+            self.say(&title);
+            let mut facts = vec![format!("in {}", dry.cwd.display()), dry.program.clone()];
+            if dry.why == crate::plan::Why::Setup {
+                facts.push("setup".into());
+            }
+            if let Some(note) = dry.note {
+                facts.push(note.into());
+            }
+            let line = format!("  {}", self.palette.dim(&facts.join(" · ")));
+            self.say(&line);
+            for l in step.code.lines() {
+                let line = format!("  {}{l}", self.gutter);
+                self.say(&line);
+            }
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        self.stop_spinner();
+        let _ = self.out.flush();
+    }
+}
+
+fn step_title(
+    p: &Palette,
+    runbook: &Runbook,
+    step: &Step,
+    position: usize,
+    total: usize,
+) -> String {
+    let sections: Vec<&str> = step
+        .section
+        .as_deref()
+        .map(|s| {
+            runbook
+                .section_path(s)
+                .iter()
+                .map(|s| s.title.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut label = sections.join(" › ");
+    if !label.is_empty() {
+        label.push_str(" › ");
+    }
+    format!(
+        "{} {label}{} {}",
+        p.dim(&format!("[{position}/{total}]")),
+        p.strong(&step.id),
+        p.dim(&format!("({}:{})", runbook.path.display(), step.line))
+    )
+}
+
+/// `1.2s`, `3m 4s`: short enough for a result line.
+pub fn duration(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        let s = ms / 1000;
+        if s < 3600 {
+            format!("{}m {}s", s / 60, s % 60)
+        } else {
+            format!("{}h {}m", s / 3600, (s % 3600) / 60)
+        }
+    }
+}
+
+/// The command that picks a failed run up again, quoted for a POSIX shell.
+pub fn resume_command(record: &RunRecord) -> String {
+    format!(
+        "runsheet run {} --resume",
+        shell_quote(&record.runbook.display().to_string())
+    )
+}
+
+fn shell_quote(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@=".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// `3 passed, 1 failed, ...`, leaving out zeros.
+pub fn summary_line(s: &Summary) -> String {
+    let parts = [
+        (s.passed, "passed"),
+        (s.failed, "failed"),
+        (s.timed_out, "timed out"),
+        (s.interrupted, "interrupted"),
+        (s.skipped, "skipped"),
+        (s.manual, "manual"),
+        (s.not_run, "not run"),
+    ];
+    let mut out: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    if s.missing > 0 {
+        let noun = if s.missing == 1 {
+            "missing step"
+        } else {
+            "missing steps"
+        };
+        out.push(format!("{} {noun}", s.missing));
+    }
+    if out.is_empty() {
+        out.push("nothing to run".into());
+    }
+    out.join(", ")
+}
+
+impl Reporter for Terminal {
+    fn run_started(&mut self, run: &RunStart<'_>) {
+        self.started = Instant::now();
+        let mut head = format!(
+            "{} {} ({}, {} {})",
+            self.palette.strong("▶"),
+            self.palette.strong(&run.runbook.title),
+            run.runbook.path.display(),
+            run.total,
+            if run.total == 1 { "step" } else { "steps" }
+        );
+        if let Some(r) = &run.plan.resume {
+            let carried = run.plan.carried.len();
+            head.push_str(&format!(
+                "\n  resuming run {} at `{}` ({carried} earlier result(s) carried forward)",
+                r.run_id, r.step_id
+            ));
+        }
+        self.say(&head);
+    }
+
+    #[allow(clippy::print_stderr)]
+    fn warning(&mut self, message: &str) {
+        self.end_output_line();
+        let _ = self.out.flush();
+        eprintln!("{} {message}", self.palette.warning("warning:"));
+    }
+
+    fn todo(&mut self, runbook: &Runbook, todo: &Todo) {
+        let section = todo
+            .section
+            .as_deref()
+            .and_then(|s| runbook.section(s))
+            .map(|s| format!("{} ", s.title))
+            .unwrap_or_default();
+        let line = format!(
+            "{} {section}{} {}",
+            self.palette.warning("⚠ missing step:"),
+            self.palette
+                .dim(&format!("({}:{})", runbook.path.display(), todo.line)),
+            todo.text
+        );
+        self.say(&line);
+    }
+
+    fn step_started(&mut self, s: &StepStart<'_>) {
+        self.stop_spinner();
+        if s.attempt > 1 {
+            let retry = s.step.options.retry + 1;
+            let line = format!(
+                "  {} attempt {}/{retry}",
+                self.palette.warning("↻"),
+                s.attempt
+            );
+            self.say(&line);
+        } else {
+            let mut title = step_title(&self.palette, s.runbook, s.step, s.position, s.total);
+            if s.why == crate::plan::Why::Setup {
+                title.push_str(&self.palette.dim(" (setup)"));
+            }
+            self.say(&title);
+        }
+        self.start_spinner(&s.step.id);
+    }
+
+    fn command_started(&mut self, _command: &ConsoleCommand, masked: &str) {
+        let mut lines = masked.lines();
+        let first = lines.next().unwrap_or("");
+        let mut text = format!("  {} {first}", self.palette.accent("$"));
+        for more in lines {
+            text.push_str(&format!("\n  {} {more}", self.palette.accent(">")));
+        }
+        self.say(&text);
+    }
+
+    fn output(&mut self, _stream: StreamKind, bytes: &[u8]) {
+        match self.spinner.take() {
+            Some(pb) => {
+                pb.suspend(|| self.write_output(bytes));
+                self.spinner = Some(pb);
+            }
+            None => self.write_output(bytes),
+        }
+    }
+
+    fn step_finished(&mut self, e: &StepEnd<'_>) {
+        self.stop_spinner();
+        self.end_output_line();
+        let r = e.record;
+        let took = self.palette.dim(&duration(r.duration_ms));
+        let reason = r.reason.as_deref().unwrap_or("");
+        let line = match r.status {
+            StepStatus::Passed if reason.is_empty() => {
+                format!("{} {} {took}", self.palette.success("✔"), r.id)
+            }
+            StepStatus::Passed => format!(
+                "{} {} {took} {}",
+                self.palette.success("✔"),
+                r.id,
+                self.palette.dim(reason)
+            ),
+            StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted => format!(
+                "{} {} {took} {}",
+                self.palette.error("✘"),
+                r.id,
+                self.palette.error(reason)
+            ),
+            StepStatus::Skipped | StepStatus::Manual | StepStatus::NotRun => format!(
+                "{} {} {}",
+                self.palette.warning("-"),
+                r.id,
+                self.palette.dim(reason)
+            ),
+        };
+        self.say(&line);
+        let checks = r.checks.clone();
+        self.check_lines(&checks);
+    }
+
+    fn run_finished(&mut self, record: &RunRecord) {
+        self.stop_spinner();
+        let summary = Summary::of(record);
+        let took = duration(self.started.elapsed().as_millis() as u64);
+        let (mark, word) = match record.status {
+            RunStatus::Passed => (self.palette.success("✔"), self.palette.success("passed")),
+            RunStatus::Interrupted => (self.palette.error("✘"), self.palette.error("interrupted")),
+            _ => (self.palette.error("✘"), self.palette.error("failed")),
+        };
+        let line = format!(
+            "\n{mark} {word}: {} {}",
+            summary_line(&summary),
+            self.palette.dim(&format!("in {took}"))
+        );
+        self.say(&line);
+        if record.status != RunStatus::Passed {
+            let hint = match record.status {
+                RunStatus::Interrupted => "To go on from where it stopped:",
+                _ => "Fix it, then go on from the failed step:",
+            };
+            let line = format!("{hint} {}", self.palette.strong(&resume_command(record)));
+            self.say(&line);
+        }
+    }
+
+    fn ask(&mut self, question: Question<'_>) -> bool {
+        match question {
+            Question::Confirm(step) => {
+                let prompt = format!("{} Run `{}`? [y/N] ", self.palette.accent("?"), step.id);
+                self.read_answer(&prompt)
+            }
+            Question::Manual(step) => {
+                let line = format!(
+                    "{} manual step `{}`: do this by hand:",
+                    self.palette.accent("✋"),
+                    step.id
+                );
+                self.say(&line);
+                for l in step.code.lines() {
+                    let line = format!("  {}{l}", self.gutter);
+                    self.say(&line);
+                }
+                let prompt = format!("{} Done? [y/N] ", self.palette.accent("?"));
+                self.read_answer(&prompt)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_quoting() {
+        assert_eq!(duration(12), "12ms");
+        assert_eq!(duration(1500), "1.5s");
+        assert_eq!(duration(125_000), "2m 5s");
+        assert_eq!(shell_quote("runbooks/a.md"), "runbooks/a.md");
+        assert_eq!(shell_quote("my book.md"), "'my book.md'");
+        assert_eq!(shell_quote("it's.md"), r"'it'\''s.md'");
+    }
+
+    #[test]
+    fn summary_leaves_out_zeros() {
+        let s = Summary {
+            passed: 3,
+            failed: 1,
+            not_run: 2,
+            missing: 1,
+            ..Summary::default()
+        };
+        assert_eq!(
+            summary_line(&s),
+            "3 passed, 1 failed, 2 not run, 1 missing step"
+        );
+    }
+}

@@ -1,0 +1,550 @@
+//! The run loop: requires, lock, the record written as steps go, prompts,
+//! retries, background steps, stopping on failure or interrupt.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::shim::{spawn_background, Background};
+use super::step::{self, Attempt, Context, Tee};
+use super::{
+    fresh_state, Mode, Question, Reporter, RunError, RunOptions, RunStart, StepEnd, StepStart,
+};
+use crate::exec::ShellState;
+use crate::model::{Runbook, Step};
+use crate::plan::{Entry, Plan, Why};
+use crate::record::{
+    new_run_id, RunDir, RunRecord, RunStatus, StepRecord, StepStatus, Store, TodoRecord,
+    SCHEMA_VERSION,
+};
+use crate::secrets::{is_secret_name, Redactor};
+
+/// Saves of `run.json` between steps are spaced at least this far apart, so a
+/// thousand quick steps do not rewrite a growing record a thousand times; the
+/// end of a run and every failure always save, durably.
+const SAVE_EVERY: Duration = Duration::from_millis(100);
+
+const NOT_REACHED: &str = "not reached";
+
+pub(super) fn run(
+    runbook: &Runbook,
+    plan: &Plan,
+    opts: &RunOptions,
+    store: &Store,
+    reporter: &mut dyn Reporter,
+) -> anyhow::Result<RunRecord> {
+    let base_env = base_env(runbook, opts);
+    check_requires(runbook, &base_env)?;
+    let state = match plan.resume.as_ref().and_then(|r| r.state.clone()) {
+        Some(state) => state,
+        None => {
+            let cwd = step::first_cwd(runbook, opts);
+            if !cwd.is_dir() {
+                return Err(RunError::NoCwd(cwd).into());
+            }
+            fresh_state(cwd)
+        }
+    };
+    let runbook_abs = absolute(&opts.start_dir.join(&runbook.path));
+    let _lock = store.lock(&runbook_abs).map_err(RunError::from)?;
+    let record = first_record(runbook, plan, opts, runbook_abs);
+    let dir = store.begin(&record)?;
+    let mut extra = runbook.front.redact.clone();
+    extra.extend(opts.redact.iter().cloned());
+    let redactor = Redactor::new(
+        base_env.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        &extra,
+    );
+
+    let mut engine = Engine {
+        runbook,
+        opts,
+        reporter,
+        dir,
+        record,
+        redactor,
+        extra,
+        base_env,
+        state_dirty: plan.resume.as_ref().is_some_and(|r| r.state.is_some()),
+        state,
+        backgrounds: Vec::new(),
+        last_save: Instant::now(),
+        carried: plan.carried.len(),
+    };
+    engine.reporter.run_started(&RunStart {
+        runbook,
+        plan,
+        record: &engine.record,
+        run_dir: &engine.dir.path,
+        total: plan.step_count(),
+    });
+    for w in &plan.warnings {
+        engine.reporter.warning(w);
+    }
+    let result = engine.walk(plan);
+    // Background steps end with the run, whatever ended it.
+    engine.backgrounds.clear();
+    result?;
+    engine.finish()?;
+    store.retain(&engine.record.runbook_abs, opts.keep_runs.max(1))?;
+    engine.reporter.run_finished(&engine.record);
+    Ok(engine.record)
+}
+
+struct Engine<'a> {
+    runbook: &'a Runbook,
+    opts: &'a RunOptions,
+    reporter: &'a mut dyn Reporter,
+    dir: RunDir,
+    record: RunRecord,
+    redactor: Redactor,
+    extra: Vec<String>,
+    base_env: BTreeMap<String, String>,
+    /// Shell state after the last passed step.
+    state: ShellState,
+    /// `state` changed since `state.json` was written.
+    state_dirty: bool,
+    backgrounds: Vec<Background>,
+    last_save: Instant,
+    /// Carried records at the head of `record.steps`.
+    carried: usize,
+}
+
+/// How the walk through the plan ended.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Go,
+    Stop,
+}
+
+impl Engine<'_> {
+    fn walk(&mut self, plan: &Plan) -> anyhow::Result<()> {
+        let total = plan.step_count();
+        let mut position = 0;
+        for entry in &plan.entries {
+            match *entry {
+                Entry::Todo { index } => {
+                    let todo = &self.runbook.todos[index];
+                    self.record.todos.push(TodoRecord {
+                        section: todo.section.clone(),
+                        line: todo.line,
+                        text: todo.text.clone(),
+                    });
+                    self.reporter.todo(self.runbook, todo);
+                }
+                Entry::Step { index, why } => {
+                    position += 1;
+                    if self.opts.interrupt.is_set() {
+                        self.record.status = RunStatus::Interrupted;
+                        self.mark_rest("not run: the run was interrupted");
+                        return Ok(());
+                    }
+                    let flow = self.step(index, why, position, total)?;
+                    if flow == Flow::Stop {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn slot(&self, position: usize) -> usize {
+        self.carried + position - 1
+    }
+
+    fn step(
+        &mut self,
+        index: usize,
+        why: Why,
+        position: usize,
+        total: usize,
+    ) -> anyhow::Result<Flow> {
+        let runbook = self.runbook;
+        let step = &runbook.steps[index];
+        let slot = self.slot(position);
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let mut result = match self.gate(step) {
+            Some(done) => done,
+            None => self.execute(step, slot, why, position, total)?,
+        };
+        result.duration_ms = clock.elapsed().as_millis() as u64;
+        if result.status != StepStatus::Skipped {
+            result.started = Some(rfc3339(started));
+        }
+        let failed = matches!(
+            result.status,
+            StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted
+        );
+        self.record.steps[slot] = result;
+        self.save(failed)?;
+        self.reporter.step_finished(&StepEnd {
+            runbook,
+            step,
+            position,
+            total,
+            record: &self.record.steps[slot],
+        });
+        let status = self.record.steps[slot].status;
+        if status == StepStatus::Interrupted || self.opts.interrupt.is_set() {
+            self.record.status = RunStatus::Interrupted;
+            self.mark_rest("not run: the run was interrupted");
+            return Ok(Flow::Stop);
+        }
+        if failed {
+            self.record.status = RunStatus::Failed;
+            if !self.opts.keep_going {
+                let why = format!("not run: step `{}` failed", step.id);
+                self.mark_rest(&why);
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Go)
+    }
+
+    /// Steps that do not run a process here: `skip`, `manual`, and in check
+    /// mode `interactive` and unconfirmed `confirm`. `None`: run it.
+    fn gate(&mut self, step: &Step) -> Option<StepRecord> {
+        let o = &step.options;
+        let mode = self.opts.mode;
+        let (status, reason) = if o.skip {
+            (StepStatus::Skipped, "skipped (skip)")
+        } else if o.manual && mode == Mode::Check {
+            (StepStatus::Manual, "manual step: a person does this")
+        } else if o.manual {
+            if self.reporter.ask(Question::Manual(step)) {
+                (StepStatus::Passed, "done by hand")
+            } else {
+                (StepStatus::Failed, "manual step not done")
+            }
+        } else if o.interactive && mode == Mode::Check {
+            (StepStatus::NotRun, "interactive step: not run by check")
+        } else if o.confirm && !self.opts.yes && mode == Mode::Check {
+            (StepStatus::NotRun, "confirm step: not run without --yes")
+        } else if o.confirm && !self.opts.yes && !self.reporter.ask(Question::Confirm(step)) {
+            (StepStatus::Skipped, "declined at the prompt")
+        } else {
+            return None;
+        };
+        Some(StepRecord {
+            status,
+            reason: Some(reason.to_string()),
+            ..self.blank(step)
+        })
+    }
+
+    fn blank(&self, step: &Step) -> StepRecord {
+        StepRecord {
+            id: step.id.clone(),
+            line: step.line,
+            section: step.section.clone(),
+            command_hash: step.hash.clone(),
+            status: StepStatus::NotRun,
+            exit_code: None,
+            duration_ms: 0,
+            started: None,
+            reason: None,
+            checks: Vec::new(),
+            log: None,
+            carried_from: None,
+            attempts: 0,
+        }
+    }
+
+    /// Runs a step's process(es), with retries, logging to its log file.
+    fn execute(
+        &mut self,
+        step: &Step,
+        slot: usize,
+        why: Why,
+        position: usize,
+        total: usize,
+    ) -> anyhow::Result<StepRecord> {
+        let (log_name, log_path) = self.dir.log_path(slot, &step.id);
+        let mut record = StepRecord {
+            log: Some(log_name),
+            ..self.blank(step)
+        };
+        // Mark the step as the one in progress, so a runsheet killed outright
+        // leaves a record that points here.
+        self.record.steps[slot].status = StepStatus::Interrupted;
+        self.record.steps[slot].reason = Some("runsheet stopped while this step ran".into());
+        self.save(false)?;
+        let log = File::create(&log_path)?;
+        let runbook = self.runbook;
+        let cx = Context {
+            runbook,
+            step,
+            opts: self.opts,
+            base_env: &self.base_env,
+            redactor: &self.redactor,
+            interrupt: &self.opts.interrupt,
+        };
+        let cwd =
+            step::cwd_override(runbook, step, self.opts).unwrap_or_else(|| self.state.cwd.clone());
+        if step.options.background {
+            self.reporter.step_started(&StepStart {
+                runbook,
+                step,
+                position,
+                total,
+                cwd: &cwd,
+                why,
+                attempt: 1,
+            });
+            let bg = spawn_background(&cx.request(&step.code, &self.state), log)?;
+            self.backgrounds.push(bg);
+            record.status = StepStatus::Passed;
+            record.attempts = 1;
+            record.reason = Some("started in the background; stopped when the run ends".into());
+            return Ok(record);
+        }
+        let mut tee = Tee {
+            log: BufWriter::with_capacity(64 * 1024, log),
+            reporter: &mut *self.reporter,
+            error: None,
+        };
+        let mut last: Option<Attempt> = None;
+        for attempt in 1..=step.options.retry + 1 {
+            if attempt > 1 {
+                if !pause(step.options.retry_delay(), &self.opts.interrupt) {
+                    break;
+                }
+                let _ = writeln!(tee.log, "--- attempt {attempt} ---");
+            }
+            tee.reporter.step_started(&StepStart {
+                runbook,
+                step,
+                position,
+                total,
+                cwd: &cwd,
+                why,
+                attempt,
+            });
+            let tried = step::attempt(&cx, &self.state, &mut tee)?;
+            record.attempts = attempt;
+            let again = tried.status == StepStatus::Failed || tried.status == StepStatus::TimedOut;
+            last = Some(tried);
+            if !again {
+                break;
+            }
+        }
+        tee.log.flush()?;
+        if let Some(e) = tee.error.take() {
+            return Err(anyhow::anyhow!("cannot write {}: {e}", log_path.display()));
+        }
+        let tried = last.expect("at least one attempt ran");
+        if tried.status == StepStatus::Passed {
+            self.learn_secrets(&tried.state);
+            self.state = tried.state;
+            self.state_dirty = true;
+        }
+        record.status = tried.status;
+        record.exit_code = tried.exit_code;
+        record.reason = tried.reason;
+        record.checks = tried.checks;
+        Ok(record)
+    }
+
+    /// A step that exported a new secret-named variable: mask its value from now on.
+    fn learn_secrets(&mut self, state: &ShellState) {
+        for (name, value) in &state.env {
+            if let Some(value) = value {
+                if is_secret_name(name, &self.extra) {
+                    self.redactor.add(value);
+                }
+            }
+        }
+    }
+
+    fn mark_rest(&mut self, reason: &str) {
+        for s in &mut self.record.steps[self.carried..] {
+            if s.status == StepStatus::NotRun && s.reason.as_deref() == Some(NOT_REACHED) {
+                s.reason = Some(reason.to_string());
+            }
+        }
+    }
+
+    /// Writes `run.json` (and the resume state with it, so the two agree) when
+    /// forced or when the last write is old enough.
+    fn save(&mut self, force: bool) -> std::io::Result<()> {
+        if !force && self.last_save.elapsed() < SAVE_EVERY {
+            return Ok(());
+        }
+        if self.state_dirty {
+            self.dir.save_state(&self.state)?;
+            self.state_dirty = false;
+        }
+        self.dir.save(&self.record, force)?;
+        self.last_save = Instant::now();
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        if self.record.status == RunStatus::Running {
+            self.record.status = RunStatus::Passed;
+        }
+        self.record.finished = Some(rfc3339(SystemTime::now()));
+        self.save(true)
+    }
+}
+
+/// Waits `delay` between retries; false when interrupted meanwhile.
+fn pause(delay: Duration, interrupt: &super::Interrupt) -> bool {
+    let until = Instant::now() + delay;
+    while Instant::now() < until {
+        if interrupt.is_set() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
+    }
+    !interrupt.is_set()
+}
+
+fn first_record(
+    runbook: &Runbook,
+    plan: &Plan,
+    opts: &RunOptions,
+    runbook_abs: PathBuf,
+) -> RunRecord {
+    let planned = plan.step_indices().map(|i| {
+        let step = &runbook.steps[i];
+        StepRecord {
+            id: step.id.clone(),
+            line: step.line,
+            section: step.section.clone(),
+            command_hash: step.hash.clone(),
+            status: StepStatus::NotRun,
+            exit_code: None,
+            duration_ms: 0,
+            started: None,
+            reason: Some(NOT_REACHED.to_string()),
+            checks: Vec::new(),
+            log: None,
+            carried_from: None,
+            attempts: 0,
+        }
+    });
+    RunRecord {
+        schema: SCHEMA_VERSION,
+        run_id: new_run_id(),
+        runbook: runbook.path.clone(),
+        runbook_abs,
+        runbook_hash: runbook.hash.clone(),
+        title: runbook.title.clone(),
+        started: rfc3339(SystemTime::now()),
+        finished: None,
+        status: RunStatus::Running,
+        mode: opts.mode.as_str().to_string(),
+        steps: plan.carried.iter().cloned().chain(planned).collect(),
+        todos: Vec::new(),
+    }
+}
+
+/// The environment every step starts from: the process's, then the front
+/// matter's `env`, then `--env`.
+fn base_env(runbook: &Runbook, opts: &RunOptions) -> BTreeMap<String, String> {
+    let mut env = opts.base_env.clone();
+    env.extend(
+        runbook
+            .front
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    env.extend(opts.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env
+}
+
+fn check_requires(runbook: &Runbook, env: &BTreeMap<String, String>) -> Result<(), RunError> {
+    let path = env.get("PATH").map(String::as_str).unwrap_or("");
+    let missing: Vec<String> = runbook
+        .front
+        .requires
+        .iter()
+        .filter(|program| !on_path(program, path))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(RunError::Requires {
+            runbook: runbook.path.display().to_string(),
+            missing,
+        })
+    }
+}
+
+fn on_path(program: &str, path: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return executable(Path::new(program));
+    }
+    std::env::split_paths(path).any(|dir| executable(&dir.join(program)))
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::StepOptions;
+    use crate::plan::{plan, tests::book, Selection};
+
+    #[test]
+    fn requires_names_every_missing_program() {
+        let mut rb = book(&[], &[], &[]);
+        rb.front.requires = vec!["sh".into(), "no-such-a".into(), "no-such-b".into()];
+        let env = BTreeMap::from([("PATH".to_string(), "/usr/bin:/bin".to_string())]);
+        let err = check_requires(&rb, &env).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "book.md requires programs `no-such-a`, `no-such-b` not found on PATH"
+        );
+    }
+
+    #[test]
+    fn runs_steps_in_order_and_records_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rb = book(
+            &[("s", None, "S")],
+            &[
+                ("one", "s", StepOptions::default()),
+                ("two", "s", StepOptions::default()),
+            ],
+            &[],
+        );
+        rb.steps[1].code = "echo two; exit 3\n".into();
+        let mut opts = RunOptions::new(Mode::Run);
+        opts.start_dir = tmp.path().to_path_buf();
+        let store = Store::new(tmp.path().join(".runsheet"));
+        let p = plan(&rb, &Selection::default()).unwrap();
+        let record = run(&rb, &p, &opts, &store, &mut super::super::Silent).unwrap();
+        assert_eq!(record.status, RunStatus::Failed);
+        assert_eq!(record.steps[0].status, StepStatus::Passed);
+        assert_eq!(record.steps[1].status, StepStatus::Failed);
+        assert_eq!(
+            record.steps[1].reason.as_deref(),
+            Some("exit status 3, expected 0")
+        );
+        let (latest, dir) = store.latest(&tmp.path().join("book.md")).unwrap().unwrap();
+        assert_eq!(latest.status, RunStatus::Failed);
+        let log = dir
+            .read_log(record.steps[0].log.as_deref().unwrap())
+            .unwrap();
+        assert_eq!(log, b"one\n");
+    }
+}

@@ -1,0 +1,301 @@
+//! One step: how it runs (program, cwd, timeout), and running it — a shell or
+//! interpreter block as one process, a console block as one process per `$`
+//! command — into an [`Attempt`] the engine records.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::shim::{run_step, Interrupt};
+use super::{Mode, Reporter, RunOptions};
+use crate::exec::{Ending, Outcome, OutputSink, ShellState, StepRun, StreamKind};
+use crate::model::{ExitExpect, Runbook, Step, StepKind};
+use crate::record::{CheckRecord, StepStatus};
+use crate::secrets::Redactor;
+
+/// Languages the front matter's `shell` takes over (SPEC §1.1).
+const SHELL_LANGS: &[&str] = &["sh", "bash", "shell"];
+
+/// The program that runs `step`.
+pub(super) fn program<'a>(runbook: &'a Runbook, step: &'a Step) -> &'a str {
+    match &step.kind {
+        StepKind::Shell { program } | StepKind::Console { program, .. } => {
+            match &runbook.front.shell {
+                Some(shell) if SHELL_LANGS.contains(&step.lang.as_str()) => shell,
+                _ => program,
+            }
+        }
+        StepKind::Interpreter { program } => program,
+    }
+}
+
+/// The folder paths in the runbook are relative to.
+pub(super) fn runbook_dir(runbook: &Runbook, opts: &RunOptions) -> PathBuf {
+    let path = opts.start_dir.join(&runbook.path);
+    path.parent()
+        .map_or(opts.start_dir.clone(), Path::to_path_buf)
+}
+
+/// The run's first working directory: front matter `cwd` (relative to the
+/// runbook's folder), else where runsheet started.
+pub(super) fn first_cwd(runbook: &Runbook, opts: &RunOptions) -> PathBuf {
+    match &runbook.front.cwd {
+        Some(cwd) => normalize(&runbook_dir(runbook, opts).join(cwd)),
+        None => opts.start_dir.clone(),
+    }
+}
+
+/// The step's own `cwd=`, made absolute against the runbook's folder.
+pub(super) fn cwd_override(runbook: &Runbook, step: &Step, opts: &RunOptions) -> Option<PathBuf> {
+    step.options
+        .cwd
+        .as_ref()
+        .map(|cwd| normalize(&runbook_dir(runbook, opts).join(cwd)))
+}
+
+/// `a/b/../c` → `a/c` without touching the disk (the folder may not exist yet
+/// in a dry run), so messages show the path a person expects.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+pub(super) fn timeout(runbook: &Runbook, step: &Step, opts: &RunOptions) -> Option<Duration> {
+    step.options
+        .timeout
+        .or(opts.timeout)
+        .or(runbook.front.timeout)
+}
+
+/// What a dry run says instead of "would run".
+pub(super) fn dry_note(step: &Step, opts: &RunOptions) -> Option<&'static str> {
+    let o = &step.options;
+    if o.skip {
+        Some("skipped (skip)")
+    } else if o.manual {
+        Some("manual: a person does this")
+    } else if o.interactive && opts.mode == Mode::Check {
+        Some("interactive: not run by check")
+    } else if o.confirm && !opts.yes {
+        Some("asks before running (confirm)")
+    } else if o.background {
+        Some("starts in the background")
+    } else {
+        None
+    }
+}
+
+/// One try at a step.
+#[derive(Debug)]
+pub(super) struct Attempt {
+    pub status: StepStatus,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    pub checks: Vec<CheckRecord>,
+    /// Shell state after it; only kept by the engine when the step passed.
+    pub state: ShellState,
+}
+
+/// Everything a step run needs that outlives the step.
+pub(super) struct Context<'a> {
+    pub runbook: &'a Runbook,
+    pub step: &'a Step,
+    pub opts: &'a RunOptions,
+    pub base_env: &'a std::collections::BTreeMap<String, String>,
+    pub redactor: &'a Redactor,
+    pub interrupt: &'a Interrupt,
+}
+
+impl Context<'_> {
+    pub(super) fn request<'b>(&'b self, script: &'b str, state: &'b ShellState) -> StepRun<'b> {
+        StepRun {
+            program: program(self.runbook, self.step),
+            script,
+            state,
+            base_env: self.base_env,
+            cwd_override: cwd_override(self.runbook, self.step, self.opts),
+            timeout: timeout(self.runbook, self.step, self.opts),
+            interactive: self.step.options.interactive && self.opts.mode == Mode::Run,
+            capture: crate::check::capture_for(self.step),
+            redactor: self.redactor,
+        }
+    }
+}
+
+/// Streams a step's output to the reporter and its log at once; never keeps it.
+pub(super) struct Tee<'r> {
+    pub log: BufWriter<File>,
+    pub reporter: &'r mut dyn Reporter,
+    /// The first write error on the log, reported once the step ends.
+    pub error: Option<std::io::Error>,
+}
+
+impl OutputSink for Tee<'_> {
+    fn output(&mut self, stream: StreamKind, bytes: &[u8]) {
+        if self.error.is_none() {
+            if let Err(e) = self.log.write_all(bytes) {
+                self.error = Some(e);
+            }
+        }
+        self.reporter.output(stream, bytes);
+    }
+}
+
+/// Runs the step once, from `state`.
+pub(super) fn attempt(
+    cx: &Context<'_>,
+    state: &ShellState,
+    tee: &mut Tee<'_>,
+) -> std::io::Result<Attempt> {
+    match &cx.step.kind {
+        StepKind::Console { commands, .. } => console(cx, commands, state, tee),
+        StepKind::Shell { .. } | StepKind::Interpreter { .. } => {
+            let outcome = run_step(&cx.request(&cx.step.code, state), tee, cx.interrupt)?;
+            Ok(judge(cx, &outcome, &cx.step.options.exit, None))
+        }
+    }
+}
+
+fn console(
+    cx: &Context<'_>,
+    commands: &[crate::model::ConsoleCommand],
+    state: &ShellState,
+    tee: &mut Tee<'_>,
+) -> std::io::Result<Attempt> {
+    let mut state = state.clone();
+    let mut checks = Vec::new();
+    let mut all = Vec::new();
+    let mut last = None;
+    for cmd in commands {
+        let masked = cx.redactor.redact(&cmd.command);
+        tee.reporter.command_started(cmd, &masked);
+        if tee.error.is_none() {
+            if let Err(e) = writeln!(tee.log, "$ {masked}") {
+                tee.error = Some(e);
+            }
+        }
+        let outcome = run_step(&cx.request(&cmd.command, &state), tee, cx.interrupt)?;
+        all.extend_from_slice(&outcome.combined);
+        let expect = cmd.exit.clone().unwrap_or_default();
+        let check = crate::check::console_check(cmd, &outcome);
+        let verdict = judge(cx, &outcome, &expect, Some(&cmd.command));
+        let failed =
+            verdict.status != StepStatus::Passed || check.as_ref().is_some_and(|c| !c.passed);
+        checks.extend(check);
+        state = outcome.state.clone();
+        last = Some((outcome, verdict));
+        if failed {
+            break;
+        }
+    }
+    let Some((mut outcome, verdict)) = last else {
+        return Ok(Attempt {
+            status: StepStatus::Passed,
+            exit_code: None,
+            reason: None,
+            checks,
+            state,
+        });
+    };
+    if verdict.status != StepStatus::Passed {
+        return Ok(Attempt { checks, ..verdict });
+    }
+    // Hidden checks see the whole transcript's output.
+    outcome.combined = all;
+    checks.extend(crate::check::step_checks(cx.step, &outcome));
+    Ok(finish(verdict, checks, state))
+}
+
+/// Exit status, timeout and (for a whole step) its checks → a verdict.
+fn judge(
+    cx: &Context<'_>,
+    outcome: &Outcome,
+    expect: &ExitExpect,
+    command: Option<&str>,
+) -> Attempt {
+    let what = match command {
+        Some(c) => format!("`$ {}` ", first_line(&cx.redactor.redact(c))),
+        None => String::new(),
+    };
+    let failed = |status, reason: String| Attempt {
+        status,
+        exit_code: outcome.exit_code,
+        reason: Some(reason),
+        checks: Vec::new(),
+        state: outcome.state.clone(),
+    };
+    match outcome.ending {
+        Ending::TimedOut => {
+            let limit = timeout(cx.runbook, cx.step, cx.opts)
+                .map(|d| format!(" after {}", humantime::format_duration(d)))
+                .unwrap_or_default();
+            return failed(StepStatus::TimedOut, format!("{what}timed out{limit}"));
+        }
+        Ending::Interrupted => {
+            return failed(StepStatus::Interrupted, format!("{what}interrupted"))
+        }
+        Ending::Signaled | Ending::Exited => {}
+    }
+    let code = outcome.exit_code.unwrap_or(-1);
+    if outcome.ending == Ending::Signaled {
+        let sig = code - 128;
+        return failed(StepStatus::Failed, format!("{what}killed by signal {sig}"));
+    }
+    if !expect.accepts(code) {
+        return failed(
+            StepStatus::Failed,
+            format!("{what}exit status {code}, expected {expect}"),
+        );
+    }
+    let verdict = Attempt {
+        status: StepStatus::Passed,
+        exit_code: outcome.exit_code,
+        reason: None,
+        checks: Vec::new(),
+        state: outcome.state.clone(),
+    };
+    if command.is_some() {
+        return verdict;
+    }
+    let checks = crate::check::step_checks(cx.step, outcome);
+    let state = outcome.state.clone();
+    finish(verdict, checks, state)
+}
+
+/// A passed exit status with its checks: failed when any check failed.
+fn finish(verdict: Attempt, checks: Vec<CheckRecord>, state: ShellState) -> Attempt {
+    match checks.iter().find(|c| !c.passed) {
+        Some(bad) => Attempt {
+            status: StepStatus::Failed,
+            reason: Some(format!(
+                "{} check (line {}) failed: {}",
+                bad.kind, bad.line, bad.message
+            )),
+            checks,
+            state,
+            ..verdict
+        },
+        None => Attempt {
+            checks,
+            state,
+            ..verdict
+        },
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
