@@ -1,7 +1,536 @@
-//! `runsheet check`.
+//! `runsheet check`: find the runbooks, refuse the whole check if any is
+//! invalid, run each non-interactively (`--jobs` at once, each one's output
+//! kept together), then the drift report, the summary, the machine reports,
+//! and with `--update` the rewritten expected outputs.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
 
 use super::{CheckArgs, Exit, Global};
+use crate::diag::{Diagnostics, Severity};
+use crate::model::{Runbook, StepKind};
+use crate::plan::{self, Plan, Selection};
+use crate::record::{RunRecord, RunStatus, Store, TodoRecord, SCHEMA_VERSION};
+use crate::report::drift::{self, Checked, Progress};
+use crate::report::{github, json, junit, Palette};
+use crate::runner::{self, Interrupt, Mode, RunOptions};
+use crate::secrets::Redactor;
+use crate::source::Source;
+use crate::update;
 
-pub(crate) fn run(_global: &Global, _args: CheckArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("`runsheet check` is not built yet")
+/// Where `check` looks when given no path.
+const DEFAULT_DIR: &str = "runbooks";
+
+/// `check`'s arguments, checked once.
+struct Config {
+    paths: Vec<PathBuf>,
+    strict: bool,
+    update: bool,
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
+    jobs: usize,
+    selection: Selection,
+    opts: RunOptions,
+}
+
+impl Config {
+    fn from_args(args: CheckArgs) -> anyhow::Result<Self> {
+        if args.jobs == 0 {
+            bail!("--jobs must be at least 1");
+        }
+        let mut opts = RunOptions::new(Mode::Check);
+        opts.yes = args.yes;
+        opts.timeout = args
+            .timeout
+            .as_deref()
+            .map(super::run::parse_timeout)
+            .transpose()?;
+        opts.redact = args.redact;
+        let paths = if args.paths.is_empty() {
+            let dir = PathBuf::from(DEFAULT_DIR);
+            if !dir.is_dir() {
+                bail!("no runbooks to check: give a path, or create `{DEFAULT_DIR}/`");
+            }
+            vec![dir]
+        } else {
+            args.paths
+        };
+        Ok(Config {
+            paths,
+            strict: args.strict,
+            update: args.update,
+            junit: args.junit,
+            json: args.json,
+            jobs: args.jobs,
+            selection: Selection {
+                tags: args.select.tags,
+                skip_tags: args.select.skip_tags,
+                ..Selection::default()
+            },
+            opts,
+        })
+    }
+}
+
+/// A runbook ready to check.
+struct Job {
+    source: Source,
+    runbook: Runbook,
+    plan: Plan,
+}
+
+/// What checking one runbook produced.
+struct Done {
+    checked: Checked,
+    /// Its progress lines, update notes included, to print as one block.
+    text: String,
+}
+
+#[allow(clippy::print_stdout)]
+pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
+    let config = Config::from_args(args)?;
+    let files = discover(&config.paths)?;
+    let Some(jobs) = prepare(&files, &config.selection)? else {
+        return Ok(Exit::Usage);
+    };
+    let mut opts = config.opts.clone();
+    opts.interrupt = Interrupt::install().context("cannot watch for Ctrl-C")?;
+    let store = Store::new(&global.state_dir);
+    let live = config.jobs == 1;
+    let results = run_all(global, &config, &opts, &store, jobs, live);
+
+    let exit = verdict(&results, config.strict);
+    let palette = &global.palette;
+    let drift = drift::drift_report(palette, &results, config.strict);
+    let mut out = String::new();
+    if !drift.is_empty() {
+        out.push('\n');
+        out.push_str(&palette.strong("Drift"));
+        out.push('\n');
+        out.push_str(&drift);
+    }
+    out.push('\n');
+    out.push_str(&drift::summary_table(palette, &results));
+    out.push_str(&closing_line(palette, &results, exit));
+    print!("{out}");
+    if github::enabled() {
+        print!("{}", github::annotations(&results, config.strict));
+    }
+    std::io::stdout().flush().ok();
+
+    if let Some(path) = &config.junit {
+        write_report(path, &junit::render(&results, config.strict))?;
+    }
+    if let Some(path) = &config.json {
+        write_report(path, &json::render(&results, config.strict, exit as i32))?;
+    }
+    Ok(exit)
+}
+
+/// Every runbook under `paths`: files as given, directories walked for `*.md`
+/// honouring `.gitignore` (also outside a git repository), sorted per path,
+/// each file once.
+fn discover(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_file() {
+            files.push(path.clone());
+            continue;
+        }
+        if !path.is_dir() {
+            bail!("{}: no such file or directory", path.display());
+        }
+        let mut found = Vec::new();
+        let walker = ignore::WalkBuilder::new(path)
+            .require_git(false)
+            .sort_by_file_path(|a, b| a.cmp(b))
+            .build();
+        for entry in walker {
+            let entry = entry.with_context(|| format!("cannot read {}", path.display()))?;
+            let p = entry.path();
+            if entry.file_type().is_some_and(|t| t.is_file())
+                && p.extension().is_some_and(|e| e == "md")
+            {
+                found.push(p.to_path_buf());
+            }
+        }
+        if found.is_empty() {
+            bail!("no runbooks (*.md) in {}", path.display());
+        }
+        files.extend(found);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
+    Ok(files)
+}
+
+/// Reads, parses and plans every runbook; `None` (after printing every
+/// problem) when any is invalid, because `check` then runs nothing.
+#[allow(clippy::print_stderr)]
+fn prepare(files: &[PathBuf], selection: &Selection) -> anyhow::Result<Option<Vec<Job>>> {
+    let mut jobs = Vec::new();
+    let mut invalid = 0;
+    for path in files {
+        let source =
+            Source::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let parsed = crate::parse::parse(&source);
+        let errors: Vec<_> = parsed
+            .diagnostics
+            .into_iter()
+            .filter(|d| d.severity == Severity::Error)
+            .collect();
+        if !errors.is_empty() {
+            invalid += 1;
+            eprint!("{}", Diagnostics(errors));
+            continue;
+        }
+        let plan = plan::plan(&parsed.runbook, selection)?;
+        jobs.push(Job {
+            source,
+            runbook: parsed.runbook,
+            plan,
+        });
+    }
+    if invalid > 0 {
+        let noun = if invalid == 1 {
+            "runbook is"
+        } else {
+            "runbooks are"
+        };
+        eprintln!("error: {invalid} {noun} not valid; nothing was run");
+        return Ok(None);
+    }
+    Ok(Some(jobs))
+}
+
+/// Checks every job, `config.jobs` at a time, in a fixed pool of threads.
+/// Results come back in the order of `jobs`; each runbook's lines are printed
+/// as one block when it is done (or line by line when `live`).
+#[allow(clippy::print_stdout)]
+fn run_all(
+    global: &Global,
+    config: &Config,
+    opts: &RunOptions,
+    store: &Store,
+    jobs: Vec<Job>,
+    live: bool,
+) -> Vec<Checked> {
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Checked>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    let stdout = Mutex::new(());
+    let workers = config.jobs.min(jobs.len()).max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(job) = jobs.get(i) else { break };
+                if opts.interrupt.is_set() {
+                    break;
+                }
+                let done = check_one(global, config, opts, store, job, live);
+                if !done.text.is_empty() {
+                    let _guard = stdout.lock().unwrap_or_else(|e| e.into_inner());
+                    print!("{}", done.text);
+                    std::io::stdout().flush().ok();
+                }
+                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(done.checked);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .filter_map(|s| s.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect()
+}
+
+/// Runs one runbook; under `--update`, rewrites its failed outputs and runs
+/// it again (later drift shows only once earlier steps pass), until it
+/// passes, nothing more can be rewritten, or every check had its turn.
+fn check_one(
+    global: &Global,
+    config: &Config,
+    opts: &RunOptions,
+    store: &Store,
+    job: &Job,
+    live: bool,
+) -> Done {
+    let mut source = job.source.clone();
+    let mut runbook = job.runbook.clone();
+    let mut plan = job.plan.clone();
+    let mut text = String::new();
+    let mut rounds = checks_in(&runbook) + 1;
+    let redactor = redactor(&runbook, opts);
+    loop {
+        let mut progress = Progress::new(global.palette.clone(), &source.path, live);
+        let started = Instant::now();
+        let result = runner::run(&runbook, &plan, opts, store, &mut progress);
+        text.push_str(&progress.take());
+        let mut checked = match result {
+            Ok(record) => Checked {
+                path: source.path.clone(),
+                record,
+                duration: started.elapsed(),
+                failure_output: std::mem::take(&mut progress.failure_output),
+                error: None,
+            },
+            Err(e) => refused(&source.path, &runbook, format!("{e:#}")),
+        };
+        redact_checked(&redactor, &mut checked);
+        rounds -= 1;
+        let rewritten = if config.update && checked.failed() && checked.error.is_none() {
+            rewrite(
+                &global.palette,
+                &source,
+                &runbook,
+                &checked.record,
+                &mut text,
+                live,
+            )
+        } else {
+            None
+        };
+        let Some(new_source) = rewritten.filter(|_| rounds > 0) else {
+            return Done { checked, text };
+        };
+        let parsed = crate::parse::parse(&new_source);
+        let replanned = plan::plan(&parsed.runbook, &config.selection);
+        match replanned {
+            Ok(p)
+                if !parsed
+                    .diagnostics
+                    .iter()
+                    .any(|d| d.severity == Severity::Error) =>
+            {
+                source = new_source;
+                runbook = parsed.runbook;
+                plan = p;
+            }
+            _ => return Done { checked, text },
+        }
+    }
+}
+
+/// Output checks and console commands: the most rounds `--update` can need.
+fn checks_in(runbook: &Runbook) -> usize {
+    runbook
+        .steps
+        .iter()
+        .map(|s| {
+            let commands = match &s.kind {
+                StepKind::Console { commands, .. } => commands.len(),
+                _ => 0,
+            };
+            s.checks.len() + commands
+        })
+        .sum()
+}
+
+/// Applies `--update` to one runbook; the new source when the file changed.
+#[allow(clippy::print_stdout)]
+fn rewrite(
+    palette: &Palette,
+    source: &Source,
+    runbook: &Runbook,
+    record: &RunRecord,
+    text: &mut String,
+    live: bool,
+) -> Option<Source> {
+    let mut notes = String::new();
+    let path = source.path.display();
+    let result = (|| {
+        let on_disk = Source::read(&source.path).map_err(|e| format!("cannot read it: {e}"))?;
+        if on_disk.text != source.text {
+            return Err("it changed on disk during the check; not updated".to_string());
+        }
+        let plan = update::plan_updates(source, runbook, record);
+        for refused in &plan.refused {
+            notes.push_str(&format!(
+                "  {} {path}:{}: {}\n",
+                palette.warning("not updated"),
+                refused.line,
+                refused.reason
+            ));
+        }
+        if plan.edits.is_empty() {
+            return Ok(None);
+        }
+        let new_text = update::apply(&source.text, &plan.edits)?;
+        update::write_atomically(&source.path, &new_text)
+            .map_err(|e| format!("cannot write it: {e}"))?;
+        for (line, what) in &plan.changed {
+            notes.push_str(&format!(
+                "  {} {path}:{line}: {what}\n",
+                palette.accent("updated")
+            ));
+        }
+        Ok(Some(Source::new(source.path.clone(), new_text)))
+    })();
+    let new_source = result.unwrap_or_else(|reason| {
+        notes.push_str(&format!(
+            "  {} {path}: {reason}\n",
+            palette.error("not updated")
+        ));
+        None
+    });
+    if live {
+        print!("{notes}");
+        std::io::stdout().flush().ok();
+    } else {
+        text.push_str(&notes);
+    }
+    new_source
+}
+
+/// A runbook the engine refused to start (a missing program, a held lock).
+fn refused(path: &Path, runbook: &Runbook, error: String) -> Checked {
+    Checked {
+        path: path.to_path_buf(),
+        record: RunRecord {
+            schema: SCHEMA_VERSION,
+            run_id: String::new(),
+            runbook: runbook.path.clone(),
+            runbook_abs: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+            runbook_hash: runbook.hash.clone(),
+            title: runbook.title.clone(),
+            started: String::new(),
+            finished: None,
+            status: RunStatus::Failed,
+            mode: Mode::Check.as_str().into(),
+            steps: Vec::new(),
+            todos: runbook
+                .todos
+                .iter()
+                .map(|t| TodoRecord {
+                    section: t.section.clone(),
+                    line: t.line,
+                    text: t.text.clone(),
+                })
+                .collect(),
+        },
+        duration: Duration::ZERO,
+        failure_output: BTreeMap::new(),
+        error: Some(error),
+    }
+}
+
+/// The secrets of one runbook's run: the environment it runs with, its
+/// front matter's `redact:` and `--redact`.
+fn redactor(runbook: &Runbook, opts: &RunOptions) -> Redactor {
+    let mut env = opts.base_env.clone();
+    env.extend(runbook.front.env.clone());
+    let mut extra = runbook.front.redact.clone();
+    extra.extend(opts.redact.iter().cloned());
+    Redactor::new(env.iter().map(|(k, v)| (k.as_str(), v.as_str())), &extra)
+}
+
+/// Masks every text of a result before any report sees it. The engine masks
+/// output already; this also covers messages quoting the runbook's text.
+fn redact_checked(redactor: &Redactor, checked: &mut Checked) {
+    if redactor.is_empty() {
+        return;
+    }
+    let mask = |s: &mut String| *s = redactor.redact(s);
+    for step in &mut checked.record.steps {
+        if let Some(r) = step.reason.as_mut() {
+            mask(r);
+        }
+        for c in &mut step.checks {
+            mask(&mut c.message);
+            c.diff.iter_mut().chain(c.actual.iter_mut()).for_each(mask);
+        }
+    }
+    for t in &mut checked.record.todos {
+        mask(&mut t.text);
+    }
+    checked.failure_output.values_mut().for_each(mask);
+    checked.error.iter_mut().for_each(mask);
+}
+
+/// SPEC §2.2: interrupted 130; any failure 1 (2 when no runbook could even
+/// start); TODOs alone under `--strict` 3; else 0.
+fn verdict(results: &[Checked], strict: bool) -> Exit {
+    if results
+        .iter()
+        .any(|c| c.record.status == RunStatus::Interrupted)
+    {
+        return Exit::Interrupted;
+    }
+    if !results.is_empty() && results.iter().all(|c| c.error.is_some()) {
+        return Exit::Usage;
+    }
+    if results.iter().any(Checked::failed) {
+        return Exit::Failed;
+    }
+    if strict && results.iter().any(|c| !c.record.todos.is_empty()) {
+        return Exit::Todos;
+    }
+    Exit::Ok
+}
+
+fn closing_line(palette: &Palette, results: &[Checked], exit: Exit) -> String {
+    let runbooks = match results.len() {
+        1 => "1 runbook".to_string(),
+        n => format!("{n} runbooks"),
+    };
+    let failed = results.iter().filter(|c| c.failed()).count();
+    let todos: usize = results.iter().map(|c| c.record.todos.len()).sum();
+    let todo_note = match todos {
+        0 => String::new(),
+        1 => ", 1 TODO".to_string(),
+        n => format!(", {n} TODOs"),
+    };
+    let line = match exit {
+        Exit::Ok => palette.success(&format!("check passed: {runbooks}{todo_note}")),
+        Exit::Todos => palette.error(&format!(
+            "check failed: {runbooks} passed, but{todo_note} stand in the way (--strict)"
+        )),
+        Exit::Interrupted => palette.error(&format!("check interrupted: {runbooks}")),
+        Exit::Failed | Exit::Usage => palette.error(&format!(
+            "check failed: {failed} of {runbooks} with failures{todo_note}"
+        )),
+    };
+    format!("{line}\n")
+}
+
+/// Writes a report file the user asked for (its folder is created).
+fn write_report(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_spec() {
+        use crate::report::drift::tests::sample;
+        let failed = sample();
+        let mut passed = sample();
+        passed.record.steps.truncate(1);
+        let mut clean = passed.clone();
+        clean.record.todos.clear();
+        assert_eq!(verdict(&[clean.clone()], true), Exit::Ok);
+        assert_eq!(verdict(&[passed.clone()], false), Exit::Ok);
+        assert_eq!(verdict(&[passed.clone()], true), Exit::Todos);
+        assert_eq!(
+            verdict(&[passed.clone(), failed.clone()], true),
+            Exit::Failed
+        );
+        let mut interrupted = failed;
+        interrupted.record.status = RunStatus::Interrupted;
+        assert_eq!(verdict(&[interrupted], false), Exit::Interrupted);
+        let mut refused = clean.clone();
+        refused.error = Some("missing".into());
+        assert_eq!(verdict(&[refused.clone()], false), Exit::Usage);
+        assert_eq!(verdict(&[refused, clean], false), Exit::Failed);
+    }
 }

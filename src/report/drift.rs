@@ -2,11 +2,15 @@
 //! step and diff), the summary table, and the coloured unified diff that the
 //! live run terminal uses too.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::exec::StreamKind;
+use crate::model::{Runbook, Todo};
 use crate::record::{CheckRecord, RunRecord, StepRecord, StepStatus};
+use crate::runner::{Reporter, RunStart, StepEnd, StepStart};
 
 use super::Palette;
 
@@ -21,6 +25,19 @@ pub struct Checked {
     pub record: RunRecord,
     /// Wall time of the whole runbook.
     pub duration: Duration,
+    /// The last lines a failed step printed, by step id, for steps that
+    /// failed without a failed check to show (masked, normalised).
+    pub failure_output: BTreeMap<String, String>,
+    /// Why the runbook could not be run at all (a missing required program,
+    /// a held lock); its record then has no steps run.
+    pub error: Option<String>,
+}
+
+impl Checked {
+    /// Did anything in this runbook fail?
+    pub fn failed(&self) -> bool {
+        self.error.is_some() || self.record.steps.iter().any(|s| step_failed(s.status))
+    }
 }
 
 /// Step and TODO counts of one runbook (or of all of them).
@@ -128,7 +145,13 @@ pub fn drift_report(palette: &Palette, results: &[Checked], strict: bool) -> Str
                 section_label(step),
                 step_reason(step)
             );
-            for check in failed_checks(step) {
+            let checks = failed_checks(step);
+            if checks.is_empty() {
+                if let Some(output) = checked.failure_output.get(&step.id) {
+                    out.push_str(&output_tail(palette, output));
+                }
+            }
+            for check in checks {
                 let _ = writeln!(out, "  {}:{} {}", path, check.line, check.message);
                 if let Some(diff) = &check.diff {
                     out.push_str(&render_diff(palette, diff, "    "));
@@ -165,7 +188,8 @@ fn section_label(step: &StepRecord) -> String {
         .unwrap_or_default()
 }
 
-fn output_tail(palette: &Palette, actual: &str) -> String {
+/// The last lines of an output, dimmed and indented under the failure.
+pub fn output_tail(palette: &Palette, actual: &str) -> String {
     let lines: Vec<&str> = actual.lines().collect();
     let mut out = String::new();
     if lines.is_empty() {
@@ -183,6 +207,127 @@ fn output_tail(palette: &Palette, actual: &str) -> String {
         let _ = writeln!(out, "    {} {line}", palette.dim("|"));
     }
     out
+}
+
+/// Bytes of a running step's output kept to show when it fails.
+const TAIL_BYTES: usize = 16 * 1024;
+
+/// The live view of one runbook under `check`: a line per step, TODO and
+/// warning. Printed as it happens when `live`, else kept for the caller to
+/// print when the runbook is done (so parallel runbooks never interleave).
+#[derive(Debug)]
+pub struct Progress {
+    palette: Palette,
+    path: String,
+    live: bool,
+    text: String,
+    tail: Vec<u8>,
+    /// See [`Checked::failure_output`].
+    pub failure_output: BTreeMap<String, String>,
+}
+
+impl Progress {
+    pub fn new(palette: Palette, path: &std::path::Path, live: bool) -> Self {
+        Progress {
+            palette,
+            path: path.display().to_string(),
+            live,
+            text: String::new(),
+            tail: Vec::new(),
+            failure_output: BTreeMap::new(),
+        }
+    }
+
+    /// What was kept since the last call (nothing when `live`).
+    pub fn take(&mut self) -> String {
+        std::mem::take(&mut self.text)
+    }
+
+    #[allow(clippy::print_stdout)]
+    fn line(&mut self, line: String) {
+        if self.live {
+            use std::io::Write as _;
+            println!("{line}");
+            std::io::stdout().flush().ok();
+        } else {
+            let _ = writeln!(self.text, "{line}");
+        }
+    }
+}
+
+impl Reporter for Progress {
+    fn run_started(&mut self, run: &RunStart<'_>) {
+        let steps = match run.total {
+            1 => "1 step".to_string(),
+            n => format!("{n} steps"),
+        };
+        self.line(format!(
+            "{} {} {}",
+            self.palette.strong("check"),
+            self.path,
+            self.palette.dim(&format!("({steps})"))
+        ));
+    }
+
+    fn warning(&mut self, message: &str) {
+        self.line(format!("  {} {message}", self.palette.warning("warning:")));
+    }
+
+    fn todo(&mut self, _runbook: &Runbook, todo: &Todo) {
+        self.line(format!(
+            "  {} {}:{} {}",
+            self.palette.warning("TODO"),
+            self.path,
+            todo.line,
+            todo.text
+        ));
+    }
+
+    fn step_started(&mut self, _step: &StepStart<'_>) {
+        self.tail.clear();
+    }
+
+    fn output(&mut self, _stream: StreamKind, bytes: &[u8]) {
+        self.tail.extend_from_slice(bytes);
+        if self.tail.len() > 2 * TAIL_BYTES {
+            self.tail.drain(..self.tail.len() - TAIL_BYTES);
+        }
+    }
+
+    fn step_finished(&mut self, end: &StepEnd<'_>) {
+        let step = end.record;
+        let time = self
+            .palette
+            .dim(&format_duration(Duration::from_millis(step.duration_ms)));
+        let line = match step.status {
+            StepStatus::Passed => format!("{} {} {time}", self.palette.success("✓"), step.id),
+            s if step_failed(s) => {
+                if step.checks.iter().all(|c| c.passed) {
+                    let output = crate::check::normalise_bytes(&self.tail);
+                    self.failure_output.insert(step.id.clone(), output);
+                }
+                format!(
+                    "{} {} {time} {}",
+                    self.palette.error("✗"),
+                    step.id,
+                    step_reason(step)
+                )
+            }
+            s => {
+                let why = step
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| s.as_str().to_string());
+                format!(
+                    "{} {} {}",
+                    self.palette.dim("-"),
+                    step.id,
+                    self.palette.dim(&why)
+                )
+            }
+        };
+        self.line(format!("  {line}"));
+    }
 }
 
 /// The summary table: runbook, passed, failed, not run, TODOs, duration; with a
@@ -324,6 +469,8 @@ pub(crate) mod tests {
         Checked {
             path: PathBuf::from("runbooks/app.md"),
             duration: Duration::from_millis(1234),
+            failure_output: BTreeMap::new(),
+            error: None,
             record: RunRecord {
                 schema: 1,
                 run_id: "r1".into(),

@@ -18,6 +18,9 @@ pub fn annotations(results: &[Checked], strict: bool) -> String {
     let mut out = String::new();
     for checked in results {
         let file = checked.path.display().to_string();
+        if let Some(error) = &checked.error {
+            command(&mut out, "error", &file, 1, "runbook not run", error);
+        }
         for step in checked
             .record
             .steps

@@ -37,8 +37,10 @@ struct Counts {
 struct Runbook<'a> {
     path: String,
     title: &'a str,
-    /// `passed` or `failed`.
+    /// `passed`, `failed`, or `error` when it could not be run at all.
     result: &'static str,
+    /// Why it could not be run (`result: error`).
+    error: Option<&'a str>,
     run_id: &'a str,
     duration_ms: u64,
     counts: Counts,
@@ -122,10 +124,16 @@ impl From<Tally> for Counts {
 fn runbook(checked: &Checked) -> Runbook<'_> {
     let record = &checked.record;
     let failed = record.steps.iter().any(|s| step_failed(s.status));
+    let result = match (&checked.error, failed) {
+        (Some(_), _) => "error",
+        (None, true) => "failed",
+        (None, false) => "passed",
+    };
     Runbook {
         path: checked.path.display().to_string(),
         title: &record.title,
-        result: if failed { "failed" } else { "passed" },
+        result,
+        error: checked.error.as_deref(),
         run_id: &record.run_id,
         duration_ms: checked.duration.as_millis() as u64,
         counts: Counts::from(Tally::of(record)),

@@ -33,6 +33,12 @@ fn suite(checked: &Checked, strict: bool) -> TestSuite {
     suite.add_property(Property::new("file", file.clone()));
     suite.add_property(Property::new("title", checked.record.title.clone()));
     suite.add_property(Property::new("run_id", checked.record.run_id.clone()));
+    if let Some(error) = &checked.error {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_message(error.clone());
+        status.set_type("not-run");
+        suite.add_test_case(located("(runbook)".into(), status, &file, 1));
+    }
     for step in &checked.record.steps {
         suite.add_test_case(step_case(&file, step));
     }
