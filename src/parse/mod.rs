@@ -93,11 +93,19 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// The runbook has errors; `diagnostics` holds them (warnings left out).
-    #[error("{} is not a valid runbook ({} error(s))", file.path.display(), diagnostics.len())]
+    #[error("{} is not a valid runbook: {}", file.path.display(), errors(diagnostics.len()))]
     Invalid {
         file: Box<Source>,
         diagnostics: Vec<Diagnostic>,
     },
+}
+
+fn errors(n: usize) -> String {
+    if n == 1 {
+        "1 error".into()
+    } else {
+        format!("{n} errors")
+    }
 }
 
 /// Reads and parses a runbook; any error-severity diagnostic refuses it.
