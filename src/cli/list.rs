@@ -1,7 +1,19 @@
-//! `runsheet list`.
+//! `runsheet list`: the outline of one runbook, or its model as JSON.
+
+use anyhow::Context;
 
 use super::{Exit, Global, ListArgs};
+use crate::report::outline;
 
-pub(crate) fn run(_global: &Global, _args: ListArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("`runsheet list` is not built yet")
+#[allow(clippy::print_stdout)]
+pub(crate) fn run(global: &Global, args: ListArgs) -> anyhow::Result<Exit> {
+    let runbook = crate::parse::load(&args.file)?;
+    if args.json {
+        let text =
+            serde_json::to_string_pretty(&outline::json(&runbook)).context("cannot write JSON")?;
+        println!("{text}");
+    } else {
+        print!("{}", outline::outline(&global.palette, &runbook));
+    }
+    Ok(Exit::Ok)
 }

@@ -11,10 +11,12 @@ pub mod terminal;
 
 use crate::cli::{ColorChoice, Exit};
 
+pub mod diag;
 pub mod drift;
 pub mod github;
 pub mod json;
 pub mod junit;
+pub mod outline;
 
 /// Colour roles, chosen once from `--color`, `NO_COLOR` and the terminal.
 #[derive(Debug, Clone)]
@@ -73,9 +75,15 @@ impl Palette {
     }
 }
 
-/// Prints an error that ends the command and returns exit code 2.
+/// Prints an error that ends the command and returns exit code 2. An invalid
+/// runbook is shown with every one of its errors in place.
 #[allow(clippy::print_stderr)]
 pub fn fatal(palette: &Palette, err: &anyhow::Error) -> Exit {
+    if let Some(crate::parse::LoadError::Invalid { file, diagnostics }) =
+        err.downcast_ref::<crate::parse::LoadError>()
+    {
+        eprint!("{}", diag::render(palette, file, diagnostics));
+    }
     eprintln!("{} {err:#}", palette.error("error:"));
     Exit::Usage
 }

@@ -1,0 +1,243 @@
+//! `runsheet list`: the runbook as an outline for people, and as JSON (SPEC §6)
+//! for tools.
+
+use serde_json::{json, Value};
+
+use crate::model::{Check, Runbook, Step, StepKind};
+
+use super::Palette;
+
+/// The readable outline: sections as an indented tree, each with its steps
+/// (id, line, first command line, checks) and missing steps in document order.
+pub fn outline(palette: &Palette, rb: &Runbook) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{} {}\n",
+        palette.strong(&rb.title),
+        palette.dim(&format!("({})", rb.path.display()))
+    ));
+    let checks: usize = rb.steps.iter().map(|s| s.checks.len()).sum();
+    out.push_str(&format!(
+        "{}, {}, {}\n",
+        count(rb.steps.len(), "step"),
+        count(checks, "check"),
+        count(rb.todos.len(), "missing step"),
+    ));
+    body(palette, rb, None, 0, &mut out);
+    for section in &rb.sections {
+        let depth = rb.section_path(&section.id).len() - 1;
+        let pad = "  ".repeat(depth);
+        out.push_str(&format!(
+            "\n{pad}{} {} {}\n",
+            palette.strong(&section.title),
+            palette.accent(&format!("#{}", section.id)),
+            palette.dim(&format!("line {}", section.line)),
+        ));
+        body(palette, rb, Some(&section.id), depth + 1, &mut out);
+    }
+    out
+}
+
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The steps and TODOs directly in one section, in line order.
+fn body(palette: &Palette, rb: &Runbook, section: Option<&str>, depth: usize, out: &mut String) {
+    let pad = "  ".repeat(depth);
+    let mut lines: Vec<(usize, String)> = Vec::new();
+    for step in rb.steps.iter().filter(|s| s.section.as_deref() == section) {
+        lines.push((step.line, step_line(palette, step, &pad)));
+    }
+    for todo in rb.todos.iter().filter(|t| t.section.as_deref() == section) {
+        let text = format!(
+            "{pad}{} {} {}\n",
+            palette.warning("TODO"),
+            palette.dim(&format!("line {}", todo.line)),
+            todo.text
+        );
+        lines.push((todo.line, text));
+    }
+    lines.sort_by_key(|(line, _)| *line);
+    for (_, text) in lines {
+        out.push_str(&text);
+    }
+}
+
+fn step_line(palette: &Palette, step: &Step, pad: &str) -> String {
+    let mut flags = Vec::new();
+    let o = &step.options;
+    for (on, name) in [
+        (o.setup, "setup"),
+        (o.skip, "skip"),
+        (o.manual, "manual"),
+        (o.interactive, "interactive"),
+        (o.confirm, "confirm"),
+        (o.background, "background"),
+    ] {
+        if on {
+            flags.push(name.to_string());
+        }
+    }
+    if !o.tags.is_empty() {
+        flags.push(format!("tags: {}", o.tags.join(",")));
+    }
+    let flags = if flags.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", palette.dim(&format!("[{}]", flags.join(", "))))
+    };
+    let mut text = format!(
+        "{pad}{} {} {} {}{flags}\n",
+        palette.success("step"),
+        palette.accent(&step.id),
+        palette.dim(&format!("line {}", step.line)),
+        first_command(step),
+    );
+    for check in &step.checks {
+        text.push_str(&format!(
+            "{pad}  {} {} {}\n",
+            palette.dim("check"),
+            palette.dim(&format!("line {}", check.line())),
+            describe(check)
+        ));
+    }
+    if let StepKind::Console { commands, .. } = &step.kind {
+        for c in commands
+            .iter()
+            .filter(|c| c.expected.is_some() || c.exit.is_some())
+        {
+            let exit = c
+                .exit
+                .as_ref()
+                .map_or(String::new(), |e| format!(" (exit {e})"));
+            text.push_str(&format!(
+                "{pad}  {} {} output of `{}`{exit}\n",
+                palette.dim("check"),
+                palette.dim(&format!("line {}", c.line)),
+                first_line(&c.command),
+            ));
+        }
+    }
+    text
+}
+
+/// What the step runs, in one line: the first line of its first command.
+fn first_command(step: &Step) -> String {
+    let cmd = match &step.kind {
+        StepKind::Console { commands, .. } => commands
+            .first()
+            .map(|c| format!("$ {}", c.command))
+            .unwrap_or_default(),
+        StepKind::Interpreter { program } => format!("({program}) {}", first_code_line(&step.code)),
+        StepKind::Shell { .. } => first_code_line(&step.code).to_string(),
+    };
+    let more = step.code.trim().lines().count() > 1;
+    let line = first_line(&cmd);
+    if more {
+        format!("{line} …")
+    } else {
+        line.to_string()
+    }
+}
+
+fn first_code_line(code: &str) -> &str {
+    code.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .or_else(|| code.lines().find(|l| !l.trim().is_empty()))
+        .unwrap_or("")
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+fn describe(check: &Check) -> String {
+    match check {
+        Check::Output { mode, stream, .. } => {
+            let mode = serde_json::to_value(mode).ok();
+            let stream = serde_json::to_value(stream).ok();
+            let s = |v: Option<Value>| {
+                v.and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            };
+            format!("output block, match {}, stream {}", s(mode), s(stream))
+        }
+        Check::Contains { text, .. } => format!("contains {text:?}"),
+        Check::NotContains { text, .. } => format!("does not contain {text:?}"),
+        Check::Matches { regex, .. } => format!("matches /{regex}/"),
+    }
+}
+
+/// `list --json` (SPEC §6). Fields may be added; none change meaning.
+pub fn json(rb: &Runbook) -> Value {
+    json!({
+        "runbook": rb.path.to_string_lossy(),
+        "title": rb.title,
+        "hash": rb.hash,
+        "front": rb.front,
+        "sections": rb.sections.iter().map(|s| json!({
+            "id": s.id,
+            "title": s.title,
+            "level": s.level,
+            "line": s.line,
+            "parent": s.parent,
+        })).collect::<Vec<_>>(),
+        "steps": rb.steps.iter().map(step_json).collect::<Vec<_>>(),
+        "todos": rb.todos.iter().map(|t| json!({
+            "section": t.section,
+            "line": t.line,
+            "text": t.text,
+        })).collect::<Vec<_>>(),
+        "blocks": rb.blocks.iter().map(|b| json!({
+            "line": b.line,
+            "info": b.info,
+            "lang": b.lang,
+            "code": b.code,
+            "role": b.role,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn step_json(s: &Step) -> Value {
+    let mut v = json!({
+        "id": s.id,
+        "section": s.section,
+        "line": s.line,
+        "lang": s.lang,
+        "code": s.code,
+        "attrs": s.attrs,
+        "checks": s.checks.iter().map(check_json).collect::<Vec<_>>(),
+        "options": s.options,
+        "hash": s.hash,
+    });
+    let (kind, program) = match &s.kind {
+        StepKind::Shell { program } => ("shell", program),
+        StepKind::Console { program, .. } => ("console", program),
+        StepKind::Interpreter { program } => ("interpreter", program),
+    };
+    v["kind"] = json!(kind);
+    v["program"] = json!(program);
+    if let StepKind::Console { commands, .. } = &s.kind {
+        v["commands"] = json!(commands
+            .iter()
+            .map(|c| json!({
+                "command": c.command,
+                "line": c.line,
+                "expected": c.expected,
+                "exit": c.exit.as_ref().map(ToString::to_string),
+            }))
+            .collect::<Vec<_>>());
+    }
+    v
+}
+
+/// A check without its byte spans, which only `--update` needs.
+fn check_json(c: &Check) -> Value {
+    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+    if let Some(map) = v.as_object_mut() {
+        map.remove("content_span");
+    }
+    v
+}
