@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 
 use super::{CheckArgs, Exit, Global};
-use crate::diag::{Diagnostics, Severity};
+use crate::diag::Severity;
 use crate::model::{Runbook, StepKind};
 use crate::plan::{self, Plan, Selection};
 use crate::record::{RunRecord, RunStatus, Store, TodoRecord, SCHEMA_VERSION};
@@ -96,7 +96,7 @@ struct Done {
 pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
     let config = Config::from_args(args)?;
     let files = discover(&config.paths)?;
-    let Some(jobs) = prepare(&files, &config.selection)? else {
+    let Some(jobs) = prepare(&global.palette, &files, &config.selection)? else {
         return Ok(Exit::Usage);
     };
     let mut opts = config.opts.clone();
@@ -108,13 +108,7 @@ pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
     let exit = verdict(&results, config.strict);
     let palette = &global.palette;
     let drift = drift::drift_report(palette, &results, config.strict);
-    let mut out = String::new();
-    if !drift.is_empty() {
-        out.push('\n');
-        out.push_str(&palette.strong("Drift"));
-        out.push('\n');
-        out.push_str(&drift);
-    }
+    let mut out = drift;
     out.push('\n');
     out.push_str(&drift::summary_table(palette, &results));
     out.push_str(&closing_line(palette, &results, exit));
@@ -173,7 +167,11 @@ fn discover(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 /// Reads, parses and plans every runbook; `None` (after printing every
 /// problem) when any is invalid, because `check` then runs nothing.
 #[allow(clippy::print_stderr)]
-fn prepare(files: &[PathBuf], selection: &Selection) -> anyhow::Result<Option<Vec<Job>>> {
+fn prepare(
+    palette: &Palette,
+    files: &[PathBuf],
+    selection: &Selection,
+) -> anyhow::Result<Option<Vec<Job>>> {
     let mut jobs = Vec::new();
     let mut invalid = 0;
     for path in files {
@@ -187,7 +185,7 @@ fn prepare(files: &[PathBuf], selection: &Selection) -> anyhow::Result<Option<Ve
             .collect();
         if !errors.is_empty() {
             invalid += 1;
-            eprint!("{}", Diagnostics(errors));
+            eprint!("{}", crate::report::diag::render(palette, &source, &errors));
             continue;
         }
         let plan = plan::plan(&parsed.runbook, selection)?;
@@ -281,6 +279,8 @@ fn check_one(
             },
             Err(e) => refused(&source.path, &runbook, format!("{e:#}")),
         };
+        // A run that stops early never meets the later TODOs; check reports all.
+        checked.record.todos = planned_todos(&runbook, &plan);
         redact_checked(&redactor, &mut checked);
         rounds -= 1;
         let rewritten = if config.update && checked.failed() && checked.error.is_none() {
@@ -313,6 +313,25 @@ fn check_one(
             }
             _ => return Done { checked, text },
         }
+    }
+}
+
+fn planned_todos(runbook: &Runbook, plan: &Plan) -> Vec<TodoRecord> {
+    plan.entries
+        .iter()
+        .filter_map(|e| match e {
+            plan::Entry::Todo { index } => runbook.todos.get(*index),
+            plan::Entry::Step { .. } => None,
+        })
+        .map(todo_record)
+        .collect()
+}
+
+fn todo_record(t: &crate::model::Todo) -> TodoRecord {
+    TodoRecord {
+        section: t.section.clone(),
+        line: t.line,
+        text: t.text.clone(),
     }
 }
 
@@ -403,15 +422,7 @@ fn refused(path: &Path, runbook: &Runbook, error: String) -> Checked {
             status: RunStatus::Failed,
             mode: Mode::Check.as_str().into(),
             steps: Vec::new(),
-            todos: runbook
-                .todos
-                .iter()
-                .map(|t| TodoRecord {
-                    section: t.section.clone(),
-                    line: t.line,
-                    text: t.text.clone(),
-                })
-                .collect(),
+            todos: runbook.todos.iter().map(todo_record).collect(),
         },
         duration: Duration::ZERO,
         failure_output: BTreeMap::new(),

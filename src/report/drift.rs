@@ -123,43 +123,14 @@ pub fn render_diff(palette: &Palette, diff: &str, indent: &str) -> String {
     out
 }
 
-/// Every failed step and check (file:line, step, diff) and every TODO, or an
-/// empty string when there is nothing to say.
+/// Every failed step and check (file:line, step, diff) under "Drift", and
+/// every TODO under "Missing steps"; an empty string when there is neither.
 pub fn drift_report(palette: &Palette, results: &[Checked], strict: bool) -> String {
-    let mut out = String::new();
+    let mut drift = String::new();
+    let mut todos = String::new();
     for checked in results {
+        failures(palette, checked, &mut drift);
         let path = checked.path.display().to_string();
-        for step in checked
-            .record
-            .steps
-            .iter()
-            .filter(|s| step_failed(s.status))
-        {
-            let _ = writeln!(
-                out,
-                "{} {}:{} step `{}`{}: {}",
-                palette.error("✗"),
-                path,
-                step.line,
-                step.id,
-                section_label(step),
-                step_reason(step)
-            );
-            let checks = failed_checks(step);
-            if checks.is_empty() {
-                if let Some(output) = checked.failure_output.get(&step.id) {
-                    out.push_str(&output_tail(palette, output));
-                }
-            }
-            for check in checks {
-                let _ = writeln!(out, "  {}:{} {}", path, check.line, check.message);
-                if let Some(diff) = &check.diff {
-                    out.push_str(&render_diff(palette, diff, "    "));
-                } else if let Some(actual) = &check.actual {
-                    out.push_str(&output_tail(palette, actual));
-                }
-            }
-        }
         for todo in &checked.record.todos {
             let label = if strict {
                 palette.error("TODO")
@@ -172,13 +143,58 @@ pub fn drift_report(palette: &Palette, results: &[Checked], strict: bool) -> Str
                 .map(|s| format!(" (section `{s}`)"))
                 .unwrap_or_default();
             let _ = writeln!(
-                out,
-                "{label} {}:{}{section}: {}",
-                path, todo.line, todo.text
+                todos,
+                "{label} {path}:{}{section}: {}",
+                todo.line, todo.text
             );
         }
     }
+    let mut out = String::new();
+    for (title, body) in [("Drift", drift), ("Missing steps", todos)] {
+        if !body.is_empty() {
+            let _ = writeln!(out, "\n{}", palette.strong(title));
+            out.push_str(&body);
+        }
+    }
     out
+}
+
+fn failures(palette: &Palette, checked: &Checked, out: &mut String) {
+    let path = checked.path.display().to_string();
+    if let Some(error) = &checked.error {
+        let _ = writeln!(out, "{} {path}: not run: {error}", palette.error("✗"));
+    }
+    for step in checked
+        .record
+        .steps
+        .iter()
+        .filter(|s| step_failed(s.status))
+    {
+        let _ = writeln!(
+            out,
+            "{} {}:{} step `{}`{}: {}",
+            palette.error("✗"),
+            path,
+            step.line,
+            step.id,
+            section_label(step),
+            step_reason(step)
+        );
+        let checks = failed_checks(step);
+        if checks.is_empty() {
+            if let Some(output) = checked.failure_output.get(&step.id) {
+                out.push_str(&output_tail(palette, output));
+            }
+        }
+        for check in checks {
+            let _ = writeln!(out, "  {}:{} {}", path, check.line, check.message);
+            if let Some(diff) = &check.diff {
+                out.push_str(&render_diff(palette, diff, "    "));
+            } else if let Some(actual) = &check.actual {
+                out.push_str(&output_tail(palette, actual));
+            }
+        }
+    }
 }
 
 fn section_label(step: &StepRecord) -> String {
@@ -497,7 +513,8 @@ pub(crate) mod tests {
         let text = drift_report(&Palette::plain(), &[sample()], false);
         assert_eq!(
             text,
-            "✗ runbooks/app.md:12 step `build` in `install`: 1 check failed\n\
+            "\nDrift\n\
+             ✗ runbooks/app.md:12 step `build` in `install`: 1 check failed\n\
              \x20 runbooks/app.md:16 output differs from the expected block\n\
              \x20   --- expected\n\
              \x20   +++ actual\n\
@@ -507,6 +524,8 @@ pub(crate) mod tests {
              \x20 runbooks/app.md:20 output does not contain \"done\"\n\
              \x20   output:\n\
              \x20   | count: 4\n\
+             \n\
+             Missing steps\n\
              TODO runbooks/app.md:40 (section `deploy`): Add a smoke test\n"
         );
     }
