@@ -26,7 +26,9 @@ struct Report<'a> {
 
 #[derive(Debug, Serialize)]
 struct Counts {
-    runbooks: usize,
+    /// In `totals` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runbooks: Option<usize>,
     passed: usize,
     failed: usize,
     not_run: usize,
@@ -81,7 +83,7 @@ struct Todo<'a> {
 /// The report as pretty-printed JSON.
 pub fn render(results: &[Checked], strict: bool, exit_code: i32) -> String {
     let mut totals = Counts::from(Tally::default());
-    totals.runbooks = results.len();
+    totals.runbooks = Some(results.len());
     let runbooks: Vec<Runbook> = results.iter().map(runbook).collect();
     for r in &runbooks {
         totals.passed += r.counts.passed;
@@ -112,7 +114,7 @@ pub fn render(results: &[Checked], strict: bool, exit_code: i32) -> String {
 impl From<Tally> for Counts {
     fn from(t: Tally) -> Self {
         Counts {
-            runbooks: 1,
+            runbooks: None,
             passed: t.passed,
             failed: t.failed,
             not_run: t.not_run,
@@ -192,6 +194,7 @@ mod tests {
         assert_eq!(rb["result"], "failed");
         assert_eq!(rb["duration_ms"], 1234);
         assert_eq!(rb["counts"]["not_run"], 1);
+        assert!(rb["counts"].get("runbooks").is_none());
         assert_eq!(rb["steps"][1]["status"], "failed");
         assert_eq!(rb["steps"][1]["checks"][0]["line"], 16);
         assert_eq!(rb["steps"][1]["checks"][0]["actual"], "count: 4\n");

@@ -405,3 +405,45 @@ fn update_refuses_what_it_cannot_rewrite_faithfully() {
         assert_eq!(before, after, "{name} changed");
     }
 }
+
+/// The JSON example in the book has exactly the fields a real report has.
+#[test]
+fn the_documented_json_schema_matches_a_real_report() {
+    let book = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("book/src/check.md"),
+    )
+    .unwrap();
+    let start = book.find("```json\n").expect("a JSON example") + "```json\n".len();
+    let end = start + book[start..].find("```").unwrap();
+    let documented: serde_json::Value =
+        serde_json::from_str(&book[start..end]).expect("the book's example is JSON");
+    let (ran, root) = check_in("check-drift", &["check", "--json", "r.json"]);
+    ran.code(1);
+    let real: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("r.json")).unwrap()).unwrap();
+    assert_eq!(shape(&documented), shape(&real));
+}
+
+/// Every key path in a JSON value (array items merged).
+fn shape(v: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    fn walk(v: &serde_json::Value, at: String, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, child) in map {
+                    let path = format!("{at}.{k}");
+                    out.insert(path.clone());
+                    walk(child, path, out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    walk(item, format!("{at}[]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(v, String::new(), &mut out);
+    out
+}
