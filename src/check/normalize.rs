@@ -4,12 +4,16 @@
 /// CRLF to LF, ANSI escapes removed, trailing spaces and tabs dropped from each
 /// line, trailing blank lines dropped. The result is empty or ends with one `\n`,
 /// so `expected` and `actual` texts compare and diff line by line.
+///
+/// A lone carriage return (a progress bar redrawing its line) is played back
+/// as a terminal would: later text overwrites the start of the line, so only
+/// what was finally on screen is compared.
 pub fn normalise(text: &str) -> String {
     let text = text.replace("\r\n", "\n");
     let plain = console::strip_ansi_codes(&text);
-    let mut lines: Vec<&str> = plain
+    let mut lines: Vec<String> = plain
         .split('\n')
-        .map(|l| l.trim_end_matches([' ', '\t']))
+        .map(|l| overstrike(l).trim_end_matches([' ', '\t']).to_string())
         .collect();
     while lines.last().is_some_and(|l| l.is_empty()) {
         lines.pop();
@@ -19,6 +23,22 @@ pub fn normalise(text: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+fn overstrike(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains('\r') {
+        return line.into();
+    }
+    let mut screen: Vec<char> = Vec::new();
+    for part in line.split('\r') {
+        for (i, c) in part.chars().enumerate() {
+            match screen.get_mut(i) {
+                Some(cell) => *cell = c,
+                None => screen.push(c),
+            }
+        }
+    }
+    screen.into_iter().collect::<String>().into()
 }
 
 /// Lossy UTF-8 then [`normalise`]: captured output is bytes, and a stray invalid
@@ -38,6 +58,14 @@ mod tests {
         assert_eq!(normalise("no newline"), "no newline\n");
         assert_eq!(normalise("\n\n"), "");
         assert_eq!(normalise(""), "");
+    }
+
+    #[test]
+    fn carriage_returns_overwrite_like_a_terminal() {
+        assert_eq!(normalise("10%\r20%\r100%\n"), "100%\n");
+        assert_eq!(normalise("abc\rX\n"), "Xbc\n");
+        assert_eq!(normalise("done\r\n"), "done\n");
+        assert_eq!(normalise("Loading...\r          \rok\n"), "ok\n");
     }
 
     #[test]

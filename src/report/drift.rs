@@ -19,6 +19,7 @@ const OUTPUT_TAIL: usize = 10;
 
 /// One runbook's result under `check`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Checked {
     /// The runbook's path as shown (relative to where runsheet was started).
     pub path: PathBuf,
