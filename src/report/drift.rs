@@ -237,6 +237,9 @@ pub struct Progress {
     palette: Palette,
     path: String,
     live: bool,
+    /// Live on a terminal: a spinner with the elapsed time while a step runs.
+    animate: bool,
+    spinner: Option<indicatif::ProgressBar>,
     text: String,
     tail: Vec<u8>,
     /// See [`Checked::failure_output`].
@@ -249,6 +252,8 @@ impl Progress {
             palette,
             path: path.display().to_string(),
             live,
+            animate: live && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            spinner: None,
             text: String::new(),
             tail: Vec::new(),
             failure_output: BTreeMap::new(),
@@ -262,6 +267,9 @@ impl Progress {
 
     #[allow(clippy::print_stdout)]
     fn line(&mut self, line: String) {
+        if let Some(pb) = self.spinner.take() {
+            pb.finish_and_clear();
+        }
         if self.live {
             use std::io::Write as _;
             println!("{line}");
@@ -300,8 +308,21 @@ impl Reporter for Progress {
         ));
     }
 
-    fn step_started(&mut self, _step: &StepStart<'_>) {
+    fn step_started(&mut self, step: &StepStart<'_>) {
         self.tail.clear();
+        if self.animate && self.spinner.is_none() {
+            let pb = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stdout(),
+            );
+            pb.set_style(
+                indicatif::ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
+                    .expect("static template is valid"),
+            );
+            pb.set_message(step.step.id.clone());
+            pb.enable_steady_tick(Duration::from_millis(120));
+            self.spinner = Some(pb);
+        }
     }
 
     fn output(&mut self, _stream: StreamKind, bytes: &[u8]) {
