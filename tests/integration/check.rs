@@ -447,3 +447,19 @@ fn shape(v: &serde_json::Value) -> std::collections::BTreeSet<String> {
     walk(v, String::new(), &mut out);
     out
 }
+
+#[test]
+fn a_runbook_that_cannot_start_fails_the_check_but_not_the_others() {
+    let (ran, root) = check_in("check-requires", &["check", "--junit", "j.xml"]);
+    ran.code(1)
+        .stdout_has("✓ fine-1")
+        .stdout_has("✗ runbooks/needs.md: not run: ")
+        .stdout_has("`runsheet-no-such-program`");
+    assert!(!root.join("needs-ran").exists());
+    let doc = read_xml(&std::fs::read_to_string(root.join("j.xml")).unwrap());
+    let error = doc.iter().find(|e| e.name == "error").expect("an <error>");
+    assert!(error.attrs["message"].contains("runsheet-no-such-program"));
+
+    let (ran, _) = check_in("check-requires", &["check", "runbooks/needs.md"]);
+    ran.code(2).stdout_has("not run");
+}
