@@ -17,6 +17,8 @@ use crate::record::CheckRecord;
 
 /// Lines of context around each change in a diff.
 const DIFF_CONTEXT: usize = 3;
+/// Outputs up to this many lines get a diff even for `contains`/`regex`.
+const SHORT_OUTPUT: usize = 40;
 
 /// Verdicts of every check attached to `step` (output blocks and hidden
 /// comments) against the step's captured output. An empty list when the step
@@ -116,6 +118,17 @@ pub fn unified_diff(expected: &str, actual: &str) -> Option<String> {
         text = "--- expected\n+++ actual\n(the texts differ only in line endings)\n".into();
     }
     Some(text)
+}
+
+/// A diff for a `contains` or `regex` block only when the output is short:
+/// against a long output every line would differ, and the drift report shows
+/// the output's last lines instead.
+fn short_diff(expected: &str, actual: &str) -> Option<String> {
+    if actual.lines().count() <= SHORT_OUTPUT {
+        unified_diff(expected, actual)
+    } else {
+        None
+    }
 }
 
 /// An exact match's verdict: the diff and the actual text normalised toward
@@ -224,7 +237,7 @@ fn judge_output(
             } else {
                 format!("{what} does not contain the expected block")
             };
-            (passed, message, unified_diff(&wanted, &actual), actual)
+            (passed, message, short_diff(&wanted, &actual), actual)
         }
         MatchMode::Regex => {
             let source = normalise(expected);
@@ -239,7 +252,7 @@ fn judge_output(
                 Ok(_) => (
                     false,
                     format!("{what} does not match the expected regex"),
-                    unified_diff(&normalise(expected), &actual),
+                    short_diff(&normalise(expected), &actual),
                     actual,
                 ),
                 Err(e) => (

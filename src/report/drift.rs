@@ -16,6 +16,9 @@ use super::Palette;
 
 /// Lines of a failed hidden check's output shown under it.
 const OUTPUT_TAIL: usize = 10;
+/// Lines of one diff shown on the terminal; a diff of a huge output would
+/// bury everything else.
+const DIFF_LINES_SHOWN: usize = 120;
 
 /// One runbook's result under `check`.
 #[derive(Debug, Clone)]
@@ -107,7 +110,8 @@ pub fn step_reason(step: &StepRecord) -> String {
 /// prefixed with `indent`.
 pub fn render_diff(palette: &Palette, diff: &str, indent: &str) -> String {
     let mut out = String::new();
-    for line in diff.lines() {
+    let total = diff.lines().count();
+    for line in diff.lines().take(DIFF_LINES_SHOWN) {
         let painted = if line.starts_with("---") || line.starts_with("+++") {
             palette.strong(line)
         } else if line.starts_with("@@") {
@@ -120,6 +124,13 @@ pub fn render_diff(palette: &Palette, diff: &str, indent: &str) -> String {
             line.to_string()
         };
         let _ = writeln!(out, "{indent}{painted}");
+    }
+    if total > DIFF_LINES_SHOWN {
+        let more = total - DIFF_LINES_SHOWN;
+        let note = format!(
+            "... {more} more lines of diff (the whole diff is in the run record and --json)"
+        );
+        let _ = writeln!(out, "{indent}{}", palette.dim(&note));
     }
     out
 }
@@ -575,6 +586,16 @@ pub(crate) mod tests {
         let coloured = render_diff(&Palette { enabled: true }, diff, "");
         assert!(coloured.contains("\x1b[31m-a\x1b[0m"), "{coloured:?}");
         assert!(coloured.contains("\x1b[32m+b\x1b[0m"), "{coloured:?}");
+    }
+
+    #[test]
+    fn long_diffs_are_cut_on_the_terminal() {
+        let diff: String = (0..200).map(|i| format!("+{i}\n")).collect();
+        let shown = render_diff(&Palette::plain(), &diff, "");
+        assert_eq!(shown.lines().count(), DIFF_LINES_SHOWN + 1);
+        assert!(shown.ends_with(
+            "... 80 more lines of diff (the whole diff is in the run record and --json)\n"
+        ));
     }
 
     #[test]
