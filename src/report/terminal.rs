@@ -203,6 +203,8 @@ fn step_title(
             runbook
                 .section_path(s)
                 .iter()
+                // The document's own title heading adds nothing to every line.
+                .filter(|s| !(s.level == 1 && s.title == runbook.title))
                 .map(|s| s.title.as_str())
                 .collect()
         })
@@ -315,14 +317,17 @@ impl Reporter for Terminal {
             .section
             .as_deref()
             .and_then(|s| runbook.section(s))
-            .map(|s| format!("{} ", s.title))
+            .map(|s| format!(", in {}", s.title))
             .unwrap_or_default();
         let line = format!(
-            "{} {section}{} {}",
+            "{} {} {}",
             self.palette.warning("⚠ missing step:"),
-            self.palette
-                .dim(&format!("({}:{})", runbook.path.display(), todo.line)),
-            todo.text
+            todo.text,
+            self.palette.dim(&format!(
+                "({}:{}{section})",
+                runbook.path.display(),
+                todo.line
+            )),
         );
         self.say(&line);
     }

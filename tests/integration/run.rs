@@ -78,15 +78,15 @@ fn runs_in_order_carrying_cwd_env_and_shell_variables() {
     );
     let ran = ran
         .stdout_has("▶ Basic run")
-        .stdout_has("[3/5] Basic run › Build › build (")
+        .stdout_has("[3/5] Build › build (")
         .stdout_has("│ stub ran: build mint hello shell-var")
-        .stdout_has("⚠ missing step: Build")
-        .stdout_has("TODO: write the deploy check")
+        .stdout_has("⚠ missing step: write the deploy check (")
+        .stdout_has("runbook.md:27, in Build)")
         .stdout_has("✔ passed: 5 passed, 1 missing step");
     let record = run_json(&ran.dir.join(".runsheet"));
     assert_eq!(record["status"], "passed");
     assert_eq!(record["steps"].as_array().unwrap().len(), 5);
-    assert_eq!(record["todos"][0]["text"], "TODO: write the deploy check");
+    assert_eq!(record["todos"][0]["text"], "write the deploy check");
 }
 
 #[test]
