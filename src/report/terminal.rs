@@ -28,6 +28,10 @@ pub struct Terminal {
     animate: bool,
     started: Instant,
     gutter: String,
+    /// A step's output with the gutter added, reused between chunks.
+    scratch: Vec<u8>,
+    /// stdout is `/dev/null`: formatting step output for nobody is skipped.
+    discard: bool,
 }
 
 impl Terminal {
@@ -43,6 +47,8 @@ impl Terminal {
             animate,
             started: Instant::now(),
             gutter,
+            scratch: Vec::new(),
+            discard: stdout_is_dev_null(),
         }
     }
 
@@ -90,20 +96,32 @@ impl Terminal {
     }
 
     fn write_output(&mut self, bytes: &[u8]) {
-        let Terminal {
-            out,
-            line_start,
-            gutter,
-            ..
-        } = self;
-        for piece in bytes.split_inclusive(|b| *b == b'\n') {
-            if *line_start {
-                let _ = out.write_all(gutter.as_bytes());
-            }
-            let _ = out.write_all(piece);
-            *line_start = piece.ends_with(b"\n");
+        if self.discard {
+            return;
         }
-        let _ = out.flush();
+        self.scratch.clear();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            if self.line_start {
+                self.scratch.extend_from_slice(self.gutter.as_bytes());
+            }
+            match rest.iter().position(|b| *b == b'\n') {
+                Some(end) => {
+                    self.scratch.extend_from_slice(&rest[..=end]);
+                    rest = &rest[end + 1..];
+                    self.line_start = true;
+                }
+                None => {
+                    self.scratch.extend_from_slice(rest);
+                    rest = &[];
+                    self.line_start = false;
+                }
+            }
+        }
+        let _ = self.out.write_all(&self.scratch);
+        let _ = self.out.flush();
+        // A flood of output must not leave a large buffer behind.
+        self.scratch.shrink_to(64 * 1024);
     }
 
     fn check_lines(&mut self, checks: &[CheckRecord]) {
@@ -189,6 +207,18 @@ impl Drop for Terminal {
     }
 }
 
+/// True when fd 1 is the null device (a benchmark, `> /dev/null` in a script).
+fn stdout_is_dev_null() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(null), Ok(out)) = (
+        std::fs::metadata("/dev/null"),
+        std::fs::metadata("/proc/self/fd/1"),
+    ) else {
+        return false;
+    };
+    out.rdev() == null.rdev() && out.dev() == null.dev() && out.ino() == null.ino()
+}
+
 fn step_title(
     p: &Palette,
     runbook: &Runbook,
@@ -196,6 +226,7 @@ fn step_title(
     position: usize,
     total: usize,
 ) -> String {
+    let lone_top = runbook.sections.iter().filter(|s| s.level == 1).count() == 1;
     let sections: Vec<&str> = step
         .section
         .as_deref()
@@ -203,8 +234,9 @@ fn step_title(
             runbook
                 .section_path(s)
                 .iter()
-                // The document's own title heading adds nothing to every line.
-                .filter(|s| !(s.level == 1 && s.title == runbook.title))
+                // A lone top heading is the document's title: it adds nothing
+                // to every line.
+                .filter(|s| !(s.level == 1 && lone_top))
                 .map(|s| s.title.as_str())
                 .collect()
         })
