@@ -3,7 +3,7 @@
 //! its duration, missing steps where they stand, and a summary that says how to
 //! go on. A [`Reporter`] of the run engine's events.
 
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -32,6 +32,7 @@ pub struct Terminal {
     scratch: Vec<u8>,
     /// stdout is `/dev/null`: formatting step output for nobody is skipped.
     discard: bool,
+    interrupt: Option<crate::runner::Interrupt>,
 }
 
 impl Terminal {
@@ -49,6 +50,7 @@ impl Terminal {
             gutter,
             scratch: Vec::new(),
             discard: stdout_is_dev_null(),
+            interrupt: None,
         }
     }
 
@@ -149,23 +151,27 @@ impl Terminal {
         }
     }
 
-    /// Reads one answer; end of input counts as no.
+    /// Lets a prompt give up when Ctrl-C is pressed while it waits.
+    pub fn watch(&mut self, interrupt: crate::runner::Interrupt) {
+        self.interrupt = Some(interrupt);
+    }
+
+    /// Reads one answer; end of input or Ctrl-C counts as no.
     fn read_answer(&mut self, prompt: &str) -> bool {
         self.stop_spinner();
         self.end_output_line();
         let _ = write!(self.out, "{prompt}");
         let _ = self.out.flush();
-        let mut line = String::new();
-        match io::stdin().lock().read_line(&mut line) {
-            Ok(0) | Err(_) => {
-                let _ = writeln!(self.out);
-                false
-            }
-            Ok(_) => matches!(
+        let answer = read_line_unless(self.interrupt.as_ref());
+        if answer.is_none() {
+            let _ = writeln!(self.out);
+        }
+        answer.is_some_and(|line| {
+            matches!(
                 line.trim().to_lowercase().as_str(),
                 "y" | "yes" | "done" | "d"
-            ),
-        }
+            )
+        })
     }
 
     /// The `--dry-run` listing.
@@ -204,6 +210,39 @@ impl Drop for Terminal {
     fn drop(&mut self) {
         self.stop_spinner();
         let _ = self.out.flush();
+    }
+}
+
+/// A line from stdin, or `None` at end of input or once `interrupt` is set.
+/// Polls instead of blocking, because a blocked read is restarted after the
+/// signal and would leave Ctrl-C waiting for Enter.
+fn read_line_unless(interrupt: Option<&crate::runner::Interrupt>) -> Option<String> {
+    let mut line = Vec::new();
+    loop {
+        if interrupt.is_some_and(|i| i.is_set()) {
+            return None;
+        }
+        let mut fds = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for the duration of the call.
+        let ready = unsafe { libc::poll(&mut fds, 1, 100) };
+        if ready <= 0 {
+            continue;
+        }
+        let mut byte = 0u8;
+        // SAFETY: reads at most one byte into a live local.
+        let n = unsafe { libc::read(0, (&mut byte as *mut u8).cast(), 1) };
+        match n {
+            1 if byte == b'\n' => return Some(String::from_utf8_lossy(&line).into_owned()),
+            1 => line.push(byte),
+            0 if line.is_empty() => return None,
+            0 => return Some(String::from_utf8_lossy(&line).into_owned()),
+            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            _ => return None,
+        }
     }
 }
 

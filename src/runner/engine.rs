@@ -168,6 +168,12 @@ impl Engine<'_> {
         let started = SystemTime::now();
         let clock = Instant::now();
         let mut result = match self.gate(step) {
+            // Ctrl-C at a prompt is an interrupt, not an answer.
+            Some(done) if self.opts.interrupt.is_set() => StepRecord {
+                status: StepStatus::Interrupted,
+                reason: Some("interrupted at the prompt".into()),
+                ..done
+            },
             Some(done) => done,
             None => self.execute(step, slot, why, position, total)?,
         };
@@ -503,6 +509,7 @@ mod tests {
     use super::*;
     use crate::model::StepOptions;
     use crate::plan::{plan, tests::book, Selection};
+    use crate::runner::Silent;
 
     #[test]
     fn requires_names_every_missing_program() {
@@ -546,5 +553,221 @@ mod tests {
             .read_log(record.steps[0].log.as_deref().unwrap())
             .unwrap();
         assert_eq!(log, b"one\n");
+    }
+
+    /// Answers prompts from a list, and remembers what was asked.
+    #[derive(Default)]
+    struct Answers {
+        answers: Vec<bool>,
+        asked: Vec<String>,
+    }
+
+    impl Reporter for Answers {
+        fn ask(&mut self, question: Question<'_>) -> bool {
+            let (what, step) = match question {
+                Question::Confirm(step) => ("confirm", step),
+                Question::Manual(step) => ("manual", step),
+            };
+            self.asked.push(format!("{what} {}", step.id));
+            !self.answers.is_empty() && self.answers.remove(0)
+        }
+    }
+
+    fn with(f: impl FnOnce(&mut StepOptions)) -> StepOptions {
+        let mut o = StepOptions::default();
+        f(&mut o);
+        o
+    }
+
+    /// Runs `rb` in a scratch dir; returns the record and the dir.
+    fn go(
+        rb: &Runbook,
+        mode: Mode,
+        tune: impl FnOnce(&mut RunOptions),
+        reporter: &mut dyn Reporter,
+    ) -> (RunRecord, tempfile::TempDir) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut opts = RunOptions::new(mode);
+        opts.start_dir = tmp.path().to_path_buf();
+        tune(&mut opts);
+        let store = Store::new(tmp.path().join(".runsheet"));
+        let p = plan(rb, &Selection::default()).unwrap();
+        let record = run(rb, &p, &opts, &store, reporter).unwrap();
+        (record, tmp)
+    }
+
+    fn statuses(record: &RunRecord) -> Vec<(String, StepStatus, String)> {
+        record
+            .steps
+            .iter()
+            .map(|s| (s.id.clone(), s.status, s.reason.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    fn gated_book() -> Runbook {
+        book(
+            &[("s", None, "S")],
+            &[
+                ("manual", "s", with(|o| o.manual = true)),
+                ("tty", "s", with(|o| o.interactive = true)),
+                ("ask", "s", with(|o| o.confirm = true)),
+                ("never", "s", with(|o| o.skip = true)),
+            ],
+            &[],
+        )
+    }
+
+    #[test]
+    fn check_mode_never_prompts() {
+        let rb = gated_book();
+        let mut answers = Answers::default();
+        let (record, _tmp) = go(&rb, Mode::Check, |_| {}, &mut answers);
+        assert!(answers.asked.is_empty());
+        let got = statuses(&record);
+        assert_eq!(got[0].1, StepStatus::Manual);
+        assert_eq!(
+            got[1],
+            (
+                "tty".into(),
+                StepStatus::NotRun,
+                "interactive step: not run by check".into()
+            )
+        );
+        assert_eq!(
+            got[2],
+            (
+                "ask".into(),
+                StepStatus::NotRun,
+                "confirm step: not run without --yes".into()
+            )
+        );
+        assert_eq!(got[3].1, StepStatus::Skipped);
+        assert_eq!(record.status, RunStatus::Passed);
+
+        let (record, _tmp) = go(&rb, Mode::Check, |o| o.yes = true, &mut Answers::default());
+        assert_eq!(record.steps[2].status, StepStatus::Passed);
+    }
+
+    #[test]
+    fn run_mode_asks_and_a_manual_step_not_done_fails() {
+        let rb = gated_book();
+        let mut answers = Answers {
+            answers: vec![true, false],
+            ..Answers::default()
+        };
+        let (record, _tmp) = go(&rb, Mode::Run, |o| o.keep_going = true, &mut answers);
+        assert_eq!(answers.asked, ["manual manual", "confirm ask"]);
+        let got = statuses(&record);
+        assert_eq!(
+            got[0],
+            ("manual".into(), StepStatus::Passed, "done by hand".into())
+        );
+        assert_eq!(
+            got[2],
+            (
+                "ask".into(),
+                StepStatus::Skipped,
+                "declined at the prompt".into()
+            )
+        );
+
+        let mut answers = Answers::default();
+        let (record, _tmp) = go(&rb, Mode::Run, |_| {}, &mut answers);
+        assert_eq!(record.status, RunStatus::Failed);
+        assert_eq!(
+            record.steps[0].reason.as_deref(),
+            Some("manual step not done")
+        );
+        assert_eq!(
+            record.steps[1].reason.as_deref(),
+            Some("not run: step `manual` failed")
+        );
+    }
+
+    #[test]
+    fn retry_runs_again_until_the_step_passes() {
+        let mut rb = book(
+            &[("s", None, "S")],
+            &[(
+                "flaky",
+                "s",
+                with(|o| {
+                    o.retry = 3;
+                    o.delay = Some(Duration::from_millis(10));
+                }),
+            )],
+            &[],
+        );
+        rb.steps[0].code =
+            "n=$(cat count 2>/dev/null || echo 0)\necho $((n+1)) > count\necho try $n\ntest $n -ge 2\n"
+                .into();
+        let (record, tmp) = go(&rb, Mode::Run, |_| {}, &mut Silent);
+        assert_eq!(record.steps[0].status, StepStatus::Passed);
+        assert_eq!(record.steps[0].attempts, 3);
+        let store = Store::new(tmp.path().join(".runsheet"));
+        let (_, dir) = store.latest(&tmp.path().join("book.md")).unwrap().unwrap();
+        let log = dir
+            .read_log(record.steps[0].log.as_deref().unwrap())
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(log).unwrap(),
+            "try 0\n--- attempt 2 ---\ntry 1\n--- attempt 3 ---\ntry 2\n"
+        );
+    }
+
+    #[test]
+    fn a_console_step_stops_at_its_first_failing_command() {
+        use crate::model::{ConsoleCommand, StepKind};
+        let mut rb = book(
+            &[("s", None, "S")],
+            &[("demo", "s", StepOptions::default())],
+            &[],
+        );
+        let cmd = |c: &str| ConsoleCommand {
+            command: c.into(),
+            line: 1,
+            expected: None,
+            exit: None,
+            output_span: Default::default(),
+        };
+        rb.steps[0].kind = StepKind::Console {
+            program: "bash".into(),
+            commands: vec![cmd("echo a"), cmd("false"), cmd("echo never")],
+        };
+        let (record, tmp) = go(&rb, Mode::Run, |_| {}, &mut Silent);
+        assert_eq!(record.steps[0].status, StepStatus::Failed);
+        assert_eq!(
+            record.steps[0].reason.as_deref(),
+            Some("`$ false` exit status 1, expected 0")
+        );
+        let store = Store::new(tmp.path().join(".runsheet"));
+        let (_, dir) = store.latest(&tmp.path().join("book.md")).unwrap().unwrap();
+        let log = dir
+            .read_log(record.steps[0].log.as_deref().unwrap())
+            .unwrap();
+        assert_eq!(String::from_utf8(log).unwrap(), "$ echo a\na\n$ false\n");
+    }
+
+    #[test]
+    fn background_steps_are_stopped_when_the_run_ends() {
+        let mut rb = book(
+            &[("s", None, "S")],
+            &[
+                ("server", "s", with(|o| o.background = true)),
+                ("client", "s", StepOptions::default()),
+            ],
+            &[],
+        );
+        rb.steps[0].code = "echo $$ > server.pid\nexec sleep 60\n".into();
+        rb.steps[1].code =
+            "for i in $(seq 100); do test -s server.pid && break; sleep 0.05; done\n".into();
+        let (record, tmp) = go(&rb, Mode::Run, |_| {}, &mut Silent);
+        assert_eq!(record.status, RunStatus::Passed);
+        let pid = std::fs::read_to_string(tmp.path().join("server.pid")).unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+        assert!(
+            stat.is_err() || stat.unwrap().contains(") Z "),
+            "background step {pid} still runs"
+        );
     }
 }
