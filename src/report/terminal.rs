@@ -15,7 +15,7 @@ use crate::record::{CheckRecord, RunRecord, RunStatus, StepStatus};
 use crate::runner::{DryStep, Question, Reporter, RunStart, StepEnd, StepStart, Summary};
 
 /// Set before a step's output lines, so they never pass for runsheet's own.
-const GUTTER: &str = "│ ";
+const GUTTER: &str = "  │ ";
 
 /// Prints the run to stdout (warnings to stderr); asks on stdin.
 pub struct Terminal {
@@ -177,11 +177,11 @@ impl Terminal {
     /// The `--dry-run` listing.
     pub fn dry_run(&mut self, runbook: &Runbook, steps: &[DryStep]) {
         let head = format!(
-            "{} {} ({}, {} steps; dry run: nothing runs)",
+            "{} {} ({}, {}; dry run: nothing runs)",
             self.palette.strong("▶"),
             self.palette.strong(&runbook.title),
             runbook.path.display(),
-            steps.len()
+            count(steps.len(), "step", "steps")
         );
         self.say(&head);
         let total = steps.len();
@@ -199,7 +199,7 @@ impl Terminal {
             let line = format!("  {}", self.palette.dim(&facts.join(" · ")));
             self.say(&line);
             for l in step.code.lines() {
-                let line = format!("  {}{l}", self.gutter);
+                let line = format!("{}{l}", self.gutter);
                 self.say(&line);
             }
         }
@@ -292,6 +292,10 @@ fn step_title(
     )
 }
 
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `1.2s`, `3m 4s`: short enough for a result line.
 pub fn duration(ms: u64) -> String {
     if ms < 1000 {
@@ -359,12 +363,11 @@ impl Reporter for Terminal {
     fn run_started(&mut self, run: &RunStart<'_>) {
         self.started = Instant::now();
         let mut head = format!(
-            "{} {} ({}, {} {})",
+            "{} {} ({}, {})",
             self.palette.strong("▶"),
             self.palette.strong(&run.runbook.title),
             run.runbook.path.display(),
-            run.total,
-            if run.total == 1 { "step" } else { "steps" }
+            count(run.total, "step", "steps")
         );
         if let Some(r) = &run.plan.resume {
             let carried = run.plan.carried.len();
@@ -448,7 +451,12 @@ impl Reporter for Terminal {
         self.end_output_line();
         let r = e.record;
         let took = self.palette.dim(&duration(r.duration_ms));
-        let reason = r.reason.as_deref().unwrap_or("");
+        // A failed check is shown in full below; its summary would repeat it.
+        let check_failed = r.checks.iter().any(|c| !c.passed);
+        let reason = match r.reason.as_deref() {
+            Some(_) if check_failed => "",
+            other => other.unwrap_or(""),
+        };
         let line = match r.status {
             StepStatus::Passed if reason.is_empty() => {
                 format!("{} {} {took}", self.palette.success("✔"), r.id)
@@ -459,6 +467,11 @@ impl Reporter for Terminal {
                 r.id,
                 self.palette.dim(reason)
             ),
+            StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted
+                if reason.is_empty() =>
+            {
+                format!("{} {} {took}", self.palette.error("✘"), r.id)
+            }
             StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted => format!(
                 "{} {} {took} {}",
                 self.palette.error("✘"),
@@ -516,7 +529,7 @@ impl Reporter for Terminal {
                 );
                 self.say(&line);
                 for l in step.code.lines() {
-                    let line = format!("  {}{l}", self.gutter);
+                    let line = format!("{}{l}", self.gutter);
                     self.say(&line);
                 }
                 let prompt = format!("{} Done? [y/N] ", self.palette.accent("?"));

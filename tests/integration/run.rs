@@ -79,7 +79,7 @@ fn runs_in_order_carrying_cwd_env_and_shell_variables() {
     let ran = ran
         .stdout_has("▶ Basic run")
         .stdout_has("[3/5] Build › build (")
-        .stdout_has("│ stub ran: build mint hello shell-var")
+        .stdout_has("  │ stub ran: build mint hello shell-var")
         .stdout_has("⚠ missing step: write the deploy check (")
         .stdout_has("runbook.md:27, in Build)")
         .stdout_has("✔ passed: 5 passed, 1 missing step");
@@ -97,7 +97,7 @@ fn failure_stops_the_run_and_resume_goes_on_where_it_stopped() {
     let bin = book.parent().unwrap().join("bin");
     let ran = sheet.args(["run"]).arg(&book).run().code(1);
     let ran = ran
-        .stdout_has("│ not fixed yet")
+        .stdout_has("  │ not fixed yet")
         .stdout_has("✘ flaky")
         .stdout_has("exit status 3, expected 0")
         .stdout_has("1 not run")
@@ -240,7 +240,7 @@ fn dry_run_shows_steps_with_their_cwd_and_runs_nothing() {
     let ran = ran
         .stdout_has("dry run: nothing runs")
         .stdout_has(&format!("in {folder} · bash"))
-        .stdout_has("│ stub deploy");
+        .stdout_has("  │ stub deploy");
     assert!(stub_log(&log).is_empty());
     assert!(
         !ran.dir.join(".runsheet").exists(),
