@@ -198,7 +198,7 @@ impl Terminal {
             }
             let line = format!("  {}", self.palette.dim(&facts.join(" · ")));
             self.say(&line);
-            for l in step.code.lines() {
+            for l in dry.code.lines() {
                 let line = format!("{}{l}", self.gutter);
                 self.say(&line);
             }

@@ -51,12 +51,8 @@ pub(super) fn run(
     let _lock = store.lock(&runbook_abs).map_err(RunError::from)?;
     let record = first_record(runbook, plan, opts, runbook_abs);
     let dir = store.begin(&record)?;
-    let mut extra = runbook.front.redact.clone();
-    extra.extend(opts.redact.iter().cloned());
-    let redactor = Redactor::new(
-        base_env.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        &extra,
-    );
+    let extra = redact_names(runbook, opts);
+    let redactor = redactor(runbook, opts);
 
     let mut engine = Engine {
         runbook,
@@ -448,6 +444,22 @@ fn first_record(
         steps: plan.carried.iter().cloned().chain(planned).collect(),
         todos: Vec::new(),
     }
+}
+
+/// Names whose values are masked besides the secret-looking ones.
+fn redact_names(runbook: &Runbook, opts: &RunOptions) -> Vec<String> {
+    let mut names = runbook.front.redact.clone();
+    names.extend(opts.redact.iter().cloned());
+    names
+}
+
+/// The masker of a run: secret values of the environment steps start from.
+pub(super) fn redactor(runbook: &Runbook, opts: &RunOptions) -> Redactor {
+    let env = base_env(runbook, opts);
+    Redactor::new(
+        env.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        &redact_names(runbook, opts),
+    )
 }
 
 /// The environment every step starts from: the process's, then the front

@@ -223,6 +223,8 @@ pub struct DryStep {
     pub cwd: PathBuf,
     /// What `run` would do short of running it ("skipped", "manual", ...).
     pub note: Option<&'static str>,
+    /// The step's text, secrets masked.
+    pub code: String,
 }
 
 /// What `--dry-run` shows, computed without running anything or touching
@@ -233,6 +235,7 @@ pub fn dry_run(runbook: &Runbook, plan: &Plan, opts: &RunOptions) -> Vec<DryStep
         .as_ref()
         .and_then(|r| r.state.as_ref().map(|s| s.cwd.clone()))
         .unwrap_or_else(|| step::first_cwd(runbook, opts));
+    let redactor = engine::redactor(runbook, opts);
     plan.entries
         .iter()
         .filter_map(|e| match e {
@@ -247,6 +250,7 @@ pub fn dry_run(runbook: &Runbook, plan: &Plan, opts: &RunOptions) -> Vec<DryStep
                 program: step::program(runbook, step).to_string(),
                 cwd: step::cwd_override(runbook, step, opts).unwrap_or_else(|| first.clone()),
                 note: step::dry_note(step, opts),
+                code: redactor.redact(&step.code),
             }
         })
         .collect()

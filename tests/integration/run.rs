@@ -414,6 +414,15 @@ fn secrets_never_reach_the_terminal_logs_or_record() {
     );
     assert!(!state.contains(secret), "a secret reached the state dir");
     assert!(!state.contains("plain-but-redacted"));
+    ran.stdout_has("literal matches");
+    let dry = Sheet::new()
+        .current_dir(&dir)
+        .env("MY_API_TOKEN", secret)
+        .args(["run", "--dry-run", "secret.md"])
+        .run()
+        .code(0)
+        .stdout_has(r#"test "$MY_API_TOKEN" = "***""#);
+    assert!(!dry.stdout.contains(secret));
 }
 
 #[test]
