@@ -568,3 +568,32 @@ fn concourse_runbook_runs_end_to_end_against_stubs() {
         ]
     );
 }
+
+#[test]
+fn confirm_manual_and_interactive_steps_use_the_terminal() {
+    let sheet = Sheet::new();
+    let dir = sheet.copy_fixture("run-faults");
+    sheet
+        .current_dir(&dir)
+        .args(["run", "prompts.md"])
+        .stdin("n\ndone\nhello there\n")
+        .run()
+        .code(0)
+        .stdout_has("Run `ask`? [y/N]")
+        .stdout_has("declined at the prompt")
+        .stdout_has("manual step `by-hand`: do this by hand:")
+        .stdout_has("  │ open the console and press the red button")
+        .stdout_has("done by hand")
+        .stdout_has("  │ got hello there");
+    assert!(!dir.join("confirmed").exists());
+
+    Sheet::new()
+        .current_dir(&dir)
+        .args(["run", "prompts.md", "--yes"])
+        .run()
+        .code(1)
+        .stdout_lacks("Run `ask`?")
+        .stdout_has("✘ by-hand")
+        .stdout_has("manual step not done");
+    assert!(dir.join("confirmed").exists());
+}
