@@ -597,3 +597,29 @@ fn confirm_manual_and_interactive_steps_use_the_terminal() {
         .stdout_has("manual step not done");
     assert!(dir.join("confirmed").exists());
 }
+
+#[test]
+fn a_runbook_that_cannot_start_runs_nothing() {
+    let sheet = Sheet::new();
+    let dir = sheet.copy_fixture("run-faults");
+    sheet
+        .current_dir(&dir)
+        .args(["run", "bad-cwd.md"])
+        .run()
+        .code(2)
+        .stderr_has("no-such-folder (front matter `cwd`) does not exist");
+    Sheet::new()
+        .current_dir(&dir)
+        .args(["run", "invalid.md"])
+        .run()
+        .code(2)
+        .stderr_has("invalid.md is not a valid runbook; nothing was run")
+        .stderr_has("invalid.md:3:");
+    assert!(!dir.join("ran").exists());
+    Sheet::new()
+        .current_dir(&dir)
+        .args(["status", "missing.md"])
+        .run()
+        .code(2)
+        .stderr_has("cannot read missing.md");
+}
