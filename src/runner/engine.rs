@@ -21,10 +21,12 @@ use crate::record::{
 };
 use crate::secrets::{is_secret_name, Redactor};
 
-/// Saves of `run.json` between steps are spaced at least this far apart, so a
-/// thousand quick steps do not rewrite a growing record a thousand times; the
-/// end of a run and every failure always save, durably.
-const SAVE_EVERY: Duration = Duration::from_millis(100);
+/// A routine save of `run.json` is skipped when less time than this many times
+/// the last save's cost has passed since it: writing the record then takes at
+/// most about 1/20 of the run. A small record is saved at every step; a
+/// thousand quick steps do not rewrite a thousand-step record two thousand
+/// times. The end of a run and every failure always save, durably.
+const SAVE_SPACING: u32 = 20;
 
 const NOT_REACHED: &str = "not reached";
 
@@ -67,6 +69,7 @@ pub(super) fn run(
         state,
         backgrounds: Vec::new(),
         last_save: Instant::now(),
+        save_cost: Duration::ZERO,
         carried: plan.carried.len(),
     };
     engine.reporter.run_started(&RunStart {
@@ -104,6 +107,8 @@ struct Engine<'a> {
     state_dirty: bool,
     backgrounds: Vec<Background>,
     last_save: Instant,
+    /// How long the last routine (not fsynced) save took.
+    save_cost: Duration,
     /// Carried records at the head of `record.steps`.
     carried: usize,
 }
@@ -373,15 +378,19 @@ impl Engine<'_> {
     /// Writes `run.json` (and the resume state with it, so the two agree) when
     /// forced or when the last write is old enough.
     fn save(&mut self, force: bool) -> std::io::Result<()> {
-        if !force && self.last_save.elapsed() < SAVE_EVERY {
+        if !force && self.last_save.elapsed() < self.save_cost * SAVE_SPACING {
             return Ok(());
         }
+        let start = Instant::now();
         if self.state_dirty {
             self.dir.save_state(&self.state)?;
             self.state_dirty = false;
         }
         self.dir.save(&self.record, force)?;
         self.last_save = Instant::now();
+        if !force {
+            self.save_cost = self.last_save - start;
+        }
         Ok(())
     }
 
