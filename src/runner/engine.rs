@@ -127,13 +127,7 @@ impl Engine<'_> {
         for entry in &plan.entries {
             match *entry {
                 Entry::Todo { index } => {
-                    let todo = &self.runbook.todos[index];
-                    self.record.todos.push(TodoRecord {
-                        section: todo.section.clone(),
-                        line: todo.line,
-                        text: todo.text.clone(),
-                    });
-                    self.reporter.todo(self.runbook, todo);
+                    self.reporter.todo(self.runbook, &self.runbook.todos[index]);
                 }
                 Entry::Step { index, why } => {
                     position += 1;
@@ -451,7 +445,21 @@ fn first_record(
         status: RunStatus::Running,
         mode: opts.mode.as_str().to_string(),
         steps: plan.carried.iter().cloned().chain(planned).collect(),
-        todos: Vec::new(),
+        // Every missing step in the selection, met or not: a run that stops
+        // early still has them to do.
+        todos: plan
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Todo { index } => Some(&runbook.todos[*index]),
+                Entry::Step { .. } => None,
+            })
+            .map(|todo| TodoRecord {
+                section: todo.section.clone(),
+                line: todo.line,
+                text: todo.text.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -266,7 +266,7 @@ pub struct Summary {
     pub skipped: usize,
     pub manual: usize,
     pub not_run: usize,
-    /// TODOs met by the run.
+    /// TODOs within the selection, met or not.
     pub missing: usize,
     /// Results carried forward by `--resume` (also counted under their status).
     pub carried: usize,
