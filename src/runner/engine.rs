@@ -39,16 +39,20 @@ pub(super) fn run(
 ) -> anyhow::Result<RunRecord> {
     let base_env = base_env(runbook, opts);
     check_requires(runbook, &base_env)?;
-    let state = match plan.resume.as_ref().and_then(|r| r.state.clone()) {
-        Some(state) => state,
-        None => {
-            let cwd = step::first_cwd(runbook, opts);
-            if !cwd.is_dir() {
-                return Err(RunError::NoCwd(cwd).into());
-            }
-            fresh_state(cwd)
-        }
+    let (state, why) = match plan.resume.as_ref().and_then(|r| r.state.clone()) {
+        Some(state) => (state, "where the resumed run stood"),
+        None => (
+            fresh_state(step::first_cwd(runbook, opts)),
+            "front matter `cwd`",
+        ),
     };
+    if !state.cwd.is_dir() {
+        return Err(RunError::NoCwd {
+            path: state.cwd,
+            why,
+        }
+        .into());
+    }
     let runbook_abs = absolute(&opts.start_dir.join(&runbook.path));
     let _lock = store.lock(&runbook_abs).map_err(RunError::from)?;
     let record = first_record(runbook, plan, opts, runbook_abs);
@@ -85,7 +89,12 @@ pub(super) fn run(
     let result = engine.walk(plan);
     // Background steps end with the run, whatever ended it.
     engine.backgrounds.clear();
-    result?;
+    if let Err(e) = result {
+        // Leave a finished record behind, if the disk still lets us.
+        engine.record.status = RunStatus::Failed;
+        let _ = engine.finish();
+        return Err(e);
+    }
     engine.finish()?;
     store.retain(&engine.record.runbook_abs, opts.keep_runs.max(1))?;
     engine.reporter.run_finished(&engine.record);
@@ -286,7 +295,7 @@ impl Engine<'_> {
         };
         let cwd =
             step::cwd_override(runbook, step, self.opts).unwrap_or_else(|| self.state.cwd.clone());
-        if step.options.background {
+        if !cwd.is_dir() || step.options.background {
             self.reporter.step_started(&StepStart {
                 runbook,
                 step,
@@ -296,6 +305,16 @@ impl Engine<'_> {
                 why,
                 attempt: 1,
             });
+        }
+        if !cwd.is_dir() {
+            record.status = StepStatus::Failed;
+            record.reason = Some(format!(
+                "working directory {} does not exist",
+                cwd.display()
+            ));
+            return Ok(record);
+        }
+        if step.options.background {
             let bg = spawn_background(&cx.request(&step.code, &self.state), log)?;
             self.backgrounds.push(bg);
             record.status = StepStatus::Passed;
@@ -325,7 +344,16 @@ impl Engine<'_> {
                 why,
                 attempt,
             });
-            let tried = step::attempt(&cx, &self.state, &mut tee)?;
+            let tried = step::attempt(&cx, &self.state, &mut tee).unwrap_or_else(|e| Attempt {
+                status: StepStatus::Failed,
+                exit_code: None,
+                reason: Some(format!(
+                    "could not run `{}`: {e}",
+                    step::program(runbook, step)
+                )),
+                checks: Vec::new(),
+                state: self.state.clone(),
+            });
             record.attempts = attempt;
             let again = tried.status == StepStatus::Failed || tried.status == StepStatus::TimedOut;
             last = Some(tried);
@@ -798,5 +826,36 @@ mod tests {
             stat.is_err() || stat.unwrap().contains(") Z "),
             "background step {pid} still runs"
         );
+    }
+
+    #[test]
+    fn a_step_that_cannot_start_fails_with_the_reason() {
+        use crate::model::StepKind;
+        let mut rb = book(
+            &[("s", None, "S")],
+            &[
+                ("nowhere", "s", with(|o| o.cwd = Some("nope".into()))),
+                ("no-program", "s", StepOptions::default()),
+            ],
+            &[],
+        );
+        rb.steps[1].kind = StepKind::Interpreter {
+            program: "no-such-interpreter-xyz".into(),
+        };
+        let (record, tmp) = go(&rb, Mode::Run, |o| o.keep_going = true, &mut Silent);
+        assert_eq!(
+            record.steps[0].reason,
+            Some(format!(
+                "working directory {} does not exist",
+                tmp.path().join("nope").display()
+            ))
+        );
+        assert_eq!(record.steps[1].status, StepStatus::Failed);
+        let reason = record.steps[1].reason.clone().unwrap();
+        assert!(
+            reason.starts_with("could not run `no-such-interpreter-xyz`"),
+            "{reason}"
+        );
+        assert_eq!(record.status, RunStatus::Failed);
     }
 }

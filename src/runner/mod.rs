@@ -177,8 +177,8 @@ pub enum RunError {
     },
     #[error(transparent)]
     Locked(#[from] crate::record::LockError),
-    #[error("working directory {} (front matter `cwd`) does not exist", .0.display())]
-    NoCwd(PathBuf),
+    #[error("working directory {} ({why}) does not exist", path.display())]
+    NoCwd { path: PathBuf, why: &'static str },
 }
 
 fn list_programs(missing: &[String]) -> String {
