@@ -3,7 +3,7 @@
 //! its duration, missing steps where they stand, and a summary that says how to
 //! go on. A [`Reporter`] of the run engine's events.
 
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -15,7 +15,7 @@ use crate::record::{CheckRecord, RunRecord, RunStatus, StepStatus};
 use crate::runner::{DryStep, Question, Reporter, RunStart, StepEnd, StepStart, Summary};
 
 /// Set before a step's output lines, so they never pass for runsheet's own.
-const GUTTER: &str = "│ ";
+const GUTTER: &str = "  │ ";
 
 /// Prints the run to stdout (warnings to stderr); asks on stdin.
 pub struct Terminal {
@@ -28,6 +28,11 @@ pub struct Terminal {
     animate: bool,
     started: Instant,
     gutter: String,
+    /// A step's output with the gutter added, reused between chunks.
+    scratch: Vec<u8>,
+    /// stdout is `/dev/null`: formatting step output for nobody is skipped.
+    discard: bool,
+    interrupt: Option<crate::runner::Interrupt>,
 }
 
 impl Terminal {
@@ -43,6 +48,9 @@ impl Terminal {
             animate,
             started: Instant::now(),
             gutter,
+            scratch: Vec::new(),
+            discard: stdout_is_dev_null(),
+            interrupt: None,
         }
     }
 
@@ -90,20 +98,32 @@ impl Terminal {
     }
 
     fn write_output(&mut self, bytes: &[u8]) {
-        let Terminal {
-            out,
-            line_start,
-            gutter,
-            ..
-        } = self;
-        for piece in bytes.split_inclusive(|b| *b == b'\n') {
-            if *line_start {
-                let _ = out.write_all(gutter.as_bytes());
-            }
-            let _ = out.write_all(piece);
-            *line_start = piece.ends_with(b"\n");
+        if self.discard {
+            return;
         }
-        let _ = out.flush();
+        self.scratch.clear();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            if self.line_start {
+                self.scratch.extend_from_slice(self.gutter.as_bytes());
+            }
+            match rest.iter().position(|b| *b == b'\n') {
+                Some(end) => {
+                    self.scratch.extend_from_slice(&rest[..=end]);
+                    rest = &rest[end + 1..];
+                    self.line_start = true;
+                }
+                None => {
+                    self.scratch.extend_from_slice(rest);
+                    rest = &[];
+                    self.line_start = false;
+                }
+            }
+        }
+        let _ = self.out.write_all(&self.scratch);
+        let _ = self.out.flush();
+        // A flood of output must not leave a large buffer behind.
+        self.scratch.shrink_to(64 * 1024);
     }
 
     fn check_lines(&mut self, checks: &[CheckRecord]) {
@@ -131,33 +151,37 @@ impl Terminal {
         }
     }
 
-    /// Reads one answer; end of input counts as no.
+    /// Lets a prompt give up when Ctrl-C is pressed while it waits.
+    pub fn watch(&mut self, interrupt: crate::runner::Interrupt) {
+        self.interrupt = Some(interrupt);
+    }
+
+    /// Reads one answer; end of input or Ctrl-C counts as no.
     fn read_answer(&mut self, prompt: &str) -> bool {
         self.stop_spinner();
         self.end_output_line();
         let _ = write!(self.out, "{prompt}");
         let _ = self.out.flush();
-        let mut line = String::new();
-        match io::stdin().lock().read_line(&mut line) {
-            Ok(0) | Err(_) => {
-                let _ = writeln!(self.out);
-                false
-            }
-            Ok(_) => matches!(
+        let answer = read_line_unless(self.interrupt.as_ref());
+        if answer.is_none() {
+            let _ = writeln!(self.out);
+        }
+        answer.is_some_and(|line| {
+            matches!(
                 line.trim().to_lowercase().as_str(),
                 "y" | "yes" | "done" | "d"
-            ),
-        }
+            )
+        })
     }
 
     /// The `--dry-run` listing.
     pub fn dry_run(&mut self, runbook: &Runbook, steps: &[DryStep]) {
         let head = format!(
-            "{} {} ({}, {} steps; dry run: nothing runs)",
+            "{} {} ({}, {}; dry run: nothing runs)",
             self.palette.strong("▶"),
             self.palette.strong(&runbook.title),
             runbook.path.display(),
-            steps.len()
+            count(steps.len(), "step", "steps")
         );
         self.say(&head);
         let total = steps.len();
@@ -174,8 +198,8 @@ impl Terminal {
             }
             let line = format!("  {}", self.palette.dim(&facts.join(" · ")));
             self.say(&line);
-            for l in step.code.lines() {
-                let line = format!("  {}{l}", self.gutter);
+            for l in dry.code.lines() {
+                let line = format!("{}{l}", self.gutter);
                 self.say(&line);
             }
         }
@@ -189,6 +213,51 @@ impl Drop for Terminal {
     }
 }
 
+/// A line from stdin, or `None` at end of input or once `interrupt` is set.
+/// Polls instead of blocking, because a blocked read is restarted after the
+/// signal and would leave Ctrl-C waiting for Enter.
+fn read_line_unless(interrupt: Option<&crate::runner::Interrupt>) -> Option<String> {
+    let mut line = Vec::new();
+    loop {
+        if interrupt.is_some_and(|i| i.is_set()) {
+            return None;
+        }
+        let mut fds = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for the duration of the call.
+        let ready = unsafe { libc::poll(&mut fds, 1, 100) };
+        if ready <= 0 {
+            continue;
+        }
+        let mut byte = 0u8;
+        // SAFETY: reads at most one byte into a live local.
+        let n = unsafe { libc::read(0, (&mut byte as *mut u8).cast(), 1) };
+        match n {
+            1 if byte == b'\n' => return Some(String::from_utf8_lossy(&line).into_owned()),
+            1 => line.push(byte),
+            0 if line.is_empty() => return None,
+            0 => return Some(String::from_utf8_lossy(&line).into_owned()),
+            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            _ => return None,
+        }
+    }
+}
+
+/// True when fd 1 is the null device (a benchmark, `> /dev/null` in a script).
+fn stdout_is_dev_null() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(null), Ok(out)) = (
+        std::fs::metadata("/dev/null"),
+        std::fs::metadata("/proc/self/fd/1"),
+    ) else {
+        return false;
+    };
+    out.rdev() == null.rdev() && out.dev() == null.dev() && out.ino() == null.ino()
+}
+
 fn step_title(
     p: &Palette,
     runbook: &Runbook,
@@ -196,6 +265,7 @@ fn step_title(
     position: usize,
     total: usize,
 ) -> String {
+    let lone_top = runbook.sections.iter().filter(|s| s.level == 1).count() == 1;
     let sections: Vec<&str> = step
         .section
         .as_deref()
@@ -203,6 +273,9 @@ fn step_title(
             runbook
                 .section_path(s)
                 .iter()
+                // A lone top heading is the document's title: it adds nothing
+                // to every line.
+                .filter(|s| !(s.level == 1 && lone_top))
                 .map(|s| s.title.as_str())
                 .collect()
         })
@@ -217,6 +290,10 @@ fn step_title(
         p.strong(&step.id),
         p.dim(&format!("({}:{})", runbook.path.display(), step.line))
     )
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `1.2s`, `3m 4s`: short enough for a result line.
@@ -286,12 +363,11 @@ impl Reporter for Terminal {
     fn run_started(&mut self, run: &RunStart<'_>) {
         self.started = Instant::now();
         let mut head = format!(
-            "{} {} ({}, {} {})",
+            "{} {} ({}, {})",
             self.palette.strong("▶"),
             self.palette.strong(&run.runbook.title),
             run.runbook.path.display(),
-            run.total,
-            if run.total == 1 { "step" } else { "steps" }
+            count(run.total, "step", "steps")
         );
         if let Some(r) = &run.plan.resume {
             let carried = run.plan.carried.len();
@@ -315,14 +391,17 @@ impl Reporter for Terminal {
             .section
             .as_deref()
             .and_then(|s| runbook.section(s))
-            .map(|s| format!("{} ", s.title))
+            .map(|s| format!(", in {}", s.title))
             .unwrap_or_default();
         let line = format!(
-            "{} {section}{} {}",
+            "{} {} {}",
             self.palette.warning("⚠ missing step:"),
-            self.palette
-                .dim(&format!("({}:{})", runbook.path.display(), todo.line)),
-            todo.text
+            todo.text,
+            self.palette.dim(&format!(
+                "({}:{}{section})",
+                runbook.path.display(),
+                todo.line
+            )),
         );
         self.say(&line);
     }
@@ -372,7 +451,12 @@ impl Reporter for Terminal {
         self.end_output_line();
         let r = e.record;
         let took = self.palette.dim(&duration(r.duration_ms));
-        let reason = r.reason.as_deref().unwrap_or("");
+        // A failed check is shown in full below; its summary would repeat it.
+        let check_failed = r.checks.iter().any(|c| !c.passed);
+        let reason = match r.reason.as_deref() {
+            Some(_) if check_failed => "",
+            other => other.unwrap_or(""),
+        };
         let line = match r.status {
             StepStatus::Passed if reason.is_empty() => {
                 format!("{} {} {took}", self.palette.success("✔"), r.id)
@@ -383,6 +467,11 @@ impl Reporter for Terminal {
                 r.id,
                 self.palette.dim(reason)
             ),
+            StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted
+                if reason.is_empty() =>
+            {
+                format!("{} {} {took}", self.palette.error("✘"), r.id)
+            }
             StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted => format!(
                 "{} {} {took} {}",
                 self.palette.error("✘"),
@@ -440,7 +529,7 @@ impl Reporter for Terminal {
                 );
                 self.say(&line);
                 for l in step.code.lines() {
-                    let line = format!("  {}{l}", self.gutter);
+                    let line = format!("{}{l}", self.gutter);
                     self.say(&line);
                 }
                 let prompt = format!("{} Done? [y/N] ", self.palette.accent("?"));

@@ -21,10 +21,12 @@ use crate::record::{
 };
 use crate::secrets::{is_secret_name, Redactor};
 
-/// Saves of `run.json` between steps are spaced at least this far apart, so a
-/// thousand quick steps do not rewrite a growing record a thousand times; the
-/// end of a run and every failure always save, durably.
-const SAVE_EVERY: Duration = Duration::from_millis(100);
+/// A routine save of `run.json` is skipped when less time than this many times
+/// the last save's cost has passed since it: writing the record then takes at
+/// most about 1/20 of the run. A small record is saved at every step; a
+/// thousand quick steps do not rewrite a thousand-step record two thousand
+/// times. The end of a run and every failure always save, durably.
+const SAVE_SPACING: u32 = 20;
 
 const NOT_REACHED: &str = "not reached";
 
@@ -37,26 +39,26 @@ pub(super) fn run(
 ) -> anyhow::Result<RunRecord> {
     let base_env = base_env(runbook, opts);
     check_requires(runbook, &base_env)?;
-    let state = match plan.resume.as_ref().and_then(|r| r.state.clone()) {
-        Some(state) => state,
-        None => {
-            let cwd = step::first_cwd(runbook, opts);
-            if !cwd.is_dir() {
-                return Err(RunError::NoCwd(cwd).into());
-            }
-            fresh_state(cwd)
-        }
+    let (state, why) = match plan.resume.as_ref().and_then(|r| r.state.clone()) {
+        Some(state) => (state, "where the resumed run stood"),
+        None => (
+            fresh_state(step::first_cwd(runbook, opts)),
+            "front matter `cwd`",
+        ),
     };
+    if !state.cwd.is_dir() {
+        return Err(RunError::NoCwd {
+            path: state.cwd,
+            why,
+        }
+        .into());
+    }
     let runbook_abs = absolute(&opts.start_dir.join(&runbook.path));
     let _lock = store.lock(&runbook_abs).map_err(RunError::from)?;
     let record = first_record(runbook, plan, opts, runbook_abs);
     let dir = store.begin(&record)?;
-    let mut extra = runbook.front.redact.clone();
-    extra.extend(opts.redact.iter().cloned());
-    let redactor = Redactor::new(
-        base_env.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        &extra,
-    );
+    let extra = redact_names(runbook, opts);
+    let redactor = redactor(runbook, opts);
 
     let mut engine = Engine {
         runbook,
@@ -71,6 +73,7 @@ pub(super) fn run(
         state,
         backgrounds: Vec::new(),
         last_save: Instant::now(),
+        save_cost: Duration::ZERO,
         carried: plan.carried.len(),
     };
     engine.reporter.run_started(&RunStart {
@@ -86,7 +89,12 @@ pub(super) fn run(
     let result = engine.walk(plan);
     // Background steps end with the run, whatever ended it.
     engine.backgrounds.clear();
-    result?;
+    if let Err(e) = result {
+        // Leave a finished record behind, if the disk still lets us.
+        engine.record.status = RunStatus::Failed;
+        let _ = engine.finish();
+        return Err(e);
+    }
     engine.finish()?;
     store.retain(&engine.record.runbook_abs, opts.keep_runs.max(1))?;
     engine.reporter.run_finished(&engine.record);
@@ -108,6 +116,8 @@ struct Engine<'a> {
     state_dirty: bool,
     backgrounds: Vec<Background>,
     last_save: Instant,
+    /// How long the last routine (not fsynced) save took.
+    save_cost: Duration,
     /// Carried records at the head of `record.steps`.
     carried: usize,
 }
@@ -126,13 +136,7 @@ impl Engine<'_> {
         for entry in &plan.entries {
             match *entry {
                 Entry::Todo { index } => {
-                    let todo = &self.runbook.todos[index];
-                    self.record.todos.push(TodoRecord {
-                        section: todo.section.clone(),
-                        line: todo.line,
-                        text: todo.text.clone(),
-                    });
-                    self.reporter.todo(self.runbook, todo);
+                    self.reporter.todo(self.runbook, &self.runbook.todos[index]);
                 }
                 Entry::Step { index, why } => {
                     position += 1;
@@ -168,6 +172,12 @@ impl Engine<'_> {
         let started = SystemTime::now();
         let clock = Instant::now();
         let mut result = match self.gate(step) {
+            // Ctrl-C at a prompt is an interrupt, not an answer.
+            Some(done) if self.opts.interrupt.is_set() => StepRecord {
+                status: StepStatus::Interrupted,
+                reason: Some("interrupted at the prompt".into()),
+                ..done
+            },
             Some(done) => done,
             None => self.execute(step, slot, why, position, total)?,
         };
@@ -285,7 +295,7 @@ impl Engine<'_> {
         };
         let cwd =
             step::cwd_override(runbook, step, self.opts).unwrap_or_else(|| self.state.cwd.clone());
-        if step.options.background {
+        if !cwd.is_dir() || step.options.background {
             self.reporter.step_started(&StepStart {
                 runbook,
                 step,
@@ -295,6 +305,16 @@ impl Engine<'_> {
                 why,
                 attempt: 1,
             });
+        }
+        if !cwd.is_dir() {
+            record.status = StepStatus::Failed;
+            record.reason = Some(format!(
+                "working directory {} does not exist",
+                cwd.display()
+            ));
+            return Ok(record);
+        }
+        if step.options.background {
             let bg = spawn_background(&cx.request(&step.code, &self.state), log)?;
             self.backgrounds.push(bg);
             record.status = StepStatus::Passed;
@@ -324,7 +344,16 @@ impl Engine<'_> {
                 why,
                 attempt,
             });
-            let tried = step::attempt(&cx, &self.state, &mut tee)?;
+            let tried = step::attempt(&cx, &self.state, &mut tee).unwrap_or_else(|e| Attempt {
+                status: StepStatus::Failed,
+                exit_code: None,
+                reason: Some(format!(
+                    "could not run `{}`: {e}",
+                    step::program(runbook, step)
+                )),
+                checks: Vec::new(),
+                state: self.state.clone(),
+            });
             record.attempts = attempt;
             let again = tried.status == StepStatus::Failed || tried.status == StepStatus::TimedOut;
             last = Some(tried);
@@ -371,15 +400,19 @@ impl Engine<'_> {
     /// Writes `run.json` (and the resume state with it, so the two agree) when
     /// forced or when the last write is old enough.
     fn save(&mut self, force: bool) -> std::io::Result<()> {
-        if !force && self.last_save.elapsed() < SAVE_EVERY {
+        if !force && self.last_save.elapsed() < self.save_cost * SAVE_SPACING {
             return Ok(());
         }
+        let start = Instant::now();
         if self.state_dirty {
             self.dir.save_state(&self.state)?;
             self.state_dirty = false;
         }
         self.dir.save(&self.record, force)?;
         self.last_save = Instant::now();
+        if !force {
+            self.save_cost = self.last_save - start;
+        }
         Ok(())
     }
 
@@ -440,8 +473,38 @@ fn first_record(
         status: RunStatus::Running,
         mode: opts.mode.as_str().to_string(),
         steps: plan.carried.iter().cloned().chain(planned).collect(),
-        todos: Vec::new(),
+        // Every missing step in the selection, met or not: a run that stops
+        // early still has them to do.
+        todos: plan
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Todo { index } => Some(&runbook.todos[*index]),
+                Entry::Step { .. } => None,
+            })
+            .map(|todo| TodoRecord {
+                section: todo.section.clone(),
+                line: todo.line,
+                text: todo.text.clone(),
+            })
+            .collect(),
     }
+}
+
+/// Names whose values are masked besides the secret-looking ones.
+fn redact_names(runbook: &Runbook, opts: &RunOptions) -> Vec<String> {
+    let mut names = runbook.front.redact.clone();
+    names.extend(opts.redact.iter().cloned());
+    names
+}
+
+/// The masker of a run: secret values of the environment steps start from.
+pub(super) fn redactor(runbook: &Runbook, opts: &RunOptions) -> Redactor {
+    let env = base_env(runbook, opts);
+    Redactor::new(
+        env.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        &redact_names(runbook, opts),
+    )
 }
 
 /// The environment every step starts from: the process's, then the front
@@ -503,6 +566,7 @@ mod tests {
     use super::*;
     use crate::model::StepOptions;
     use crate::plan::{plan, tests::book, Selection};
+    use crate::runner::Silent;
 
     #[test]
     fn requires_names_every_missing_program() {
@@ -546,5 +610,252 @@ mod tests {
             .read_log(record.steps[0].log.as_deref().unwrap())
             .unwrap();
         assert_eq!(log, b"one\n");
+    }
+
+    /// Answers prompts from a list, and remembers what was asked.
+    #[derive(Default)]
+    struct Answers {
+        answers: Vec<bool>,
+        asked: Vec<String>,
+    }
+
+    impl Reporter for Answers {
+        fn ask(&mut self, question: Question<'_>) -> bool {
+            let (what, step) = match question {
+                Question::Confirm(step) => ("confirm", step),
+                Question::Manual(step) => ("manual", step),
+            };
+            self.asked.push(format!("{what} {}", step.id));
+            !self.answers.is_empty() && self.answers.remove(0)
+        }
+    }
+
+    fn with(f: impl FnOnce(&mut StepOptions)) -> StepOptions {
+        let mut o = StepOptions::default();
+        f(&mut o);
+        o
+    }
+
+    /// Runs `rb` in a scratch dir; returns the record and the dir.
+    fn go(
+        rb: &Runbook,
+        mode: Mode,
+        tune: impl FnOnce(&mut RunOptions),
+        reporter: &mut dyn Reporter,
+    ) -> (RunRecord, tempfile::TempDir) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut opts = RunOptions::new(mode);
+        opts.start_dir = tmp.path().to_path_buf();
+        tune(&mut opts);
+        let store = Store::new(tmp.path().join(".runsheet"));
+        let p = plan(rb, &Selection::default()).unwrap();
+        let record = run(rb, &p, &opts, &store, reporter).unwrap();
+        (record, tmp)
+    }
+
+    fn statuses(record: &RunRecord) -> Vec<(String, StepStatus, String)> {
+        record
+            .steps
+            .iter()
+            .map(|s| (s.id.clone(), s.status, s.reason.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    fn gated_book() -> Runbook {
+        book(
+            &[("s", None, "S")],
+            &[
+                ("manual", "s", with(|o| o.manual = true)),
+                ("tty", "s", with(|o| o.interactive = true)),
+                ("ask", "s", with(|o| o.confirm = true)),
+                ("never", "s", with(|o| o.skip = true)),
+            ],
+            &[],
+        )
+    }
+
+    #[test]
+    fn check_mode_never_prompts() {
+        let rb = gated_book();
+        let mut answers = Answers::default();
+        let (record, _tmp) = go(&rb, Mode::Check, |_| {}, &mut answers);
+        assert!(answers.asked.is_empty());
+        let got = statuses(&record);
+        assert_eq!(got[0].1, StepStatus::Manual);
+        assert_eq!(
+            got[1],
+            (
+                "tty".into(),
+                StepStatus::NotRun,
+                "interactive step: not run by check".into()
+            )
+        );
+        assert_eq!(
+            got[2],
+            (
+                "ask".into(),
+                StepStatus::NotRun,
+                "confirm step: not run without --yes".into()
+            )
+        );
+        assert_eq!(got[3].1, StepStatus::Skipped);
+        assert_eq!(record.status, RunStatus::Passed);
+
+        let (record, _tmp) = go(&rb, Mode::Check, |o| o.yes = true, &mut Answers::default());
+        assert_eq!(record.steps[2].status, StepStatus::Passed);
+    }
+
+    #[test]
+    fn run_mode_asks_and_a_manual_step_not_done_fails() {
+        let rb = gated_book();
+        let mut answers = Answers {
+            answers: vec![true, false],
+            ..Answers::default()
+        };
+        let (record, _tmp) = go(&rb, Mode::Run, |o| o.keep_going = true, &mut answers);
+        assert_eq!(answers.asked, ["manual manual", "confirm ask"]);
+        let got = statuses(&record);
+        assert_eq!(
+            got[0],
+            ("manual".into(), StepStatus::Passed, "done by hand".into())
+        );
+        assert_eq!(
+            got[2],
+            (
+                "ask".into(),
+                StepStatus::Skipped,
+                "declined at the prompt".into()
+            )
+        );
+
+        let mut answers = Answers::default();
+        let (record, _tmp) = go(&rb, Mode::Run, |_| {}, &mut answers);
+        assert_eq!(record.status, RunStatus::Failed);
+        assert_eq!(
+            record.steps[0].reason.as_deref(),
+            Some("manual step not done")
+        );
+        assert_eq!(
+            record.steps[1].reason.as_deref(),
+            Some("not run: step `manual` failed")
+        );
+    }
+
+    #[test]
+    fn retry_runs_again_until_the_step_passes() {
+        let mut rb = book(
+            &[("s", None, "S")],
+            &[(
+                "flaky",
+                "s",
+                with(|o| {
+                    o.retry = 3;
+                    o.delay = Some(Duration::from_millis(10));
+                }),
+            )],
+            &[],
+        );
+        rb.steps[0].code =
+            "n=$(cat count 2>/dev/null || echo 0)\necho $((n+1)) > count\necho try $n\ntest $n -ge 2\n"
+                .into();
+        let (record, tmp) = go(&rb, Mode::Run, |_| {}, &mut Silent);
+        assert_eq!(record.steps[0].status, StepStatus::Passed);
+        assert_eq!(record.steps[0].attempts, 3);
+        let store = Store::new(tmp.path().join(".runsheet"));
+        let (_, dir) = store.latest(&tmp.path().join("book.md")).unwrap().unwrap();
+        let log = dir
+            .read_log(record.steps[0].log.as_deref().unwrap())
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(log).unwrap(),
+            "try 0\n--- attempt 2 ---\ntry 1\n--- attempt 3 ---\ntry 2\n"
+        );
+    }
+
+    #[test]
+    fn a_console_step_stops_at_its_first_failing_command() {
+        use crate::model::{ConsoleCommand, StepKind};
+        let mut rb = book(
+            &[("s", None, "S")],
+            &[("demo", "s", StepOptions::default())],
+            &[],
+        );
+        let cmd = |c: &str| ConsoleCommand {
+            command: c.into(),
+            line: 1,
+            expected: None,
+            exit: None,
+            output_span: Default::default(),
+        };
+        rb.steps[0].kind = StepKind::Console {
+            program: "bash".into(),
+            commands: vec![cmd("echo a"), cmd("false"), cmd("echo never")],
+        };
+        let (record, tmp) = go(&rb, Mode::Run, |_| {}, &mut Silent);
+        assert_eq!(record.steps[0].status, StepStatus::Failed);
+        assert_eq!(
+            record.steps[0].reason.as_deref(),
+            Some("`$ false` exit status 1, expected 0")
+        );
+        let store = Store::new(tmp.path().join(".runsheet"));
+        let (_, dir) = store.latest(&tmp.path().join("book.md")).unwrap().unwrap();
+        let log = dir
+            .read_log(record.steps[0].log.as_deref().unwrap())
+            .unwrap();
+        assert_eq!(String::from_utf8(log).unwrap(), "$ echo a\na\n$ false\n");
+    }
+
+    #[test]
+    fn background_steps_are_stopped_when_the_run_ends() {
+        let mut rb = book(
+            &[("s", None, "S")],
+            &[
+                ("server", "s", with(|o| o.background = true)),
+                ("client", "s", StepOptions::default()),
+            ],
+            &[],
+        );
+        rb.steps[0].code = "echo $$ > server.pid\nexec sleep 60\n".into();
+        rb.steps[1].code =
+            "for i in $(seq 100); do test -s server.pid && break; sleep 0.05; done\n".into();
+        let (record, tmp) = go(&rb, Mode::Run, |_| {}, &mut Silent);
+        assert_eq!(record.status, RunStatus::Passed);
+        let pid = std::fs::read_to_string(tmp.path().join("server.pid")).unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+        assert!(
+            stat.is_err() || stat.unwrap().contains(") Z "),
+            "background step {pid} still runs"
+        );
+    }
+
+    #[test]
+    fn a_step_that_cannot_start_fails_with_the_reason() {
+        use crate::model::StepKind;
+        let mut rb = book(
+            &[("s", None, "S")],
+            &[
+                ("nowhere", "s", with(|o| o.cwd = Some("nope".into()))),
+                ("no-program", "s", StepOptions::default()),
+            ],
+            &[],
+        );
+        rb.steps[1].kind = StepKind::Interpreter {
+            program: "no-such-interpreter-xyz".into(),
+        };
+        let (record, tmp) = go(&rb, Mode::Run, |o| o.keep_going = true, &mut Silent);
+        assert_eq!(
+            record.steps[0].reason,
+            Some(format!(
+                "working directory {} does not exist",
+                tmp.path().join("nope").display()
+            ))
+        );
+        assert_eq!(record.steps[1].status, StepStatus::Failed);
+        let reason = record.steps[1].reason.clone().unwrap();
+        assert!(
+            reason.starts_with("could not run `no-such-interpreter-xyz`"),
+            "{reason}"
+        );
+        assert_eq!(record.status, RunStatus::Failed);
     }
 }

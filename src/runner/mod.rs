@@ -177,8 +177,8 @@ pub enum RunError {
     },
     #[error(transparent)]
     Locked(#[from] crate::record::LockError),
-    #[error("working directory {} (front matter `cwd`) does not exist", .0.display())]
-    NoCwd(PathBuf),
+    #[error("working directory {} ({why}) does not exist", path.display())]
+    NoCwd { path: PathBuf, why: &'static str },
 }
 
 fn list_programs(missing: &[String]) -> String {
@@ -223,6 +223,8 @@ pub struct DryStep {
     pub cwd: PathBuf,
     /// What `run` would do short of running it ("skipped", "manual", ...).
     pub note: Option<&'static str>,
+    /// The step's text, secrets masked.
+    pub code: String,
 }
 
 /// What `--dry-run` shows, computed without running anything or touching
@@ -233,6 +235,7 @@ pub fn dry_run(runbook: &Runbook, plan: &Plan, opts: &RunOptions) -> Vec<DryStep
         .as_ref()
         .and_then(|r| r.state.as_ref().map(|s| s.cwd.clone()))
         .unwrap_or_else(|| step::first_cwd(runbook, opts));
+    let redactor = engine::redactor(runbook, opts);
     plan.entries
         .iter()
         .filter_map(|e| match e {
@@ -247,6 +250,7 @@ pub fn dry_run(runbook: &Runbook, plan: &Plan, opts: &RunOptions) -> Vec<DryStep
                 program: step::program(runbook, step).to_string(),
                 cwd: step::cwd_override(runbook, step, opts).unwrap_or_else(|| first.clone()),
                 note: step::dry_note(step, opts),
+                code: redactor.redact(&step.code),
             }
         })
         .collect()
@@ -262,7 +266,7 @@ pub struct Summary {
     pub skipped: usize,
     pub manual: usize,
     pub not_run: usize,
-    /// TODOs met by the run.
+    /// TODOs within the selection, met or not.
     pub missing: usize,
     /// Results carried forward by `--resume` (also counted under their status).
     pub carried: usize,
