@@ -24,6 +24,8 @@ pub(crate) struct Front {
     pub(crate) body_start: usize,
     /// Problems with absolute byte spans.
     pub(crate) problems: Vec<Problem>,
+    /// Each key's line (key to end of line), in file order.
+    pub(crate) keys: Vec<(String, Range<usize>)>,
 }
 
 pub(crate) fn front_matter(source: &Source) -> Front {
@@ -82,6 +84,7 @@ pub(crate) fn front_matter(source: &Source) -> Front {
     entries.sort_by_key(|(k, _)| (k.referenced.line(), k.referenced.column()));
     for (key, value) in entries {
         let span = at(key.referenced.line(), key.referenced.column());
+        out.keys.push((key.value.clone(), span.clone()));
         if let Err(p) = set(&mut out.front, &key.value, value, span) {
             out.problems.push(p);
         }

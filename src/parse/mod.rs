@@ -34,6 +34,9 @@ pub struct Parsed {
     pub diagnostics: Vec<Diagnostic>,
     /// Paragraphs that are a single inline code span (SPEC §1.6), for `lint --fix`.
     pub unfenced: Vec<UnfencedCommand>,
+    /// Front matter keys and the span of each one's line, for messages about
+    /// their values (`lint`: a `requires` program is missing).
+    pub front_keys: Vec<(String, Span)>,
 }
 
 /// A command written as inline code in a paragraph of its own: it will not run.
@@ -50,7 +53,7 @@ pub struct UnfencedCommand {
 pub fn parse(source: &Source) -> Parsed {
     let front = front::front_matter(source);
     let mut walker = walk::Walker::new(source, front.front.clone(), front.body_start);
-    for p in front.problems {
+    for p in front.problems.clone() {
         walker.diag(Severity::Error, p.span.clone(), p);
     }
     let walked = walker.walk();
@@ -81,6 +84,11 @@ pub fn parse(source: &Source) -> Parsed {
         },
         diagnostics,
         unfenced: walked.unfenced,
+        front_keys: front
+            .keys
+            .into_iter()
+            .map(|(k, span)| (k, span.into()))
+            .collect(),
     }
 }
 
