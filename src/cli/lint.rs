@@ -73,7 +73,7 @@ fn runbooks(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     for path in paths {
         if path.is_dir() {
             let mut found = Vec::new();
-            for entry in ignore::WalkBuilder::new(path).build() {
+            for entry in ignore::WalkBuilder::new(path).require_git(false).build() {
                 let entry = entry.with_context(|| format!("cannot search {}", path.display()))?;
                 let p = entry.path();
                 if p.is_file() && p.extension().is_some_and(|e| e == "md") {

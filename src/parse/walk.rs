@@ -429,7 +429,7 @@ impl<'a> Walker<'a> {
                 "unterminated-fence",
                 "this code block is never closed".into(),
                 Some(format!(
-                    "add a closing `{}` line where the block should end",
+                    "add a closing fence ({}) where the block should end",
                     fence.marker
                 )),
             );

@@ -1,7 +1,8 @@
 //! `runsheet list`: the runbook as an outline for people, and as JSON (SPEC §6)
 //! for tools.
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::model::{Check, Runbook, Step, StepKind};
 
@@ -23,7 +24,11 @@ pub fn outline(palette: &Palette, rb: &Runbook) -> String {
         count(checks, "check"),
         count(rb.todos.len(), "missing step"),
     ));
-    body(palette, rb, None, 0, &mut out);
+    let top = body(palette, rb, None, 0);
+    if !top.is_empty() {
+        out.push('\n');
+        out.push_str(&top);
+    }
     for section in &rb.sections {
         let depth = rb.section_path(&section.id).len() - 1;
         let pad = "  ".repeat(depth);
@@ -33,7 +38,7 @@ pub fn outline(palette: &Palette, rb: &Runbook) -> String {
             palette.accent(&format!("#{}", section.id)),
             palette.dim(&format!("line {}", section.line)),
         ));
-        body(palette, rb, Some(&section.id), depth + 1, &mut out);
+        out.push_str(&body(palette, rb, Some(&section.id), depth + 1));
     }
     out
 }
@@ -43,7 +48,8 @@ fn count(n: usize, what: &str) -> String {
 }
 
 /// The steps and TODOs directly in one section, in line order.
-fn body(palette: &Palette, rb: &Runbook, section: Option<&str>, depth: usize, out: &mut String) {
+fn body(palette: &Palette, rb: &Runbook, section: Option<&str>, depth: usize) -> String {
+    let mut out = String::new();
     let pad = "  ".repeat(depth);
     let mut lines: Vec<(usize, String)> = Vec::new();
     for step in rb.steps.iter().filter(|s| s.section.as_deref() == section) {
@@ -62,6 +68,7 @@ fn body(palette: &Palette, rb: &Runbook, section: Option<&str>, depth: usize, ou
     for (_, text) in lines {
         out.push_str(&text);
     }
+    out
 }
 
 fn step_line(palette: &Palette, step: &Step, pad: &str) -> String {
@@ -170,67 +177,149 @@ fn describe(check: &Check) -> String {
     }
 }
 
-/// `list --json` (SPEC §6). Fields may be added; none change meaning.
-pub fn json(rb: &Runbook) -> Value {
-    json!({
-        "runbook": rb.path.to_string_lossy(),
-        "title": rb.title,
-        "hash": rb.hash,
-        "front": rb.front,
-        "sections": rb.sections.iter().map(|s| json!({
-            "id": s.id,
-            "title": s.title,
-            "level": s.level,
-            "line": s.line,
-            "parent": s.parent,
-        })).collect::<Vec<_>>(),
-        "steps": rb.steps.iter().map(step_json).collect::<Vec<_>>(),
-        "todos": rb.todos.iter().map(|t| json!({
-            "section": t.section,
-            "line": t.line,
-            "text": t.text,
-        })).collect::<Vec<_>>(),
-        "blocks": rb.blocks.iter().map(|b| json!({
-            "line": b.line,
-            "info": b.info,
-            "lang": b.lang,
-            "code": b.code,
-            "role": b.role,
-        })).collect::<Vec<_>>(),
-    })
+/// `list --json` (SPEC §6), fields in the order the spec shows them. Fields
+/// may be added; none change meaning.
+#[derive(Serialize)]
+struct ListJson<'a> {
+    runbook: String,
+    title: &'a str,
+    sections: Vec<SectionJson<'a>>,
+    steps: Vec<StepJson<'a>>,
+    todos: Vec<TodoJson<'a>>,
+    blocks: Vec<BlockJson<'a>>,
+    front: &'a crate::model::FrontMatter,
+    hash: &'a str,
 }
 
-fn step_json(s: &Step) -> Value {
-    let mut v = json!({
-        "id": s.id,
-        "section": s.section,
-        "line": s.line,
-        "lang": s.lang,
-        "code": s.code,
-        "attrs": s.attrs,
-        "checks": s.checks.iter().map(check_json).collect::<Vec<_>>(),
-        "options": s.options,
-        "hash": s.hash,
-    });
+#[derive(Serialize)]
+struct SectionJson<'a> {
+    id: &'a str,
+    title: &'a str,
+    level: u8,
+    line: usize,
+    parent: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct TodoJson<'a> {
+    section: Option<&'a str>,
+    line: usize,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct BlockJson<'a> {
+    line: usize,
+    info: &'a str,
+    lang: &'a str,
+    code: &'a str,
+    role: crate::model::BlockRole,
+}
+
+/// The pretty-printed JSON document.
+pub fn json(rb: &Runbook) -> String {
+    let list = ListJson {
+        runbook: rb.path.to_string_lossy().into_owned(),
+        title: &rb.title,
+        sections: rb
+            .sections
+            .iter()
+            .map(|s| SectionJson {
+                id: &s.id,
+                title: &s.title,
+                level: s.level,
+                line: s.line,
+                parent: s.parent.as_deref(),
+            })
+            .collect(),
+        steps: rb.steps.iter().map(step_json).collect(),
+        todos: rb
+            .todos
+            .iter()
+            .map(|t| TodoJson {
+                section: t.section.as_deref(),
+                line: t.line,
+                text: &t.text,
+            })
+            .collect(),
+        blocks: rb
+            .blocks
+            .iter()
+            .map(|b| BlockJson {
+                line: b.line,
+                info: &b.info,
+                lang: &b.lang,
+                code: &b.code,
+                role: b.role,
+            })
+            .collect(),
+        front: &rb.front,
+        hash: &rb.hash,
+    };
+    let mut text = serde_json::to_string_pretty(&list).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[derive(Serialize)]
+struct StepJson<'a> {
+    id: &'a str,
+    section: Option<&'a str>,
+    line: usize,
+    lang: &'a str,
+    code: &'a str,
+    attrs: &'a std::collections::BTreeMap<String, String>,
+    checks: Vec<Value>,
+    kind: &'static str,
+    program: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commands: Option<Vec<CommandJson<'a>>>,
+    options: &'a crate::model::StepOptions,
+    hash: &'a str,
+}
+
+#[derive(Serialize)]
+struct CommandJson<'a> {
+    command: &'a str,
+    line: usize,
+    expected: Option<&'a str>,
+    exit: Option<String>,
+}
+
+fn step_json(s: &Step) -> StepJson<'_> {
     let (kind, program) = match &s.kind {
         StepKind::Shell { program } => ("shell", program),
         StepKind::Console { program, .. } => ("console", program),
         StepKind::Interpreter { program } => ("interpreter", program),
     };
-    v["kind"] = json!(kind);
-    v["program"] = json!(program);
-    if let StepKind::Console { commands, .. } = &s.kind {
-        v["commands"] = json!(commands
-            .iter()
-            .map(|c| json!({
-                "command": c.command,
-                "line": c.line,
-                "expected": c.expected,
-                "exit": c.exit.as_ref().map(ToString::to_string),
-            }))
-            .collect::<Vec<_>>());
+    let commands = match &s.kind {
+        StepKind::Console { commands, .. } => Some(
+            commands
+                .iter()
+                .map(|c| CommandJson {
+                    command: &c.command,
+                    line: c.line,
+                    expected: c.expected.as_deref(),
+                    exit: c.exit.as_ref().map(ToString::to_string),
+                })
+                .collect(),
+        ),
+        _ => None,
+    };
+    StepJson {
+        id: &s.id,
+        section: s.section.as_deref(),
+        line: s.line,
+        lang: &s.lang,
+        code: &s.code,
+        attrs: &s.attrs,
+        checks: s.checks.iter().map(check_json).collect(),
+        kind,
+        program,
+        commands,
+        options: &s.options,
+        hash: &s.hash,
     }
-    v
 }
 
 /// A check without its byte spans, which only `--update` needs.
