@@ -22,6 +22,8 @@ mod todo;
 mod walk;
 
 #[cfg(test)]
+mod conformance;
+#[cfg(test)]
 mod tests;
 
 pub use slug::slugify;

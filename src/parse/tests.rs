@@ -404,3 +404,95 @@ fn title_falls_back_to_heading_then_file_name() {
     assert_eq!(parse_text("text\n\n## H2\n").runbook.title, "H2");
     assert_eq!(parse_text("text\n").runbook.title, "t");
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::report::Palette;
+
+    const PIECES: &[&str] = &[
+        "```",
+        "```sh",
+        "```console",
+        "```output",
+        "~~~",
+        " {#id",
+        " {",
+        "}",
+        "=",
+        "\"",
+        "\\",
+        "timeout=5m",
+        "run",
+        "#",
+        "# ",
+        "## ",
+        "- ",
+        "1. ",
+        "> ",
+        "$ ",
+        "? 1",
+        "? x",
+        "\n",
+        "\n\n",
+        "\r\n",
+        "\t",
+        "    ",
+        "TODO: ",
+        "**TODO**",
+        "FIXME",
+        "`",
+        "``",
+        "code",
+        "<!-- check: ",
+        "contains \"x\"",
+        "-->",
+        "<!--",
+        "---",
+        "title: x",
+        "|",
+        "|---|",
+        "é",
+        "日本",
+        "\u{0}",
+        "[x](y)",
+        "*",
+        "_",
+        "&amp;",
+    ];
+
+    fn check(text: &str) {
+        let source = Source::new("p.md", text);
+        let parsed = parse(&source);
+        for d in &parsed.diagnostics {
+            assert!(
+                d.span.start <= d.span.end && d.span.end <= text.len(),
+                "{d:?}"
+            );
+            assert!(text.is_char_boundary(d.span.start) && text.is_char_boundary(d.span.end));
+            assert!(d.line >= 1 && d.line <= source.line_count());
+        }
+        for s in &parsed.runbook.steps {
+            assert!(s.span.end <= text.len());
+            assert!(s.line >= 1 && s.line <= source.line_count());
+        }
+        crate::report::diag::render(&Palette::plain(), &source, &parsed.diagnostics);
+        crate::report::outline::outline(&Palette::plain(), &parsed.runbook);
+        crate::report::outline::json(&parsed.runbook);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn on_arbitrary_text(text in any::<String>()) {
+            check(&text);
+        }
+
+        #[test]
+        fn on_markdownish_text(pieces in prop::collection::vec(prop::sample::select(PIECES), 0..60)) {
+            check(&pieces.concat());
+        }
+    }
+}
