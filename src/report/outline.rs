@@ -1,6 +1,8 @@
 //! `runsheet list`: the runbook as an outline for people, and as JSON (SPEC §6)
 //! for tools.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -24,13 +26,15 @@ pub fn outline(palette: &Palette, rb: &Runbook) -> String {
         count(checks, "check"),
         count(rb.todos.len(), "missing step"),
     ));
-    let top = body(palette, rb, None, 0);
+    let mut bodies = bodies(palette, rb);
+    let depths = depths(rb);
+    let top = take(&mut bodies, None);
     if !top.is_empty() {
         out.push('\n');
         out.push_str(&top);
     }
     for section in &rb.sections {
-        let depth = rb.section_path(&section.id).len() - 1;
+        let depth = depths.get(section.id.as_str()).copied().unwrap_or(0);
         let pad = "  ".repeat(depth);
         out.push_str(&format!(
             "\n{pad}{} {} {}\n",
@@ -38,7 +42,7 @@ pub fn outline(palette: &Palette, rb: &Runbook) -> String {
             palette.accent(&format!("#{}", section.id)),
             palette.dim(&format!("line {}", section.line)),
         ));
-        out.push_str(&body(palette, rb, Some(&section.id), depth + 1));
+        out.push_str(&take(&mut bodies, Some(&section.id)));
     }
     out
 }
@@ -47,28 +51,68 @@ fn count(n: usize, what: &str) -> String {
     format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
-/// The steps and TODOs directly in one section, in line order.
-fn body(palette: &Palette, rb: &Runbook, section: Option<&str>, depth: usize) -> String {
-    let mut out = String::new();
-    let pad = "  ".repeat(depth);
-    let mut lines: Vec<(usize, String)> = Vec::new();
-    for step in rb.steps.iter().filter(|s| s.section.as_deref() == section) {
-        lines.push((step.line, step_line(palette, step, &pad)));
+/// The lines of each section's own steps and TODOs, in line order, keyed by
+/// section id (`None`: before the first heading). Built in one pass: a long
+/// runbook has thousands of sections.
+fn bodies<'a>(
+    palette: &Palette,
+    rb: &'a Runbook,
+) -> HashMap<Option<&'a str>, Vec<(usize, String)>> {
+    let depths = depths(rb);
+    let depth_of =
+        |section: Option<&str>| section.map_or(0, |id| depths.get(id).map_or(0, |d| d + 1));
+    let mut map: HashMap<Option<&str>, Vec<(usize, String)>> = HashMap::new();
+    for step in &rb.steps {
+        let depth = depth_of(step.section.as_deref());
+        let pad = "  ".repeat(depth);
+        map.entry(step.section.as_deref())
+            .or_default()
+            .push((step.line, step_line(palette, step, &pad)));
     }
-    for todo in rb.todos.iter().filter(|t| t.section.as_deref() == section) {
+    for todo in &rb.todos {
+        let depth = depth_of(todo.section.as_deref());
+        let pad = "  ".repeat(depth);
         let text = format!(
             "{pad}{} {} {}\n",
             palette.warning("TODO"),
             palette.dim(&format!("line {}", todo.line)),
             todo.text
         );
-        lines.push((todo.line, text));
+        map.entry(todo.section.as_deref())
+            .or_default()
+            .push((todo.line, text));
     }
-    lines.sort_by_key(|(line, _)| *line);
-    for (_, text) in lines {
-        out.push_str(&text);
+    for lines in map.values_mut() {
+        lines.sort_by_key(|(line, _)| *line);
     }
-    out
+    map
+}
+
+/// How deep each section sits in the tree (0 for a top section). Parents come
+/// before their children, so one pass suffices.
+fn depths(rb: &Runbook) -> HashMap<&str, usize> {
+    let mut depths: HashMap<&str, usize> = HashMap::new();
+    for s in &rb.sections {
+        let d = s
+            .parent
+            .as_deref()
+            .and_then(|p| depths.get(p))
+            .map_or(0, |d| d + 1);
+        depths.insert(&s.id, d);
+    }
+    depths
+}
+
+fn take<'a>(
+    bodies: &mut HashMap<Option<&'a str>, Vec<(usize, String)>>,
+    section: Option<&'a str>,
+) -> String {
+    bodies
+        .remove(&section)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect()
 }
 
 fn step_line(palette: &Palette, step: &Step, pad: &str) -> String {
