@@ -443,7 +443,7 @@ impl<'a> Walker<'a> {
             None => range.start..fence.first_line_end,
         };
         let role = if is_step {
-            self.step(&code.text, &info, &parsed, line, range.clone(), &shift)
+            self.step(&code.text, &parsed, line, range.clone(), &shift)
         } else if parsed.lang == "output" {
             self.output_block(
                 &code.text,
@@ -477,13 +477,11 @@ impl<'a> Walker<'a> {
     fn step(
         &mut self,
         code: &str,
-        info: &str,
         parsed: &attrs::Info,
         line: usize,
         range: Range<usize>,
         shift: &dyn Fn(Range<usize>) -> Range<usize>,
     ) -> BlockRole {
-        let _ = info;
         let mut problems = parsed.problems.clone();
         let sa = attrs::step_attrs(&parsed.attrs, &mut problems);
         self.report(problems, shift);
@@ -505,12 +503,66 @@ impl<'a> Walker<'a> {
             return BlockRole::Other;
         }
         let lang = parsed.lang.as_str();
+        let kind = self.step_kind(code, parsed, &sa, line, shift);
+        let section = self.current_section();
+        let n = self
+            .step_counts
+            .entry(section.clone().unwrap_or_default())
+            .or_insert(0);
+        *n += 1;
+        let (id, id_span) = match sa.id {
+            Some((id, span)) => (id, shift(span)),
+            None => {
+                let prefix = section
+                    .as_deref()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or("step");
+                (format!("{prefix}-{n}"), range.start..range.start)
+            }
+        };
+        let hash = step_hash(&kind, code, &sa.options);
+        let attrs: BTreeMap<String, String> = parsed
+            .attrs
+            .iter()
+            .map(|a| (a.key.clone(), a.value.clone().unwrap_or_default()))
+            .collect();
+        self.steps.push(Step {
+            id,
+            section,
+            line,
+            lang: lang.to_string(),
+            code: code.to_string(),
+            attrs,
+            kind,
+            options: sa.options,
+            checks: Vec::new(),
+            span: range.into(),
+            hash,
+        });
+        self.id_spans.push(id_span);
+        self.attach = Attach::Step {
+            index: self.steps.len() - 1,
+            has_output: false,
+        };
+        BlockRole::Step
+    }
+
+    /// How the step runs: its language, `run`, and the front matter's `shell`.
+    fn step_kind(
+        &mut self,
+        code: &str,
+        parsed: &attrs::Info,
+        sa: &attrs::StepAttrs,
+        line: usize,
+        shift: &dyn Fn(Range<usize>) -> Range<usize>,
+    ) -> StepKind {
+        let lang = parsed.lang.as_str();
         let shell = self.front.shell.clone().unwrap_or_else(|| "bash".into());
         let shell_for = |lang: &str| match lang {
             "zsh" => "zsh".to_string(),
             _ => shell.clone(),
         };
-        let kind = match &sa.run {
+        match &sa.run {
             Some(Some(program)) => StepKind::Interpreter {
                 program: program.clone(),
             },
@@ -553,48 +605,7 @@ impl<'a> Walker<'a> {
             _ => StepKind::Shell {
                 program: shell_for(lang),
             },
-        };
-        let section = self.current_section();
-        let n = self
-            .step_counts
-            .entry(section.clone().unwrap_or_default())
-            .or_insert(0);
-        *n += 1;
-        let (id, id_span) = match sa.id {
-            Some((id, span)) => (id, shift(span)),
-            None => {
-                let prefix = section
-                    .as_deref()
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or("step");
-                (format!("{prefix}-{n}"), range.start..range.start)
-            }
-        };
-        let hash = step_hash(&kind, code, &sa.options);
-        let attrs: BTreeMap<String, String> = parsed
-            .attrs
-            .iter()
-            .map(|a| (a.key.clone(), a.value.clone().unwrap_or_default()))
-            .collect();
-        self.steps.push(Step {
-            id,
-            section,
-            line,
-            lang: lang.to_string(),
-            code: code.to_string(),
-            attrs,
-            kind,
-            options: sa.options,
-            checks: Vec::new(),
-            span: range.into(),
-            hash,
-        });
-        self.id_spans.push(id_span);
-        self.attach = Attach::Step {
-            index: self.steps.len() - 1,
-            has_output: false,
-        };
-        BlockRole::Step
+        }
     }
 
     fn output_block(
