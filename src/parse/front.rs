@@ -121,8 +121,19 @@ fn looks_like_mapping(yaml: &str) -> bool {
         })
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
+/// The YAML library's message without its own (YAML-relative) position, which
+/// would disagree with the file line runsheet shows, or its API advice.
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or(s);
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    let line = match line.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((pos, rest)) if pos.contains("column") => rest,
+        _ => line,
+    };
+    line.split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(line)
+        .to_string()
 }
 
 fn problem(
@@ -279,5 +290,11 @@ mod tests {
         );
         let f = front("---\ntitle: [unclosed\n---\n");
         assert_eq!(f.problems[0].code, "bad-front-matter");
+        let f = front("---\ntitle: a\ntitle: b\n---\n");
+        assert_eq!(
+            f.problems[0].message,
+            "front matter is not valid YAML: duplicate mapping key: title"
+        );
+        assert_eq!(f.problems[0].span.start, "---\ntitle: a\n".len());
     }
 }

@@ -19,7 +19,7 @@ pub fn outline(palette: &Palette, rb: &Runbook) -> String {
         palette.strong(&rb.title),
         palette.dim(&format!("({})", rb.path.display()))
     ));
-    let checks: usize = rb.steps.iter().map(|s| s.checks.len()).sum();
+    let checks: usize = rb.steps.iter().map(check_count).sum();
     out.push_str(&format!(
         "{}, {}, {}\n",
         count(rb.steps.len(), "step"),
@@ -45,6 +45,18 @@ pub fn outline(palette: &Palette, rb: &Runbook) -> String {
         out.push_str(&take(&mut bodies, Some(&section.id)));
     }
     out
+}
+
+/// Checks on a step, each expectation of a console transcript included.
+fn check_count(step: &Step) -> usize {
+    let console = match &step.kind {
+        StepKind::Console { commands, .. } => commands
+            .iter()
+            .filter(|c| c.expected.is_some() || c.exit.is_some())
+            .count(),
+        _ => 0,
+    };
+    step.checks.len() + console
 }
 
 fn count(n: usize, what: &str) -> String {
@@ -74,7 +86,7 @@ fn bodies<'a>(
         let pad = "  ".repeat(depth);
         let text = format!(
             "{pad}{} {} {}\n",
-            palette.warning("TODO"),
+            palette.warning("missing step"),
             palette.dim(&format!("line {}", todo.line)),
             todo.text
         );
