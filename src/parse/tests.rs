@@ -146,6 +146,18 @@ fn interpreters() {
 }
 
 #[test]
+fn step_attributes_on_a_block_that_is_not_a_step_are_a_warning() {
+    let p =
+        parse_text("```python {#x timeout=5m}\nprint(1)\n```\n```python {.numberLines}\n1\n```\n");
+    assert!(p.runbook.steps.is_empty());
+    assert_eq!(codes(&p), ["not-a-step"]);
+    assert_eq!(
+        p.diagnostics[0].help.as_deref(),
+        Some("add `run` to run it: `python {run ...}`")
+    );
+}
+
+#[test]
 fn output_blocks_attach_to_the_step_before() {
     let text = "```sh\necho hi\n```\n\nYou should see:\n\n```output {match=contains stream=stdout}\nhi\n```\n\n```output\nignored\n```\n";
     let p = parse_text(text);

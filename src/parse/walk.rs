@@ -455,6 +455,7 @@ impl<'a> Walker<'a> {
             );
             BlockRole::Output
         } else {
+            self.attrs_without_step(&parsed, &shift);
             BlockRole::Other
         };
         self.blocks.push(Block {
@@ -465,6 +466,30 @@ impl<'a> Walker<'a> {
             role,
             span: range.into(),
         });
+    }
+
+    /// `python {#x timeout=5m}` without `run` is not a step: probably a
+    /// forgotten `run`. Attributes that are not runsheet's (`{.class}`) belong
+    /// to other tools and are left alone.
+    fn attrs_without_step(
+        &mut self,
+        parsed: &attrs::Info,
+        shift: &dyn Fn(Range<usize>) -> Range<usize>,
+    ) {
+        let ours = |a: &attrs::Attr| attrs::STEP_KEYS.contains(&a.key.as_str());
+        let (Some(first), Some(last)) = (parsed.attrs.first(), parsed.attrs.last()) else {
+            return;
+        };
+        if parsed.lang.is_empty() || !parsed.attrs.iter().all(ours) {
+            return;
+        }
+        let lang = &parsed.lang;
+        self.warn(
+            shift(first.span.start..last.span.end),
+            "not-a-step",
+            format!("`{lang}` blocks are not steps, so these attributes do nothing"),
+            Some(format!("add `run` to run it: `{lang} {{run ...}}`")),
+        );
     }
 
     fn report(&mut self, problems: Vec<Problem>, shift: &dyn Fn(Range<usize>) -> Range<usize>) {
