@@ -56,7 +56,7 @@ pub fn parse(source: &Source) -> Parsed {
     let front = front::front_matter(source);
     let mut walker = walk::Walker::new(source, front.front.clone(), front.body_start);
     for p in front.problems.clone() {
-        walker.diag(Severity::Error, p.span.clone(), p);
+        walker.diag(Severity::Error, p);
     }
     let walked = walker.walk();
     let title = front

@@ -85,7 +85,7 @@ pub(crate) struct Walker<'a> {
     stack: Vec<(u8, usize)>,
     slugger: Slugger,
     steps: Vec<Step>,
-    /// The span of each step's id attribute, or of its opening fence line.
+    /// The span of each step's id attribute; empty for a default id.
     id_spans: Vec<Range<usize>>,
     todos: Vec<Todo>,
     blocks: Vec<Block>,
@@ -130,12 +130,13 @@ impl<'a> Walker<'a> {
         }
     }
 
-    pub(crate) fn diag(&mut self, severity: Severity, span: Range<usize>, problem: Problem) {
-        let (line, column) = self.source.line_col(span.start);
+    /// Records a problem; its span is absolute.
+    pub(crate) fn diag(&mut self, severity: Severity, problem: Problem) {
+        let (line, column) = self.source.line_col(problem.span.start);
         self.diagnostics.push(Diagnostic {
             severity,
             path: self.source.path.clone(),
-            span: span.into(),
+            span: problem.span.into(),
             line,
             column,
             code: problem.code,
@@ -152,12 +153,12 @@ impl<'a> Walker<'a> {
         help: Option<String>,
     ) {
         let p = Problem {
-            span: span.clone(),
+            span,
             code,
             message,
             help,
         };
-        self.diag(Severity::Error, span, p);
+        self.diag(Severity::Error, p);
     }
 
     fn warn(
@@ -168,12 +169,12 @@ impl<'a> Walker<'a> {
         help: Option<String>,
     ) {
         let p = Problem {
-            span: span.clone(),
+            span,
             code,
             message,
             help,
         };
-        self.diag(Severity::Warning, span, p);
+        self.diag(Severity::Warning, p);
     }
 
     pub(crate) fn walk(mut self) -> Walked {
@@ -388,8 +389,9 @@ impl<'a> Walker<'a> {
             let span = span.start..span.end.min(self.source.text.len());
             let hidden = match found {
                 Ok(h) => h,
-                Err(p) => {
-                    self.diag(Severity::Error, span, p);
+                Err(mut p) => {
+                    p.span = span;
+                    self.diag(Severity::Error, p);
                     continue;
                 }
             };
@@ -495,7 +497,7 @@ impl<'a> Walker<'a> {
     fn report(&mut self, problems: Vec<Problem>, shift: &dyn Fn(Range<usize>) -> Range<usize>) {
         for mut p in problems {
             p.span = shift(p.span);
-            self.diag(Severity::Error, p.span.clone(), p);
+            self.diag(Severity::Error, p);
         }
     }
 
@@ -620,7 +622,7 @@ impl<'a> Walker<'a> {
             _ if lang == "console" => {
                 let (commands, problems) = parse_console(code, line + 1, self.source);
                 for (severity, p) in problems {
-                    self.diag(severity, p.span.clone(), p);
+                    self.diag(severity, p);
                 }
                 StepKind::Console {
                     program: shell_for(lang),
