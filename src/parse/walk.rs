@@ -340,7 +340,7 @@ impl<'a> Walker<'a> {
             level,
             line: self.source.line(inline.range.start),
             parent,
-            span: inline.range.clone().into(),
+            span: trim_newline(&self.source.text, inline.range.clone()).into(),
         });
         self.stack.push((level, self.sections.len() - 1));
     }

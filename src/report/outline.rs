@@ -145,10 +145,26 @@ fn step_line(palette: &Palette, step: &Step, pad: &str) -> String {
     if !o.tags.is_empty() {
         flags.push(format!("tags: {}", o.tags.join(",")));
     }
+    if let Some(cwd) = &o.cwd {
+        flags.push(format!("cwd: {cwd}"));
+    }
+    if let Some(t) = o.timeout {
+        flags.push(format!("timeout: {}", humantime::format_duration(t)));
+    }
+    if o.exit != crate::model::ExitExpect::default() {
+        flags.push(format!("exit: {}", o.exit));
+    }
+    if o.retry > 0 {
+        flags.push(format!(
+            "retry: {} every {}",
+            o.retry,
+            humantime::format_duration(o.retry_delay())
+        ));
+    }
     let flags = if flags.is_empty() {
         String::new()
     } else {
-        format!(" {}", palette.dim(&format!("[{}]", flags.join(", "))))
+        format!(" {}", palette.dim(&format!("[{}]", flags.join("; "))))
     };
     let mut text = format!(
         "{pad}{} {} {} {}{flags}\n",
