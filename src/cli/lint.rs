@@ -159,16 +159,13 @@ pub(crate) fn fence_edit(source: &Source, u: &UnfencedCommand) -> Edit {
             }
         })
         .collect();
-    let longest_run = u
-        .command
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    // A prompt copied along (`$ make`) is not part of the command.
+    let command = u.command.strip_prefix("$ ").unwrap_or(&u.command);
+    let longest_run = command.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat((longest_run + 1).max(3));
     Edit {
         span: u.span,
-        text: format!("{fence}sh\n{indent}{}\n{indent}{fence}", u.command),
+        text: format!("{fence}sh\n{indent}{command}\n{indent}{fence}"),
     }
 }
 
@@ -245,6 +242,7 @@ mod tests {
             "- a\n\n- ```sh\n  ls -l\n  ```\n"
         );
         assert_eq!(fixed("`` a ```b ``"), "````sh\na ```b\n````");
+        assert_eq!(fixed("`$ make`\n"), "```sh\nmake\n```\n");
     }
 
     #[test]
@@ -258,5 +256,53 @@ mod tests {
         assert!(parsed.unfenced.is_empty());
         assert_eq!(parsed.runbook.steps.len(), 2);
         assert_eq!(parsed.runbook.todos.len(), 3);
+    }
+}
+
+#[cfg(test)]
+mod fix_properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const PIECES: &[&str] = &[
+        "`cmd`",
+        "`a b`",
+        "``x`y``",
+        "\n",
+        "\n\n",
+        "- ",
+        "1. ",
+        "> ",
+        "  ",
+        "    ",
+        "# H\n",
+        "text ",
+        "```sh\necho\n```\n",
+        "**",
+        "TODO: x",
+        "|a|\n|-|\n",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// After `--fix` no command is left outside a fence, and a second fix
+        /// changes nothing.
+        #[test]
+        fn fixing_is_complete_and_idempotent(pieces in prop::collection::vec(prop::sample::select(PIECES), 0..30)) {
+            let text = pieces.concat();
+            let source = Source::new("t.md", text.as_str());
+            let parsed = parse(&source);
+            let edits: Vec<Edit> = parsed.unfenced.iter().map(|u| fence_edit(&source, u)).collect();
+            let fixed = apply(&text, &edits).expect("edits never overlap");
+            let again = parse(&Source::new("t.md", fixed.as_str()));
+            prop_assert!(again.unfenced.is_empty(), "{text:?}\n=> {fixed:?}");
+            prop_assert_eq!(
+                again.runbook.steps.len(),
+                parsed.runbook.steps.len() + edits.len(),
+                "{:?}\n=> {:?}", text, fixed
+            );
+        }
     }
 }
