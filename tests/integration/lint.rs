@@ -157,3 +157,21 @@ fn the_shipped_runbooks_have_no_errors() {
         .code(0)
         .stdout_has(" 0 errors");
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_reported() {
+    let sheet = Sheet::new();
+    std::fs::write(sheet.dir().join("latin1.md"), b"# Caf\xe9\n").unwrap();
+    let dir = sheet.dir().to_path_buf();
+    sheet
+        .args(["lint", "latin1.md"])
+        .run()
+        .code(1)
+        .stdout_has("error: cannot read latin1.md: not valid UTF-8 (byte 5)");
+    Sheet::new()
+        .current_dir(&dir)
+        .args(["list", "latin1.md"])
+        .run()
+        .code(2)
+        .stderr_has("cannot read latin1.md: not valid UTF-8");
+}
