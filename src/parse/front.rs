@@ -34,12 +34,17 @@ pub(crate) fn front_matter(source: &Source) -> Front {
     };
     // The YAML starts on line 2 of the file.
     let at = |line: u64, col: u64| -> Range<usize> {
-        let start = source.line_start(line as usize + 1) + col.saturating_sub(1) as usize;
-        let start = start.min(source.text.len());
-        let end = source.text[start..]
+        let line_start = source.line_start(line as usize + 1);
+        let rest = &source.text[line_start..];
+        let line_end = rest
             .find('\n')
-            .map_or(source.text.len(), |i| start + i);
-        start..end
+            .map_or(source.text.len(), |i| line_start + i);
+        // Columns count characters, not bytes.
+        let start = rest
+            .char_indices()
+            .nth(col.saturating_sub(1) as usize)
+            .map_or(line_end, |(i, _)| (line_start + i).min(line_end));
+        start..line_end
     };
     let mut out = Front {
         body_start,
@@ -277,6 +282,15 @@ mod tests {
             assert!(f.problems.is_empty());
         }
         assert_eq!(front("---\n---\nbody").body_start, 8);
+    }
+
+    #[test]
+    fn positions_count_characters() {
+        let text = "---\ntitle: \"ééé\" x: y\n---\n";
+        let f = front(text);
+        assert_eq!(f.problems.len(), 1, "{:?}", f.problems);
+        let span = f.problems[0].span.clone();
+        assert!(text.is_char_boundary(span.start) && text.is_char_boundary(span.end));
     }
 
     #[test]
