@@ -96,7 +96,6 @@ mod tests {
 
 #[cfg(test)]
 mod fatal_tests {
-    use anyhow::Context;
 
     use crate::report::{fatal_message, Palette};
 
