@@ -94,6 +94,26 @@ pub fn parse(source: &Source) -> Parsed {
     }
 }
 
+/// What a line added inside the same container as `offset` must start with:
+/// the text before `offset` on its line, list markers turned into spaces and
+/// block quote `>` kept. For `   ```sh` in a list item that is three spaces; for
+/// `> - x` it is `>   `. `lint --fix` and `check --update` prefix the lines they
+/// write inside a list item or a quote with it.
+pub fn continuation_prefix(source: &Source, offset: usize) -> String {
+    let offset = offset.min(source.text.len());
+    let line_start = source.line_start(source.line(offset));
+    source.text[line_start..offset]
+        .chars()
+        .map(|c| {
+            if c == '>' || c.is_whitespace() {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect()
+}
+
 /// Why a runbook could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
