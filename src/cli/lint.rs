@@ -147,18 +147,7 @@ fn fix(palette: &Palette, source: Source, tally: &mut Tally) -> anyhow::Result<S
 /// The paragraph becomes a ```sh block. Its first line keeps its container
 /// prefix (`- `, `> `); the lines added get the same indentation.
 pub(crate) fn fence_edit(source: &Source, u: &UnfencedCommand) -> Edit {
-    let line_start = source.line_start(source.line(u.span.start));
-    let prefix = &source.text[line_start..u.span.start];
-    let indent: String = prefix
-        .chars()
-        .map(|c| {
-            if c == '>' || c.is_whitespace() {
-                c
-            } else {
-                ' '
-            }
-        })
-        .collect();
+    let indent = crate::parse::continuation_prefix(source, u.span.start);
     // A prompt copied along (`$ make`) is not part of the command.
     let command = u.command.strip_prefix("$ ").unwrap_or(&u.command);
     let longest_run = command.split(|c| c != '`').map(str::len).max().unwrap_or(0);

@@ -508,3 +508,15 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn continuation_prefixes() {
+    let text = "- ```sh\n  x\n  ```\n> 1. `a`\n\nplain\n";
+    let src = Source::new("t.md", text);
+    assert_eq!(continuation_prefix(&src, 2), "  ");
+    assert_eq!(
+        continuation_prefix(&src, text.find("`a`").unwrap()),
+        ">    "
+    );
+    assert_eq!(continuation_prefix(&src, text.find("plain").unwrap()), "");
+}
