@@ -314,7 +314,7 @@ fn unique<'a>(attrs: &'a [Attr], known: &[&str], problems: &mut Vec<Problem>) ->
     let mut kept: Vec<&Attr> = Vec::new();
     for attr in attrs {
         if !known.contains(&attr.key.as_str()) {
-            let help = match did_you_mean(&attr.key, known) {
+            let help = match alias(&attr.key, known).or_else(|| did_you_mean(&attr.key, known)) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("known attributes: {}", known.join(", ")),
             };
@@ -455,6 +455,32 @@ fn bad_exit(value: &str, span: Range<usize>) -> Problem {
         format!("`exit={value}` is not an exit status"),
         Some("write a number (0-255), a list like `0,1`, `any` or `nonzero`".into()),
     )
+}
+
+/// Words other tools use for runsheet's attributes.
+const ALIASES: &[(&str, &[&str])] = &[
+    (
+        "cwd",
+        &["dir", "workdir", "directory", "chdir", "working-directory"],
+    ),
+    ("id", &["name"]),
+    ("tags", &["tag", "label", "labels"]),
+    ("retry", &["retries", "attempts"]),
+    ("delay", &["wait", "sleep", "interval"]),
+    (
+        "exit",
+        &["exit-code", "exit_code", "exitcode", "status", "returncode"],
+    ),
+    ("skip", &["ignore", "disabled", "disable"]),
+    ("confirm", &["ask", "prompt"]),
+    ("background", &["bg", "async", "daemon", "detach"]),
+    ("run", &["interpreter", "exec", "runner"]),
+];
+
+/// The attribute another tool's word stands for, if it is one of `known`.
+fn alias<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    let (target, _) = ALIASES.iter().find(|(_, words)| words.contains(&word))?;
+    known.iter().find(|k| *k == target).copied()
 }
 
 /// The closest known word, if it is close enough to be a likely typo.
