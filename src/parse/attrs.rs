@@ -58,6 +58,15 @@ pub(crate) fn parse_info(info: &str) -> Info {
     };
     match find_close(info, open + 1) {
         Some(close) => tokenize(info, open + 1, close, &mut out),
+        // A quote left open hides the `}`: name the real culprit.
+        None if info[open..].contains('"') && info[open..].contains('}') => {
+            out.problems.push(Problem::new(
+                open..info.len(),
+                "unclosed-quote",
+                "a quoted value in the attributes is never closed".into(),
+                Some("end it with `\"` (write `\\\"` for a quote inside it)".into()),
+            ))
+        }
         None => out.problems.push(Problem::new(
             open..info.len(),
             "unclosed-attributes",
@@ -538,6 +547,8 @@ mod tests {
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
         assert_eq!(parsed.attrs[0].value.as_deref(), Some(r#"say "hi" }\"#));
         let parsed = parse_info(r#"sh {cwd="open}"#);
+        assert_eq!(parsed.problems[0].code, "unclosed-quote");
+        let parsed = parse_info("sh {cwd=x");
         assert_eq!(parsed.problems[0].code, "unclosed-attributes");
     }
 

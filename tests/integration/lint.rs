@@ -99,7 +99,7 @@ fn errors_in_many_files_are_all_reported_and_fail() {
     }
     assert!(
         ran.stdout
-            .contains("lint: 13 runbooks checked: 13 errors, 0 warnings"),
+            .contains("lint: 14 runbooks checked: 14 errors, 0 warnings"),
         "{}",
         ran.stdout
     );
