@@ -347,14 +347,15 @@ impl<'a> Walker<'a> {
 
     fn todo(&mut self, range: Range<usize>, text: String) {
         let range = trim_newline(&self.source.text, range);
+        let section = self.current_section();
         self.warn(
             range.clone(),
             "todo",
-            format!("missing step: {text}"),
+            format!("missing step{}: {text}", in_section(section.as_deref())),
             Some("write the step, or leave the TODO to keep it on the list".into()),
         );
         self.todos.push(Todo {
-            section: self.current_section(),
+            section,
             line: self.source.line(range.start),
             text,
             span: range.into(),
@@ -514,14 +515,18 @@ impl<'a> Walker<'a> {
         self.report(problems, shift);
         if code.trim().is_empty() {
             let range = trim_newline(&self.source.text, range);
+            let section = self.current_section();
             self.warn(
                 range.clone(),
                 "empty-step",
-                "this code block is empty: a missing step".into(),
+                format!(
+                    "this code block is empty: a missing step{}",
+                    in_section(section.as_deref())
+                ),
                 Some("write the command(s) it should run".into()),
             );
             self.todos.push(Todo {
-                section: self.current_section(),
+                section,
                 line,
                 text: "empty step".into(),
                 span: range.into(),
@@ -717,6 +722,11 @@ impl<'a> Walker<'a> {
             );
         }
     }
+}
+
+/// ` in `id``, naming a section in a message.
+fn in_section(section: Option<&str>) -> String {
+    section.map_or(String::new(), |id| format!(" in `{id}`"))
 }
 
 /// The interpreter for a language named in a block run with a bare `run`.

@@ -175,3 +175,13 @@ fn a_file_that_is_not_utf8_is_reported() {
         .code(2)
         .stderr_has("cannot read latin1.md: not valid UTF-8");
 }
+
+#[test]
+fn every_warning_of_the_feature_tour() {
+    let ran = Sheet::new()
+        .current_dir(fixture("parse-features"))
+        .args(["lint", "runbook.md"])
+        .run()
+        .code(0);
+    assert_golden(&fixture("parse-features/lint.txt"), &ran.stdout);
+}
