@@ -1,7 +1,5 @@
 //! `runsheet list`: the outline of one runbook, or its model as JSON.
 
-use anyhow::Context;
-
 use super::{Exit, Global, ListArgs};
 use crate::report::outline;
 
@@ -9,9 +7,7 @@ use crate::report::outline;
 pub(crate) fn run(global: &Global, args: ListArgs) -> anyhow::Result<Exit> {
     let runbook = crate::parse::load(&args.file)?;
     if args.json {
-        let text =
-            serde_json::to_string_pretty(&outline::json(&runbook)).context("cannot write JSON")?;
-        println!("{text}");
+        print!("{}", outline::json(&runbook));
     } else {
         print!("{}", outline::outline(&global.palette, &runbook));
     }

@@ -58,6 +58,15 @@ pub(crate) fn parse_info(info: &str) -> Info {
     };
     match find_close(info, open + 1) {
         Some(close) => tokenize(info, open + 1, close, &mut out),
+        // A quote left open hides the `}`: name the real culprit.
+        None if info[open..].contains('"') && info[open..].contains('}') => {
+            out.problems.push(Problem::new(
+                open..info.len(),
+                "unclosed-quote",
+                "a quoted value in the attributes is never closed".into(),
+                Some("end it with `\"` (write `\\\"` for a quote inside it)".into()),
+            ))
+        }
         None => out.problems.push(Problem::new(
             open..info.len(),
             "unclosed-attributes",
@@ -314,7 +323,7 @@ fn unique<'a>(attrs: &'a [Attr], known: &[&str], problems: &mut Vec<Problem>) ->
     let mut kept: Vec<&Attr> = Vec::new();
     for attr in attrs {
         if !known.contains(&attr.key.as_str()) {
-            let help = match did_you_mean(&attr.key, known) {
+            let help = match alias(&attr.key, known).or_else(|| did_you_mean(&attr.key, known)) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("known attributes: {}", known.join(", ")),
             };
@@ -457,6 +466,32 @@ fn bad_exit(value: &str, span: Range<usize>) -> Problem {
     )
 }
 
+/// Words other tools use for runsheet's attributes.
+const ALIASES: &[(&str, &[&str])] = &[
+    (
+        "cwd",
+        &["dir", "workdir", "directory", "chdir", "working-directory"],
+    ),
+    ("id", &["name"]),
+    ("tags", &["tag", "label", "labels"]),
+    ("retry", &["retries", "attempts"]),
+    ("delay", &["wait", "sleep", "interval"]),
+    (
+        "exit",
+        &["exit-code", "exit_code", "exitcode", "status", "returncode"],
+    ),
+    ("skip", &["ignore", "disabled", "disable"]),
+    ("confirm", &["ask", "prompt"]),
+    ("background", &["bg", "async", "daemon", "detach"]),
+    ("run", &["interpreter", "exec", "runner"]),
+];
+
+/// The attribute another tool's word stands for, if it is one of `known`.
+fn alias<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    let (target, _) = ALIASES.iter().find(|(_, words)| words.contains(&word))?;
+    known.iter().find(|k| *k == target).copied()
+}
+
 /// The closest known word, if it is close enough to be a likely typo.
 pub(crate) fn did_you_mean<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     known
@@ -512,6 +547,8 @@ mod tests {
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
         assert_eq!(parsed.attrs[0].value.as_deref(), Some(r#"say "hi" }\"#));
         let parsed = parse_info(r#"sh {cwd="open}"#);
+        assert_eq!(parsed.problems[0].code, "unclosed-quote");
+        let parsed = parse_info("sh {cwd=x");
         assert_eq!(parsed.problems[0].code, "unclosed-attributes");
     }
 

@@ -24,6 +24,8 @@ pub(crate) struct Front {
     pub(crate) body_start: usize,
     /// Problems with absolute byte spans.
     pub(crate) problems: Vec<Problem>,
+    /// Each key's line (key to end of line), in file order.
+    pub(crate) keys: Vec<(String, Range<usize>)>,
 }
 
 pub(crate) fn front_matter(source: &Source) -> Front {
@@ -32,12 +34,17 @@ pub(crate) fn front_matter(source: &Source) -> Front {
     };
     // The YAML starts on line 2 of the file.
     let at = |line: u64, col: u64| -> Range<usize> {
-        let start = source.line_start(line as usize + 1) + col.saturating_sub(1) as usize;
-        let start = start.min(source.text.len());
-        let end = source.text[start..]
+        let line_start = source.line_start(line as usize + 1);
+        let rest = &source.text[line_start..];
+        let line_end = rest
             .find('\n')
-            .map_or(source.text.len(), |i| start + i);
-        start..end
+            .map_or(source.text.len(), |i| line_start + i);
+        // Columns count characters, not bytes.
+        let start = rest
+            .char_indices()
+            .nth(col.saturating_sub(1) as usize)
+            .map_or(line_end, |(i, _)| (line_start + i).min(line_end));
+        start..line_end
     };
     let mut out = Front {
         body_start,
@@ -82,6 +89,7 @@ pub(crate) fn front_matter(source: &Source) -> Front {
     entries.sort_by_key(|(k, _)| (k.referenced.line(), k.referenced.column()));
     for (key, value) in entries {
         let span = at(key.referenced.line(), key.referenced.column());
+        out.keys.push((key.value.clone(), span.clone()));
         if let Err(p) = set(&mut out.front, &key.value, value, span) {
             out.problems.push(p);
         }
@@ -118,8 +126,19 @@ fn looks_like_mapping(yaml: &str) -> bool {
         })
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
+/// The YAML library's message without its own (YAML-relative) position, which
+/// would disagree with the file line runsheet shows, or its API advice.
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or(s);
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    let line = match line.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((pos, rest)) if pos.contains("column") => rest,
+        _ => line,
+    };
+    line.split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(line)
+        .to_string()
 }
 
 fn problem(
@@ -266,6 +285,15 @@ mod tests {
     }
 
     #[test]
+    fn positions_count_characters() {
+        let text = "---\ntitle: \"ééé\" x: y\n---\n";
+        let f = front(text);
+        assert_eq!(f.problems.len(), 1, "{:?}", f.problems);
+        let span = f.problems[0].span.clone();
+        assert!(text.is_char_boundary(span.start) && text.is_char_boundary(span.end));
+    }
+
+    #[test]
     fn bad_values_and_broken_yaml() {
         let f = front("---\ntimeout: soon\n---\n");
         assert_eq!(f.problems[0].code, "bad-duration");
@@ -276,5 +304,11 @@ mod tests {
         );
         let f = front("---\ntitle: [unclosed\n---\n");
         assert_eq!(f.problems[0].code, "bad-front-matter");
+        let f = front("---\ntitle: a\ntitle: b\n---\n");
+        assert_eq!(
+            f.problems[0].message,
+            "front matter is not valid YAML: duplicate mapping key: title"
+        );
+        assert_eq!(f.problems[0].span.start, "---\ntitle: a\n".len());
     }
 }

@@ -22,6 +22,8 @@ mod todo;
 mod walk;
 
 #[cfg(test)]
+mod conformance;
+#[cfg(test)]
 mod tests;
 
 pub use slug::slugify;
@@ -34,6 +36,9 @@ pub struct Parsed {
     pub diagnostics: Vec<Diagnostic>,
     /// Paragraphs that are a single inline code span (SPEC §1.6), for `lint --fix`.
     pub unfenced: Vec<UnfencedCommand>,
+    /// Front matter keys and the span of each one's line, for messages about
+    /// their values (`lint`: a `requires` program is missing).
+    pub front_keys: Vec<(String, Span)>,
 }
 
 /// A command written as inline code in a paragraph of its own: it will not run.
@@ -50,8 +55,8 @@ pub struct UnfencedCommand {
 pub fn parse(source: &Source) -> Parsed {
     let front = front::front_matter(source);
     let mut walker = walk::Walker::new(source, front.front.clone(), front.body_start);
-    for p in front.problems {
-        walker.diag(Severity::Error, p.span.clone(), p);
+    for p in front.problems.clone() {
+        walker.diag(Severity::Error, p);
     }
     let walked = walker.walk();
     let title = front
@@ -81,7 +86,32 @@ pub fn parse(source: &Source) -> Parsed {
         },
         diagnostics,
         unfenced: walked.unfenced,
+        front_keys: front
+            .keys
+            .into_iter()
+            .map(|(k, span)| (k, span.into()))
+            .collect(),
     }
+}
+
+/// What a line added inside the same container as `offset` must start with:
+/// the text before `offset` on its line, list markers turned into spaces and
+/// block quote `>` kept. For `   ```sh` in a list item that is three spaces; for
+/// `> - x` it is `>   `. `lint --fix` and `check --update` prefix the lines they
+/// write inside a list item or a quote with it.
+pub fn continuation_prefix(source: &Source, offset: usize) -> String {
+    let offset = offset.min(source.text.len());
+    let line_start = source.line_start(source.line(offset));
+    source.text[line_start..offset]
+        .chars()
+        .map(|c| {
+            if c == '>' || c.is_whitespace() {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect()
 }
 
 /// Why a runbook could not be used.

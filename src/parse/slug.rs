@@ -8,13 +8,31 @@ use std::collections::HashMap;
 pub fn slugify(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.trim().chars().flat_map(char::to_lowercase) {
-        if c.is_alphanumeric() || c == '-' || c == '_' {
+        if c.is_alphanumeric() || is_combining_mark(c) || c == '-' || c == '_' {
             out.push(c);
         } else if c == ' ' {
             out.push('-');
         }
     }
     out
+}
+
+/// GitHub keeps combining marks (`\p{M}`): an accent written as its own code
+/// point, an Indic virama. These blocks hold the common ones.
+fn is_combining_mark(c: char) -> bool {
+    matches!(c,
+        '\u{0300}'..='\u{036F}'
+        | '\u{0483}'..='\u{0489}'
+        | '\u{0591}'..='\u{05BD}'
+        | '\u{0610}'..='\u{061A}'
+        | '\u{064B}'..='\u{065F}'
+        | '\u{0900}'..='\u{0903}'
+        | '\u{093A}'..='\u{094F}'
+        | '\u{1AB0}'..='\u{1AFF}'
+        | '\u{1DC0}'..='\u{1DFF}'
+        | '\u{20D0}'..='\u{20FF}'
+        | '\u{FE20}'..='\u{FE2F}'
+    )
 }
 
 /// Hands out unique slugs in document order: a repeated one gets `-1`, `-2`, ...
@@ -55,6 +73,9 @@ mod tests {
         assert_eq!(slugify("Привет Мир"), "привет-мир");
         assert_eq!(slugify("日本語 テスト"), "日本語-テスト");
         assert_eq!(slugify("Emoji 🚀 launch"), "emoji--launch");
+        // "é" written as e + U+0301 keeps its accent, as on GitHub.
+        assert_eq!(slugify("Cafe\u{301} Menu"), "cafe\u{301}-menu");
+        assert_eq!(slugify("नमस्ते दुनिया"), "नमस्ते-दुनिया");
     }
 
     #[test]

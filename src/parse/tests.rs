@@ -146,6 +146,18 @@ fn interpreters() {
 }
 
 #[test]
+fn step_attributes_on_a_block_that_is_not_a_step_are_a_warning() {
+    let p =
+        parse_text("```python {#x timeout=5m}\nprint(1)\n```\n```python {.numberLines}\n1\n```\n");
+    assert!(p.runbook.steps.is_empty());
+    assert_eq!(codes(&p), ["not-a-step"]);
+    assert_eq!(
+        p.diagnostics[0].help.as_deref(),
+        Some("add `run` to run it: `python {run ...}`")
+    );
+}
+
+#[test]
 fn output_blocks_attach_to_the_step_before() {
     let text = "```sh\necho hi\n```\n\nYou should see:\n\n```output {match=contains stream=stdout}\nhi\n```\n\n```output\nignored\n```\n";
     let p = parse_text(text);
@@ -403,4 +415,108 @@ fn title_falls_back_to_heading_then_file_name() {
     assert_eq!(parse_text("---\ntitle: T\n---\n# H\n").runbook.title, "T");
     assert_eq!(parse_text("text\n\n## H2\n").runbook.title, "H2");
     assert_eq!(parse_text("text\n").runbook.title, "t");
+}
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::report::Palette;
+
+    const PIECES: &[&str] = &[
+        "```",
+        "```sh",
+        "```console",
+        "```output",
+        "~~~",
+        " {#id",
+        " {",
+        "}",
+        "=",
+        "\"",
+        "\\",
+        "timeout=5m",
+        "run",
+        "#",
+        "# ",
+        "## ",
+        "- ",
+        "1. ",
+        "> ",
+        "$ ",
+        "? 1",
+        "? x",
+        "\n",
+        "\n\n",
+        "\r\n",
+        "\t",
+        "    ",
+        "TODO: ",
+        "**TODO**",
+        "FIXME",
+        "`",
+        "``",
+        "code",
+        "<!-- check: ",
+        "contains \"x\"",
+        "-->",
+        "<!--",
+        "---",
+        "title: x",
+        "|",
+        "|---|",
+        "é",
+        "日本",
+        "\u{0}",
+        "[x](y)",
+        "*",
+        "_",
+        "&amp;",
+    ];
+
+    fn check(text: &str) {
+        let source = Source::new("p.md", text);
+        let parsed = parse(&source);
+        for d in &parsed.diagnostics {
+            assert!(
+                d.span.start <= d.span.end && d.span.end <= text.len(),
+                "{d:?}"
+            );
+            assert!(text.is_char_boundary(d.span.start) && text.is_char_boundary(d.span.end));
+            assert!(d.line >= 1 && d.line <= source.line_count());
+        }
+        for s in &parsed.runbook.steps {
+            assert!(s.span.end <= text.len());
+            assert!(s.line >= 1 && s.line <= source.line_count());
+        }
+        crate::report::diag::render(&Palette::plain(), &source, &parsed.diagnostics);
+        crate::report::outline::outline(&Palette::plain(), &parsed.runbook);
+        crate::report::outline::json(&parsed.runbook);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn on_arbitrary_text(text in any::<String>()) {
+            check(&text);
+        }
+
+        #[test]
+        fn on_markdownish_text(pieces in prop::collection::vec(prop::sample::select(PIECES), 0..60)) {
+            check(&pieces.concat());
+        }
+    }
+}
+
+#[test]
+fn continuation_prefixes() {
+    let text = "- ```sh\n  x\n  ```\n> 1. `a`\n\nplain\n";
+    let src = Source::new("t.md", text);
+    assert_eq!(continuation_prefix(&src, 2), "  ");
+    assert_eq!(
+        continuation_prefix(&src, text.find("`a`").unwrap()),
+        ">    "
+    );
+    assert_eq!(continuation_prefix(&src, text.find("plain").unwrap()), "");
 }

@@ -85,7 +85,7 @@ pub(crate) struct Walker<'a> {
     stack: Vec<(u8, usize)>,
     slugger: Slugger,
     steps: Vec<Step>,
-    /// The span of each step's id attribute, or of its opening fence line.
+    /// The span of each step's id attribute; empty for a default id.
     id_spans: Vec<Range<usize>>,
     todos: Vec<Todo>,
     blocks: Vec<Block>,
@@ -130,12 +130,13 @@ impl<'a> Walker<'a> {
         }
     }
 
-    pub(crate) fn diag(&mut self, severity: Severity, span: Range<usize>, problem: Problem) {
-        let (line, column) = self.source.line_col(span.start);
+    /// Records a problem; its span is absolute.
+    pub(crate) fn diag(&mut self, severity: Severity, problem: Problem) {
+        let (line, column) = self.source.line_col(problem.span.start);
         self.diagnostics.push(Diagnostic {
             severity,
             path: self.source.path.clone(),
-            span: span.into(),
+            span: problem.span.into(),
             line,
             column,
             code: problem.code,
@@ -152,12 +153,12 @@ impl<'a> Walker<'a> {
         help: Option<String>,
     ) {
         let p = Problem {
-            span: span.clone(),
+            span,
             code,
             message,
             help,
         };
-        self.diag(Severity::Error, span, p);
+        self.diag(Severity::Error, p);
     }
 
     fn warn(
@@ -168,12 +169,12 @@ impl<'a> Walker<'a> {
         help: Option<String>,
     ) {
         let p = Problem {
-            span: span.clone(),
+            span,
             code,
             message,
             help,
         };
-        self.diag(Severity::Warning, span, p);
+        self.diag(Severity::Warning, p);
     }
 
     pub(crate) fn walk(mut self) -> Walked {
@@ -339,21 +340,22 @@ impl<'a> Walker<'a> {
             level,
             line: self.source.line(inline.range.start),
             parent,
-            span: inline.range.clone().into(),
+            span: trim_newline(&self.source.text, inline.range.clone()).into(),
         });
         self.stack.push((level, self.sections.len() - 1));
     }
 
     fn todo(&mut self, range: Range<usize>, text: String) {
         let range = trim_newline(&self.source.text, range);
+        let section = self.current_section();
         self.warn(
             range.clone(),
             "todo",
-            format!("missing step: {text}"),
+            format!("missing step{}: {text}", in_section(section.as_deref())),
             Some("write the step, or leave the TODO to keep it on the list".into()),
         );
         self.todos.push(Todo {
-            section: self.current_section(),
+            section,
             line: self.source.line(range.start),
             text,
             span: range.into(),
@@ -388,8 +390,9 @@ impl<'a> Walker<'a> {
             let span = span.start..span.end.min(self.source.text.len());
             let hidden = match found {
                 Ok(h) => h,
-                Err(p) => {
-                    self.diag(Severity::Error, span, p);
+                Err(mut p) => {
+                    p.span = span;
+                    self.diag(Severity::Error, p);
                     continue;
                 }
             };
@@ -429,7 +432,7 @@ impl<'a> Walker<'a> {
                 "unterminated-fence",
                 "this code block is never closed".into(),
                 Some(format!(
-                    "add a closing `{}` line where the block should end",
+                    "add a closing fence ({}) where the block should end",
                     fence.marker
                 )),
             );
@@ -443,7 +446,7 @@ impl<'a> Walker<'a> {
             None => range.start..fence.first_line_end,
         };
         let role = if is_step {
-            self.step(&code.text, &info, &parsed, line, range.clone(), &shift)
+            self.step(&code.text, &parsed, line, range.clone(), &shift)
         } else if parsed.lang == "output" {
             self.output_block(
                 &code.text,
@@ -455,6 +458,7 @@ impl<'a> Walker<'a> {
             );
             BlockRole::Output
         } else {
+            self.attrs_without_step(&parsed, &shift);
             BlockRole::Other
         };
         self.blocks.push(Block {
@@ -467,36 +471,62 @@ impl<'a> Walker<'a> {
         });
     }
 
+    /// `python {#x timeout=5m}` without `run` is not a step: probably a
+    /// forgotten `run`. Attributes that are not runsheet's (`{.class}`) belong
+    /// to other tools and are left alone.
+    fn attrs_without_step(
+        &mut self,
+        parsed: &attrs::Info,
+        shift: &dyn Fn(Range<usize>) -> Range<usize>,
+    ) {
+        let ours = |a: &attrs::Attr| attrs::STEP_KEYS.contains(&a.key.as_str());
+        let (Some(first), Some(last)) = (parsed.attrs.first(), parsed.attrs.last()) else {
+            return;
+        };
+        if parsed.lang.is_empty() || !parsed.attrs.iter().all(ours) {
+            return;
+        }
+        let lang = &parsed.lang;
+        self.warn(
+            shift(first.span.start..last.span.end),
+            "not-a-step",
+            format!("`{lang}` blocks are not steps, so these attributes do nothing"),
+            Some(format!("add `run` to run it: `{lang} {{run ...}}`")),
+        );
+    }
+
     fn report(&mut self, problems: Vec<Problem>, shift: &dyn Fn(Range<usize>) -> Range<usize>) {
         for mut p in problems {
             p.span = shift(p.span);
-            self.diag(Severity::Error, p.span.clone(), p);
+            self.diag(Severity::Error, p);
         }
     }
 
     fn step(
         &mut self,
         code: &str,
-        info: &str,
         parsed: &attrs::Info,
         line: usize,
         range: Range<usize>,
         shift: &dyn Fn(Range<usize>) -> Range<usize>,
     ) -> BlockRole {
-        let _ = info;
         let mut problems = parsed.problems.clone();
         let sa = attrs::step_attrs(&parsed.attrs, &mut problems);
         self.report(problems, shift);
         if code.trim().is_empty() {
             let range = trim_newline(&self.source.text, range);
+            let section = self.current_section();
             self.warn(
                 range.clone(),
                 "empty-step",
-                "this code block is empty: a missing step".into(),
+                format!(
+                    "this code block is empty: a missing step{}",
+                    in_section(section.as_deref())
+                ),
                 Some("write the command(s) it should run".into()),
             );
             self.todos.push(Todo {
-                section: self.current_section(),
+                section,
                 line,
                 text: "empty step".into(),
                 span: range.into(),
@@ -505,55 +535,7 @@ impl<'a> Walker<'a> {
             return BlockRole::Other;
         }
         let lang = parsed.lang.as_str();
-        let shell = self.front.shell.clone().unwrap_or_else(|| "bash".into());
-        let shell_for = |lang: &str| match lang {
-            "zsh" => "zsh".to_string(),
-            _ => shell.clone(),
-        };
-        let kind = match &sa.run {
-            Some(Some(program)) => StepKind::Interpreter {
-                program: program.clone(),
-            },
-            Some(None) if SHELL_LANGS.contains(&lang) && lang != "console" => StepKind::Shell {
-                program: shell_for(lang),
-            },
-            Some(None) if lang != "console" => match interpreter(lang) {
-                Some(program) => StepKind::Interpreter {
-                    program: program.into(),
-                },
-                None => {
-                    let span = parsed
-                        .attrs
-                        .iter()
-                        .find(|a| a.key == "run")
-                        .map_or(0..0, |a| a.span.clone());
-                    self.error(
-                        shift(span),
-                        "unknown-interpreter",
-                        format!("runsheet does not know which program runs `{lang}` blocks"),
-                        Some(format!(
-                            "name it: `run=PROGRAM`, e.g. `{lang} {{run={lang}}}`"
-                        )),
-                    );
-                    StepKind::Interpreter {
-                        program: lang.into(),
-                    }
-                }
-            },
-            _ if lang == "console" => {
-                let (commands, problems) = parse_console(code, line + 1, self.source);
-                for (severity, p) in problems {
-                    self.diag(severity, p.span.clone(), p);
-                }
-                StepKind::Console {
-                    program: shell_for(lang),
-                    commands,
-                }
-            }
-            _ => StepKind::Shell {
-                program: shell_for(lang),
-            },
-        };
+        let kind = self.step_kind(code, parsed, &sa, line, shift);
         let section = self.current_section();
         let n = self
             .step_counts
@@ -595,6 +577,67 @@ impl<'a> Walker<'a> {
             has_output: false,
         };
         BlockRole::Step
+    }
+
+    /// How the step runs: its language, `run`, and the front matter's `shell`.
+    fn step_kind(
+        &mut self,
+        code: &str,
+        parsed: &attrs::Info,
+        sa: &attrs::StepAttrs,
+        line: usize,
+        shift: &dyn Fn(Range<usize>) -> Range<usize>,
+    ) -> StepKind {
+        let lang = parsed.lang.as_str();
+        let shell = self.front.shell.clone().unwrap_or_else(|| "bash".into());
+        let shell_for = |lang: &str| match lang {
+            "zsh" => "zsh".to_string(),
+            _ => shell.clone(),
+        };
+        match &sa.run {
+            Some(Some(program)) => StepKind::Interpreter {
+                program: program.clone(),
+            },
+            Some(None) if SHELL_LANGS.contains(&lang) && lang != "console" => StepKind::Shell {
+                program: shell_for(lang),
+            },
+            Some(None) if lang != "console" => match interpreter(lang) {
+                Some(program) => StepKind::Interpreter {
+                    program: program.into(),
+                },
+                None => {
+                    let span = parsed
+                        .attrs
+                        .iter()
+                        .find(|a| a.key == "run")
+                        .map_or(0..0, |a| a.span.clone());
+                    self.error(
+                        shift(span),
+                        "unknown-interpreter",
+                        format!("runsheet does not know which program runs `{lang}` blocks"),
+                        Some(format!(
+                            "name it: `run=PROGRAM`, e.g. `{lang} {{run={lang}}}`"
+                        )),
+                    );
+                    StepKind::Interpreter {
+                        program: lang.into(),
+                    }
+                }
+            },
+            _ if lang == "console" => {
+                let (commands, problems) = parse_console(code, line + 1, self.source);
+                for (severity, p) in problems {
+                    self.diag(severity, p);
+                }
+                StepKind::Console {
+                    program: shell_for(lang),
+                    commands,
+                }
+            }
+            _ => StepKind::Shell {
+                program: shell_for(lang),
+            },
+        }
     }
 
     fn output_block(
@@ -679,6 +722,11 @@ impl<'a> Walker<'a> {
             );
         }
     }
+}
+
+/// ` in `id``, naming a section in a message.
+fn in_section(section: Option<&str>) -> String {
+    section.map_or(String::new(), |id| format!(" in `{id}`"))
 }
 
 /// The interpreter for a language named in a block run with a bare `run`.

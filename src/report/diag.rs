@@ -93,3 +93,35 @@ mod tests {
         assert!(out.contains("rb.md:1:1"), "{out}");
     }
 }
+
+#[cfg(test)]
+mod fatal_tests {
+
+    use crate::report::{fatal_message, Palette};
+
+    #[test]
+    fn an_invalid_runbook_shows_its_errors_even_when_wrapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.md");
+        std::fs::write(&path, "```sh {nope}\ntrue\n```\n").unwrap();
+        let err = crate::parse::load(&path).unwrap_err();
+        let err = anyhow::Error::new(err).context("while checking");
+        let out = fatal_message(&Palette::plain(), &err);
+        assert!(
+            out.contains("error[unknown-attribute]: unknown attribute `nope`"),
+            "{out}"
+        );
+        assert!(out.contains("bad.md:1:8"), "{out}");
+        assert!(out.ends_with("is not a valid runbook: 1 error\n"), "{out}");
+        assert!(out.contains("error: while checking: "), "{out}");
+    }
+
+    #[test]
+    fn other_errors_are_one_line() {
+        let err = anyhow::anyhow!("no such section `x`");
+        assert_eq!(
+            fatal_message(&Palette::plain(), &err),
+            "error: no such section `x`\n"
+        );
+    }
+}

@@ -79,11 +79,20 @@ impl Palette {
 /// runbook is shown with every one of its errors in place.
 #[allow(clippy::print_stderr)]
 pub fn fatal(palette: &Palette, err: &anyhow::Error) -> Exit {
-    if let Some(crate::parse::LoadError::Invalid { file, diagnostics }) =
-        err.downcast_ref::<crate::parse::LoadError>()
-    {
-        eprint!("{}", diag::render(palette, file, diagnostics));
-    }
-    eprintln!("{} {err:#}", palette.error("error:"));
+    eprint!("{}", fatal_message(palette, err));
     Exit::Usage
+}
+
+/// The text `fatal` prints: the rendered diagnostics of an invalid runbook
+/// (however deep in the error's chain), then the error itself.
+pub fn fatal_message(palette: &Palette, err: &anyhow::Error) -> String {
+    let invalid = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<crate::parse::LoadError>());
+    let mut out = String::new();
+    if let Some(crate::parse::LoadError::Invalid { file, diagnostics }) = invalid {
+        out.push_str(&diag::render(palette, file, diagnostics));
+    }
+    out.push_str(&format!("{} {err:#}\n", palette.error("error:")));
+    out
 }

@@ -1,7 +1,10 @@
 //! `runsheet list`: the runbook as an outline for people, and as JSON (SPEC §6)
 //! for tools.
 
-use serde_json::{json, Value};
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::model::{Check, Runbook, Step, StepKind};
 
@@ -16,16 +19,22 @@ pub fn outline(palette: &Palette, rb: &Runbook) -> String {
         palette.strong(&rb.title),
         palette.dim(&format!("({})", rb.path.display()))
     ));
-    let checks: usize = rb.steps.iter().map(|s| s.checks.len()).sum();
+    let checks: usize = rb.steps.iter().map(check_count).sum();
     out.push_str(&format!(
         "{}, {}, {}\n",
         count(rb.steps.len(), "step"),
         count(checks, "check"),
         count(rb.todos.len(), "missing step"),
     ));
-    body(palette, rb, None, 0, &mut out);
+    let mut bodies = bodies(palette, rb);
+    let depths = depths(rb);
+    let top = take(&mut bodies, None);
+    if !top.is_empty() {
+        out.push('\n');
+        out.push_str(&top);
+    }
     for section in &rb.sections {
-        let depth = rb.section_path(&section.id).len() - 1;
+        let depth = depths.get(section.id.as_str()).copied().unwrap_or(0);
         let pad = "  ".repeat(depth);
         out.push_str(&format!(
             "\n{pad}{} {} {}\n",
@@ -33,35 +42,89 @@ pub fn outline(palette: &Palette, rb: &Runbook) -> String {
             palette.accent(&format!("#{}", section.id)),
             palette.dim(&format!("line {}", section.line)),
         ));
-        body(palette, rb, Some(&section.id), depth + 1, &mut out);
+        out.push_str(&take(&mut bodies, Some(&section.id)));
     }
     out
+}
+
+/// Checks on a step, each expectation of a console transcript included.
+fn check_count(step: &Step) -> usize {
+    let console = match &step.kind {
+        StepKind::Console { commands, .. } => commands
+            .iter()
+            .filter(|c| c.expected.is_some() || c.exit.is_some())
+            .count(),
+        _ => 0,
+    };
+    step.checks.len() + console
 }
 
 fn count(n: usize, what: &str) -> String {
     format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
-/// The steps and TODOs directly in one section, in line order.
-fn body(palette: &Palette, rb: &Runbook, section: Option<&str>, depth: usize, out: &mut String) {
-    let pad = "  ".repeat(depth);
-    let mut lines: Vec<(usize, String)> = Vec::new();
-    for step in rb.steps.iter().filter(|s| s.section.as_deref() == section) {
-        lines.push((step.line, step_line(palette, step, &pad)));
+/// The lines of each section's own steps and TODOs, in line order, keyed by
+/// section id (`None`: before the first heading). Built in one pass: a long
+/// runbook has thousands of sections.
+fn bodies<'a>(
+    palette: &Palette,
+    rb: &'a Runbook,
+) -> HashMap<Option<&'a str>, Vec<(usize, String)>> {
+    let depths = depths(rb);
+    let depth_of =
+        |section: Option<&str>| section.map_or(0, |id| depths.get(id).map_or(0, |d| d + 1));
+    let mut map: HashMap<Option<&str>, Vec<(usize, String)>> = HashMap::new();
+    for step in &rb.steps {
+        let depth = depth_of(step.section.as_deref());
+        let pad = "  ".repeat(depth);
+        map.entry(step.section.as_deref())
+            .or_default()
+            .push((step.line, step_line(palette, step, &pad)));
     }
-    for todo in rb.todos.iter().filter(|t| t.section.as_deref() == section) {
+    for todo in &rb.todos {
+        let depth = depth_of(todo.section.as_deref());
+        let pad = "  ".repeat(depth);
         let text = format!(
             "{pad}{} {} {}\n",
-            palette.warning("TODO"),
+            palette.warning("missing step"),
             palette.dim(&format!("line {}", todo.line)),
             todo.text
         );
-        lines.push((todo.line, text));
+        map.entry(todo.section.as_deref())
+            .or_default()
+            .push((todo.line, text));
     }
-    lines.sort_by_key(|(line, _)| *line);
-    for (_, text) in lines {
-        out.push_str(&text);
+    for lines in map.values_mut() {
+        lines.sort_by_key(|(line, _)| *line);
     }
+    map
+}
+
+/// How deep each section sits in the tree (0 for a top section). Parents come
+/// before their children, so one pass suffices.
+fn depths(rb: &Runbook) -> HashMap<&str, usize> {
+    let mut depths: HashMap<&str, usize> = HashMap::new();
+    for s in &rb.sections {
+        let d = s
+            .parent
+            .as_deref()
+            .and_then(|p| depths.get(p))
+            .map_or(0, |d| d + 1);
+        depths.insert(&s.id, d);
+    }
+    depths
+}
+
+fn take<'a>(
+    bodies: &mut HashMap<Option<&'a str>, Vec<(usize, String)>>,
+    section: Option<&'a str>,
+) -> String {
+    bodies
+        .remove(&section)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect()
 }
 
 fn step_line(palette: &Palette, step: &Step, pad: &str) -> String {
@@ -82,10 +145,26 @@ fn step_line(palette: &Palette, step: &Step, pad: &str) -> String {
     if !o.tags.is_empty() {
         flags.push(format!("tags: {}", o.tags.join(",")));
     }
+    if let Some(cwd) = &o.cwd {
+        flags.push(format!("cwd: {cwd}"));
+    }
+    if let Some(t) = o.timeout {
+        flags.push(format!("timeout: {}", humantime::format_duration(t)));
+    }
+    if o.exit != crate::model::ExitExpect::default() {
+        flags.push(format!("exit: {}", o.exit));
+    }
+    if o.retry > 0 {
+        flags.push(format!(
+            "retry: {} every {}",
+            o.retry,
+            humantime::format_duration(o.retry_delay())
+        ));
+    }
     let flags = if flags.is_empty() {
         String::new()
     } else {
-        format!(" {}", palette.dim(&format!("[{}]", flags.join(", "))))
+        format!(" {}", palette.dim(&format!("[{}]", flags.join("; "))))
     };
     let mut text = format!(
         "{pad}{} {} {} {}{flags}\n",
@@ -170,67 +249,149 @@ fn describe(check: &Check) -> String {
     }
 }
 
-/// `list --json` (SPEC §6). Fields may be added; none change meaning.
-pub fn json(rb: &Runbook) -> Value {
-    json!({
-        "runbook": rb.path.to_string_lossy(),
-        "title": rb.title,
-        "hash": rb.hash,
-        "front": rb.front,
-        "sections": rb.sections.iter().map(|s| json!({
-            "id": s.id,
-            "title": s.title,
-            "level": s.level,
-            "line": s.line,
-            "parent": s.parent,
-        })).collect::<Vec<_>>(),
-        "steps": rb.steps.iter().map(step_json).collect::<Vec<_>>(),
-        "todos": rb.todos.iter().map(|t| json!({
-            "section": t.section,
-            "line": t.line,
-            "text": t.text,
-        })).collect::<Vec<_>>(),
-        "blocks": rb.blocks.iter().map(|b| json!({
-            "line": b.line,
-            "info": b.info,
-            "lang": b.lang,
-            "code": b.code,
-            "role": b.role,
-        })).collect::<Vec<_>>(),
-    })
+/// `list --json` (SPEC §6), fields in the order the spec shows them. Fields
+/// may be added; none change meaning.
+#[derive(Serialize)]
+struct ListJson<'a> {
+    runbook: String,
+    title: &'a str,
+    sections: Vec<SectionJson<'a>>,
+    steps: Vec<StepJson<'a>>,
+    todos: Vec<TodoJson<'a>>,
+    blocks: Vec<BlockJson<'a>>,
+    front: &'a crate::model::FrontMatter,
+    hash: &'a str,
 }
 
-fn step_json(s: &Step) -> Value {
-    let mut v = json!({
-        "id": s.id,
-        "section": s.section,
-        "line": s.line,
-        "lang": s.lang,
-        "code": s.code,
-        "attrs": s.attrs,
-        "checks": s.checks.iter().map(check_json).collect::<Vec<_>>(),
-        "options": s.options,
-        "hash": s.hash,
-    });
+#[derive(Serialize)]
+struct SectionJson<'a> {
+    id: &'a str,
+    title: &'a str,
+    level: u8,
+    line: usize,
+    parent: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct TodoJson<'a> {
+    section: Option<&'a str>,
+    line: usize,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct BlockJson<'a> {
+    line: usize,
+    info: &'a str,
+    lang: &'a str,
+    code: &'a str,
+    role: crate::model::BlockRole,
+}
+
+/// The pretty-printed JSON document.
+pub fn json(rb: &Runbook) -> String {
+    let list = ListJson {
+        runbook: rb.path.to_string_lossy().into_owned(),
+        title: &rb.title,
+        sections: rb
+            .sections
+            .iter()
+            .map(|s| SectionJson {
+                id: &s.id,
+                title: &s.title,
+                level: s.level,
+                line: s.line,
+                parent: s.parent.as_deref(),
+            })
+            .collect(),
+        steps: rb.steps.iter().map(step_json).collect(),
+        todos: rb
+            .todos
+            .iter()
+            .map(|t| TodoJson {
+                section: t.section.as_deref(),
+                line: t.line,
+                text: &t.text,
+            })
+            .collect(),
+        blocks: rb
+            .blocks
+            .iter()
+            .map(|b| BlockJson {
+                line: b.line,
+                info: &b.info,
+                lang: &b.lang,
+                code: &b.code,
+                role: b.role,
+            })
+            .collect(),
+        front: &rb.front,
+        hash: &rb.hash,
+    };
+    let mut text = serde_json::to_string_pretty(&list).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[derive(Serialize)]
+struct StepJson<'a> {
+    id: &'a str,
+    section: Option<&'a str>,
+    line: usize,
+    lang: &'a str,
+    code: &'a str,
+    attrs: &'a std::collections::BTreeMap<String, String>,
+    checks: Vec<Value>,
+    kind: &'static str,
+    program: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commands: Option<Vec<CommandJson<'a>>>,
+    options: &'a crate::model::StepOptions,
+    hash: &'a str,
+}
+
+#[derive(Serialize)]
+struct CommandJson<'a> {
+    command: &'a str,
+    line: usize,
+    expected: Option<&'a str>,
+    exit: Option<String>,
+}
+
+fn step_json(s: &Step) -> StepJson<'_> {
     let (kind, program) = match &s.kind {
         StepKind::Shell { program } => ("shell", program),
         StepKind::Console { program, .. } => ("console", program),
         StepKind::Interpreter { program } => ("interpreter", program),
     };
-    v["kind"] = json!(kind);
-    v["program"] = json!(program);
-    if let StepKind::Console { commands, .. } = &s.kind {
-        v["commands"] = json!(commands
-            .iter()
-            .map(|c| json!({
-                "command": c.command,
-                "line": c.line,
-                "expected": c.expected,
-                "exit": c.exit.as_ref().map(ToString::to_string),
-            }))
-            .collect::<Vec<_>>());
+    let commands = match &s.kind {
+        StepKind::Console { commands, .. } => Some(
+            commands
+                .iter()
+                .map(|c| CommandJson {
+                    command: &c.command,
+                    line: c.line,
+                    expected: c.expected.as_deref(),
+                    exit: c.exit.as_ref().map(ToString::to_string),
+                })
+                .collect(),
+        ),
+        _ => None,
+    };
+    StepJson {
+        id: &s.id,
+        section: s.section.as_deref(),
+        line: s.line,
+        lang: &s.lang,
+        code: &s.code,
+        attrs: &s.attrs,
+        checks: s.checks.iter().map(check_json).collect(),
+        kind,
+        program,
+        commands,
+        options: &s.options,
+        hash: &s.hash,
     }
-    v
 }
 
 /// A check without its byte spans, which only `--update` needs.
