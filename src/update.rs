@@ -151,7 +151,7 @@ pub fn block_edit(
     let Some(at) = fence_text.find("```").or_else(|| fence_text.find("~~~")) else {
         return Err(format!("line {fence_line} holds no code fence"));
     };
-    let prefix = continuation_prefix(&fence_text[..at]);
+    let prefix = crate::parse::continuation_prefix(source, fence_start + at);
     let fence_char = fence_text[at..].chars().next().expect("a fence was found");
     let fence_len = fence_text[at..]
         .chars()
@@ -186,15 +186,6 @@ pub fn block_edit(
         span: whole_lines(text, span),
         text: replacement,
     })
-}
-
-/// A line of a block's body carries the fence line's container markers: the
-/// `>` of block quotes, with list markers and other text turned into spaces.
-fn continuation_prefix(before_fence: &str) -> String {
-    before_fence
-        .chars()
-        .map(|c| if c == '>' || c == '\t' { c } else { ' ' })
-        .collect()
 }
 
 fn is_exit_line(line: &str) -> bool {

@@ -103,7 +103,10 @@ fn contains_mode_is_a_substring_of_the_normalised_output() {
     let long: String = (0..100).map(|i| format!("line {i}\n")).collect();
     let check = output("missing\n", MatchMode::Contains, Stream::Both);
     let r = one(check, &outcome(&long));
-    assert_eq!(r.diff, None, "a long output gets no diff, its tail is shown");
+    assert_eq!(
+        r.diff, None,
+        "a long output gets no diff, its tail is shown"
+    );
     assert_eq!(r.actual.as_deref(), Some(long.as_str()));
 }
 

@@ -279,8 +279,6 @@ fn check_one(
             },
             Err(e) => refused(&source.path, &runbook, format!("{e:#}")),
         };
-        // A run that stops early never meets the later TODOs; check reports all.
-        checked.record.todos = planned_todos(&runbook, &plan);
         redact_checked(&redactor, &mut checked);
         rounds -= 1;
         let rewritten = if config.update && checked.failed() && checked.error.is_none() {
@@ -314,17 +312,6 @@ fn check_one(
             _ => return Done { checked, text },
         }
     }
-}
-
-fn planned_todos(runbook: &Runbook, plan: &Plan) -> Vec<TodoRecord> {
-    plan.entries
-        .iter()
-        .filter_map(|e| match e {
-            plan::Entry::Todo { index } => runbook.todos.get(*index),
-            plan::Entry::Step { .. } => None,
-        })
-        .map(todo_record)
-        .collect()
 }
 
 fn todo_record(t: &crate::model::Todo) -> TodoRecord {
