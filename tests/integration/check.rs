@@ -463,3 +463,14 @@ fn a_runbook_that_cannot_start_fails_the_check_but_not_the_others() {
     let (ran, _) = check_in("check-requires", &["check", "runbooks/needs.md"]);
     ran.code(2).stdout_has("not run");
 }
+
+/// The onboarding runbook (run in CI by `runsheet check`) stays valid.
+#[test]
+fn the_onboarding_runbook_is_valid() {
+    let runbook = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/onboarding.md");
+    Sheet::new()
+        .args(["lint", "--deny-warnings"])
+        .arg(&runbook)
+        .run()
+        .code(0);
+}
