@@ -4,7 +4,6 @@
 //! and with `--update` the rewritten expected outputs.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -92,7 +91,6 @@ struct Done {
     text: String,
 }
 
-#[allow(clippy::print_stdout)]
 pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
     let config = Config::from_args(args)?;
     let files = discover(&config.paths)?;
@@ -112,11 +110,10 @@ pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
     out.push('\n');
     out.push_str(&drift::summary_table(palette, &results));
     out.push_str(&closing_line(palette, &results, exit));
-    print!("{out}");
     if github::enabled() {
-        print!("{}", github::annotations(&results, config.strict));
+        out.push_str(&github::annotations(&results, config.strict));
     }
-    std::io::stdout().flush().ok();
+    drift::say(&out);
 
     if let Some(path) = &config.junit {
         write_report(path, &junit::render(&results, config.strict))?;
@@ -210,7 +207,6 @@ fn prepare(
 /// Checks every job, `config.jobs` at a time, in a fixed pool of threads.
 /// Results come back in the order of `jobs`; each runbook's lines are printed
 /// as one block when it is done (or line by line when `live`).
-#[allow(clippy::print_stdout)]
 fn run_all(
     global: &Global,
     config: &Config,
@@ -234,8 +230,7 @@ fn run_all(
                 let done = check_one(global, config, opts, store, job, live);
                 if !done.text.is_empty() {
                     let _guard = stdout.lock().unwrap_or_else(|e| e.into_inner());
-                    print!("{}", done.text);
-                    std::io::stdout().flush().ok();
+                    drift::say(&done.text);
                 }
                 *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(done.checked);
             });
@@ -338,7 +333,6 @@ fn checks_in(runbook: &Runbook) -> usize {
 }
 
 /// Applies `--update` to one runbook; the new source when the file changed.
-#[allow(clippy::print_stdout)]
 fn rewrite(
     palette: &Palette,
     source: &Source,
@@ -385,8 +379,7 @@ fn rewrite(
         None
     });
     if live {
-        print!("{notes}");
-        std::io::stdout().flush().ok();
+        drift::say(&notes);
     } else {
         text.push_str(&notes);
     }

@@ -276,15 +276,12 @@ impl Progress {
         std::mem::take(&mut self.text)
     }
 
-    #[allow(clippy::print_stdout)]
     fn line(&mut self, line: String) {
         if let Some(pb) = self.spinner.take() {
             pb.finish_and_clear();
         }
         if self.live {
-            use std::io::Write as _;
-            println!("{line}");
-            std::io::stdout().flush().ok();
+            say(&format!("{line}\n"));
         } else {
             let _ = writeln!(self.text, "{line}");
         }
@@ -377,6 +374,14 @@ impl Reporter for Progress {
         };
         self.line(format!("  {line}"));
     }
+}
+
+/// Writes to stdout and flushes. A closed stdout (`runsheet check | head`)
+/// is not an error worth a panic: the rest of the text is dropped.
+pub fn say(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// The summary table: runbook, passed, failed, not run, TODOs, duration; with a
