@@ -43,13 +43,24 @@ pub struct Refused {
     pub reason: String,
 }
 
+/// One block `check --update` rewrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    /// The output block's fence, or the console command's `$` line.
+    pub line: usize,
+    /// "expected output of step `x`", "transcript output of step `x`".
+    pub what: String,
+    /// The check's diff: old expected text against the new one.
+    pub diff: Option<String>,
+}
+
 /// What `check --update` does to one runbook: the edits, and a line per change
 /// or refusal for the user.
 #[derive(Debug, Clone, Default)]
 pub struct UpdatePlan {
     pub edits: Vec<Edit>,
-    /// `(line, what)` of each rewrite, for "updated ..." messages.
-    pub changed: Vec<(usize, String)>,
+    /// Each rewrite, for "updated ..." messages.
+    pub changed: Vec<Changed>,
     pub refused: Vec<Refused>,
 }
 
@@ -66,7 +77,7 @@ pub fn plan_updates(source: &Source, runbook: &Runbook, record: &RunRecord) -> U
             let Some(actual) = check.actual.as_deref() else {
                 continue;
             };
-            plan_one(source, step, check.line, &check.kind, actual, &mut plan);
+            plan_one(source, step, check, actual, &mut plan);
         }
     }
     plan
@@ -75,12 +86,12 @@ pub fn plan_updates(source: &Source, runbook: &Runbook, record: &RunRecord) -> U
 fn plan_one(
     source: &Source,
     step: &Step,
-    line: usize,
-    kind: &str,
+    check: &crate::record::CheckRecord,
     actual: &str,
     plan: &mut UpdatePlan,
 ) {
-    let target = match kind {
+    let line = check.line;
+    let target = match check.kind.as_str() {
         "output" => step.checks.iter().find_map(|c| match c {
             Check::Output {
                 line: l,
@@ -120,7 +131,11 @@ fn plan_one(
                 format!("expected output of step `{}`", step.id)
             };
             plan.edits.push(edit);
-            plan.changed.push((line, what));
+            plan.changed.push(Changed {
+                line,
+                what,
+                diff: check.diff.clone(),
+            });
         }
         Err(reason) => plan.refused.push(Refused { line, reason }),
     }
@@ -399,7 +414,11 @@ mod tests {
         );
         assert_eq!(
             plan.changed,
-            vec![(9, "expected output of step `s`".to_string())]
+            vec![Changed {
+                line: 9,
+                what: "expected output of step `s`".to_string(),
+                diff: None
+            }]
         );
         let out = applied(TOP, &plan);
         assert_eq!(

@@ -363,11 +363,16 @@ fn rewrite(
         let new_text = update::apply(&source.text, &plan.edits)?;
         update::write_atomically(&source.path, &new_text)
             .map_err(|e| format!("cannot write it: {e}"))?;
-        for (line, what) in &plan.changed {
+        for changed in &plan.changed {
             notes.push_str(&format!(
-                "  {} {path}:{line}: {what}\n",
-                palette.accent("updated")
+                "  {} {path}:{}: {}\n",
+                palette.accent("updated"),
+                changed.line,
+                changed.what
             ));
+            if let Some(diff) = &changed.diff {
+                notes.push_str(&drift::render_diff(palette, diff, "    "));
+            }
         }
         Ok(Some(Source::new(source.path.clone(), new_text)))
     })();

@@ -367,6 +367,7 @@ fn update_rewrites_failed_blocks_in_place_and_then_check_passes() {
     let (ran, root) = check_in("check-update", &["check", "--update", "runbooks"]);
     ran.code(0)
         .stdout_has("updated runbooks/update.md:15: expected output of step `update-me-1`")
+        .stdout_has("    -count: 3\n    +count: 4\n")
         .stdout_has("updated runbooks/update.md:27: expected output of step `update-me-2`")
         .stdout_has("updated runbooks/update.md:36: transcript output of step `update-me-3`");
     let updated = std::fs::read_to_string(root.join("runbooks/update.md")).unwrap();
