@@ -582,4 +582,44 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);
     }
+
+    proptest::proptest! {
+        /// Whatever the output, in whatever container, the rewritten runbook
+        /// parses back to an output block holding exactly that output.
+        #[test]
+        fn rewritten_blocks_parse_back_to_the_output(
+            lines in proptest::collection::vec("[a-z .\\[\\]>-]{0,12}", 0..6),
+            container in 0usize..3,
+        ) {
+            let actual = crate::check::normalise(&lines.join("\n"));
+            let prefix = ["", "   ", "> "][container];
+            let lead = ["", "1. Step:\n\n", ""][container];
+            let body = format!(
+                "{lead}{prefix}```sh\n{prefix}true\n{prefix}```\n{p}\n{prefix}```output\n{prefix}old\n{prefix}```\n",
+                p = prefix.trim_end()
+            );
+            let text = format!("# T\n\n{body}\nAfter.\n");
+            let src = Source::new("r.md", text.as_str());
+            let parsed = crate::parse::parse(&src);
+            let step = &parsed.runbook.steps[0];
+            let line = step.checks[0].line();
+            let plan = plan_updates(&src, &parsed.runbook, &record_for(&step.id, line, &actual));
+            proptest::prop_assert_eq!(plan.edits.len(), 1, "{:?}", plan.refused);
+            let new_text = apply(&text, &plan.edits).unwrap();
+            proptest::prop_assert!(new_text.ends_with("```\n\nAfter.\n"));
+            let reparsed = crate::parse::parse(&Source::new("r.md", new_text.as_str()));
+            match &reparsed.runbook.steps[0].checks[0] {
+                Check::Output { expected, .. } => {
+                    proptest::prop_assert_eq!(crate::check::normalise(expected), actual)
+                }
+                other => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
+
+    fn record_for(step: &str, line: usize, actual: &str) -> RunRecord {
+        let mut r = record(vec![failed("output", line, actual)]);
+        r.steps[0].id = step.to_string();
+        r
+    }
 }
