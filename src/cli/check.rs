@@ -111,7 +111,11 @@ pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
     out.push_str(&drift::summary_table(palette, &results));
     out.push_str(&closing_line(palette, &results, exit));
     if github::enabled() {
-        out.push_str(&github::annotations(&results, config.strict));
+        out.push_str(&github::annotations(
+            &results,
+            config.strict,
+            &github::Place::from_env(),
+        ));
     }
     drift::say(&out);
 

@@ -4,6 +4,7 @@
 //! the pull request.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use super::drift::{failed_checks, step_failed, step_reason, Checked};
 
@@ -12,12 +13,46 @@ pub fn enabled() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }
 
+/// The repository root GitHub checked out (`GITHUB_WORKSPACE`) and the
+/// directory runsheet runs in, to name files as GitHub expects them.
+#[derive(Debug, Clone, Default)]
+pub struct Place {
+    pub workspace: Option<PathBuf>,
+    pub cwd: PathBuf,
+}
+
+impl Place {
+    pub fn from_env() -> Self {
+        Place {
+            workspace: std::env::var_os("GITHUB_WORKSPACE").map(PathBuf::from),
+            cwd: std::env::current_dir().unwrap_or_default(),
+        }
+    }
+
+    /// `path` relative to the workspace when it lies inside it (annotations
+    /// only land on a pull request's lines with repository-relative paths),
+    /// else as given.
+    pub fn file(&self, path: &Path) -> String {
+        let inside = self.workspace.as_deref().and_then(|ws| {
+            self.cwd
+                .join(path)
+                .strip_prefix(ws)
+                .ok()
+                .map(Path::to_path_buf)
+        });
+        inside
+            .unwrap_or_else(|| path.to_path_buf())
+            .display()
+            .to_string()
+    }
+}
+
 /// The annotations, one workflow command per line. Under `strict`, TODOs are
 /// errors, matching the exit status.
-pub fn annotations(results: &[Checked], strict: bool) -> String {
+pub fn annotations(results: &[Checked], strict: bool, place: &Place) -> String {
     let mut out = String::new();
     for checked in results {
-        let file = checked.path.display().to_string();
+        let file = place.file(&checked.path);
         if let Some(error) = &checked.error {
             command(&mut out, "error", &file, 1, "runbook not run", error);
         }
@@ -93,6 +128,18 @@ mod tests {
     use crate::report::drift::tests::sample;
 
     #[test]
+    fn files_are_named_relative_to_the_workspace() {
+        let place = Place {
+            workspace: Some("/ws".into()),
+            cwd: "/ws/docs".into(),
+        };
+        assert_eq!(place.file(Path::new("runbooks/a.md")), "docs/runbooks/a.md");
+        assert_eq!(place.file(Path::new("/ws/x.md")), "x.md");
+        assert_eq!(place.file(Path::new("/elsewhere/x.md")), "/elsewhere/x.md");
+        assert_eq!(Place::default().file(Path::new("a.md")), "a.md");
+    }
+
+    #[test]
     fn escaping_follows_githubs_rules() {
         assert_eq!(escape_data("100% done\r\nnext"), "100%25 done%0D%0Anext");
         assert_eq!(escape_property("a:b,c%"), "a%3Ab%2Cc%25");
@@ -100,7 +147,7 @@ mod tests {
 
     #[test]
     fn an_error_per_failed_check_and_a_warning_per_todo() {
-        let text = annotations(&[sample()], false);
+        let text = annotations(&[sample()], false, &Place::default());
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
         assert_eq!(
@@ -114,7 +161,8 @@ mod tests {
             lines[2],
             "::warning file=runbooks/app.md,line=40,title=Missing step (TODO)::Add a smoke test"
         );
-        assert!(annotations(&[sample()], true).contains("::error file=runbooks/app.md,line=40,"));
+        assert!(annotations(&[sample()], true, &Place::default())
+            .contains("::error file=runbooks/app.md,line=40,"));
     }
 
     #[test]
@@ -123,7 +171,7 @@ mod tests {
         let step = &mut checked.record.steps[1];
         step.checks.clear();
         step.reason = Some("exit status 2, expected 0".into());
-        let text = annotations(&[checked], false);
+        let text = annotations(&[checked], false, &Place::default());
         assert_eq!(
             text.lines().next(),
             Some("::error file=runbooks/app.md,line=12,title=step `build` failed::exit status 2, expected 0")

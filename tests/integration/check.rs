@@ -475,3 +475,16 @@ fn the_onboarding_runbook_is_valid() {
         .run()
         .code(0);
 }
+
+#[test]
+fn annotations_name_files_relative_to_the_github_workspace() {
+    let todo = fixture("check-todo/runbooks/todo.md");
+    Sheet::new()
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_WORKSPACE", env!("CARGO_MANIFEST_DIR"))
+        .arg("check")
+        .arg(&todo)
+        .run()
+        .code(0)
+        .stdout_has("::warning file=tests/fixtures/check-todo/runbooks/todo.md,line=7,");
+}
