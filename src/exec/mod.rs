@@ -98,3 +98,26 @@ pub struct Outcome {
     /// finish normally.
     pub state: ShellState,
 }
+
+mod background;
+mod group;
+mod interrupt;
+mod output;
+mod shell;
+mod step;
+mod words;
+
+pub use background::{spawn_background, Background};
+pub use interrupt::Interrupt;
+pub use step::run_step;
+
+/// How long a stopped process group gets between SIGTERM and SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+/// Most bytes kept in memory for each of `Outcome`'s captured buffers; the
+/// start is cut off past this (and `truncated` set), so memory stays bounded
+/// whatever a step prints.
+pub const CAPTURE_CAP: usize = 16 * 1024 * 1024;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,374 @@
+//! Running one step to completion: start it in its own process group, stream
+//! its output through the masker to the sink, stop the group on timeout or
+//! interrupt, and read back the state it left.
+
+use std::io;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::ExitStatus;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::output::{spawn_reader, Event, Masker, Tail};
+use super::shell::{self, Prepared};
+use super::{
+    group, Capture, Ending, Interrupt, Outcome, OutputSink, StepRun, StreamKind, CAPTURE_CAP, GRACE,
+};
+
+/// How often a running step is checked for its timeout and for an interrupt.
+const TICK: Duration = Duration::from_millis(20);
+
+/// After the step's processes are gone, how long to keep reading a pipe that
+/// something outside the group (a `setsid` daemon) still holds open.
+const DRAIN: Duration = Duration::from_secs(1);
+
+/// Chunks in flight between the reader threads and the loop: with 64 KiB
+/// chunks, at most 1 MiB waits in memory; a faster writer blocks on its pipe.
+const IN_FLIGHT: usize = 16;
+
+/// Runs one step and waits for it (see the module docs of `exec`).
+///
+/// A step that exits normally — whatever its status — reports the state it
+/// left; the runner keeps it only after a step that passed. A step that
+/// leaves processes behind in its group has them stopped (SIGTERM, then
+/// SIGKILL after [`GRACE`]) when it exits: long-running services belong in
+/// `background` steps.
+pub fn run_step(
+    req: &StepRun<'_>,
+    sink: &mut dyn OutputSink,
+    interrupt: &Interrupt,
+) -> io::Result<Outcome> {
+    let started = Instant::now();
+    if interrupt.is_set() {
+        return Ok(not_started(req, started));
+    }
+    let prepared = shell::prepare(req)?;
+    check_cwd(&prepared)?;
+    let (tx, rx) = sync_channel(IN_FLIGHT);
+    let handle = start(&prepared, req, &tx)?;
+    let pgid = leader_pid(&handle);
+    spawn_waiter(Arc::clone(&handle), tx)?;
+
+    let mut collector = Collector::new(req);
+    let watch = Watch {
+        pgid,
+        own_group: !req.interactive,
+        deadline: req.timeout.map(|t| started + t),
+        interrupt,
+    };
+    let (reason, status) = watch.run(&rx, |stream, bytes| collector.data(stream, bytes, sink))?;
+    collector.finish(sink);
+
+    let (ending, exit_code) = match (reason, status.code()) {
+        (Some(reason), code) => (reason, code.or(status.signal().map(|s| 128 + s))),
+        (None, Some(code)) => (Ending::Exited, Some(code)),
+        (None, None) => (Ending::Signaled, status.signal().map(|s| 128 + s)),
+    };
+    let mut state = req.state.clone();
+    if ending == Ending::Exited {
+        if let Some(saved) = shell::saved_state(&prepared, req.base_env) {
+            state = saved;
+            if req.cwd_override.is_some() {
+                // `cwd=` holds for this step only.
+                state.cwd = req.state.cwd.clone();
+            }
+        }
+    }
+    let (combined, stdout, stderr, truncated) = collector.into_buffers();
+    Ok(Outcome {
+        ending,
+        exit_code,
+        duration: started.elapsed(),
+        combined,
+        stdout,
+        stderr,
+        truncated,
+        state,
+    })
+}
+
+fn not_started(req: &StepRun<'_>, started: Instant) -> Outcome {
+    Outcome {
+        ending: Ending::Interrupted,
+        exit_code: None,
+        duration: started.elapsed(),
+        combined: Vec::new(),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        truncated: false,
+        state: req.state.clone(),
+    }
+}
+
+fn check_cwd(prepared: &Prepared) -> io::Result<()> {
+    if prepared.cwd.is_dir() {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        format!(
+            "working directory {} does not exist",
+            prepared.cwd.display()
+        ),
+    ))
+}
+
+/// The duct expression for a prepared step, stdin and group set, without its
+/// output wiring.
+pub(crate) fn expression(prepared: &Prepared, interactive: bool) -> duct::Expression {
+    let expr = duct::cmd(&prepared.program, &prepared.args)
+        .full_env(&prepared.env)
+        .dir(&prepared.cwd)
+        .unchecked();
+    if interactive {
+        // Stays in runsheet's process group, which owns the terminal: the
+        // step can read it, and Ctrl-C reaches it directly.
+        return expr;
+    }
+    expr.stdin_null().before_spawn(|cmd| {
+        cmd.process_group(0);
+        Ok(())
+    })
+}
+
+/// Starts the step with its output on one pipe (or two for `Split`), each
+/// read by its own thread.
+fn start(
+    prepared: &Prepared,
+    req: &StepRun<'_>,
+    tx: &SyncSender<Event>,
+) -> io::Result<Arc<duct::Handle>> {
+    let expr = expression(prepared, req.interactive);
+    let (out_r, out_w) = io::pipe()?;
+    let expr = if req.capture == Capture::Split {
+        let (err_r, err_w) = io::pipe()?;
+        spawn_reader(err_r, StreamKind::Stderr, tx.clone())?;
+        spawn_reader(out_r, StreamKind::Stdout, tx.clone())?;
+        expr.stderr_file(err_w).stdout_file(out_w)
+    } else {
+        spawn_reader(out_r, StreamKind::Combined, tx.clone())?;
+        expr.stderr_to_stdout().stdout_file(out_w)
+    };
+    let handle = expr.start().map_err(|e| start_error(prepared, e))?;
+    // The expression owns our copies of the pipes' write ends; only once it is
+    // gone can the readers see end of file.
+    drop(expr);
+    Ok(Arc::new(handle))
+}
+
+fn start_error(prepared: &Prepared, e: io::Error) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!("cannot start `{}`: {e}", prepared.program),
+    )
+}
+
+pub(crate) fn leader_pid(handle: &duct::Handle) -> i32 {
+    let pid = handle.pids().first().copied().unwrap_or(0);
+    i32::try_from(pid).unwrap_or(0)
+}
+
+/// Reaps the leader in a thread, so its exit is seen at once rather than at
+/// the next poll.
+fn spawn_waiter(handle: Arc<duct::Handle>, tx: SyncSender<Event>) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("runsheet-wait".into())
+        .spawn(move || {
+            let status = handle.wait().map(|out| out.status);
+            let _ = tx.send(Event::Exited(status));
+        })?;
+    Ok(())
+}
+
+struct Watch<'a> {
+    pgid: i32,
+    /// False for interactive steps, which share runsheet's group: only the
+    /// leader can be signalled then.
+    own_group: bool,
+    deadline: Option<Instant>,
+    interrupt: &'a Interrupt,
+}
+
+/// A stop in progress: SIGTERM sent, SIGKILL due at `kill_at`.
+struct Stopping {
+    /// `None`: the leader exited and stragglers are being cleared.
+    reason: Option<Ending>,
+    kill_at: Instant,
+    killed: bool,
+}
+
+impl Watch<'_> {
+    /// Feeds output to `on_data` until the step is over; returns why runsheet
+    /// stopped it (if it did) and the leader's status.
+    fn run(
+        &self,
+        rx: &Receiver<Event>,
+        mut on_data: impl FnMut(StreamKind, &[u8]),
+    ) -> io::Result<(Option<Ending>, ExitStatus)> {
+        let mut status: Option<ExitStatus> = None;
+        let mut open = true;
+        let mut eofs = 0;
+        let mut stopping: Option<Stopping> = None;
+        let mut drain_until: Option<Instant> = None;
+        let mut next_check = Instant::now();
+        loop {
+            if let Some(st) = status {
+                if !open || drain_until.is_some_and(|t| Instant::now() >= t) {
+                    return Ok((stopping.and_then(|s| s.reason), st));
+                }
+            }
+            match rx.recv_timeout(TICK) {
+                Ok(Event::Data(stream, bytes)) => on_data(stream, &bytes),
+                Ok(Event::Eof(stream)) => {
+                    eofs += 1;
+                    let pipes = if stream == StreamKind::Combined { 1 } else { 2 };
+                    open = eofs < pipes;
+                }
+                Ok(Event::Exited(result)) => status = Some(result?),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => open = false,
+            }
+            let now = Instant::now();
+            if now < next_check && status.is_none() {
+                continue;
+            }
+            next_check = now + TICK;
+            if status.is_none() && stopping.is_none() {
+                stopping = self
+                    .should_stop(now)
+                    .map(|reason| self.begin_stop(Some(reason), now));
+            } else if status.is_some() && stopping.is_none() && drain_until.is_none() {
+                if self.own_group && group::alive(self.pgid) {
+                    stopping = Some(self.begin_stop(None, now));
+                } else {
+                    drain_until = Some(now + DRAIN);
+                }
+            }
+            if let Some(st) = stopping.as_mut().filter(|s| !s.killed) {
+                let leader_gone = status.is_some();
+                if leader_gone && !(self.own_group && group::alive(self.pgid)) {
+                    st.killed = true;
+                    drain_until = Some(now + DRAIN);
+                } else if now >= st.kill_at {
+                    self.signal(libc::SIGKILL);
+                    st.killed = true;
+                }
+            }
+            if stopping.as_ref().is_some_and(|s| s.killed)
+                && status.is_some()
+                && drain_until.is_none()
+            {
+                drain_until = Some(now + DRAIN);
+            }
+        }
+    }
+
+    fn should_stop(&self, now: Instant) -> Option<Ending> {
+        if self.deadline.is_some_and(|d| now >= d) {
+            Some(Ending::TimedOut)
+        } else if self.interrupt.is_set() {
+            Some(Ending::Interrupted)
+        } else {
+            None
+        }
+    }
+
+    fn begin_stop(&self, reason: Option<Ending>, now: Instant) -> Stopping {
+        self.signal(libc::SIGTERM);
+        Stopping {
+            reason,
+            kill_at: now + GRACE,
+            killed: false,
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        if self.own_group {
+            group::signal(self.pgid, sig);
+        } else if self.pgid > 1 {
+            // SAFETY: kill(2) on our own child's pid; no memory involved.
+            unsafe {
+                libc::kill(self.pgid, sig);
+            }
+        }
+    }
+}
+
+/// Masks each stream and keeps what `Capture` asks for.
+struct Collector {
+    capture: Capture,
+    /// One masker per pipe: a secret cannot straddle two pipes.
+    out_mask: Masker,
+    err_mask: Masker,
+    combined: Tail,
+    stdout: Tail,
+    stderr: Tail,
+    scratch: Vec<u8>,
+}
+
+impl Collector {
+    fn new(req: &StepRun<'_>) -> Self {
+        Collector {
+            capture: req.capture,
+            out_mask: Masker::new(req.redactor),
+            err_mask: Masker::new(req.redactor),
+            combined: Tail::new(CAPTURE_CAP),
+            stdout: Tail::new(CAPTURE_CAP),
+            stderr: Tail::new(CAPTURE_CAP),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn data(&mut self, stream: StreamKind, bytes: &[u8], sink: &mut dyn OutputSink) {
+        self.scratch.clear();
+        let mask = match stream {
+            StreamKind::Stderr => &mut self.err_mask,
+            _ => &mut self.out_mask,
+        };
+        mask.push(bytes, &mut self.scratch);
+        self.emit(stream, sink);
+    }
+
+    fn finish(&mut self, sink: &mut dyn OutputSink) {
+        let streams = if self.capture == Capture::Split {
+            [Some(StreamKind::Stdout), Some(StreamKind::Stderr)]
+        } else {
+            [Some(StreamKind::Combined), None]
+        };
+        for stream in streams.into_iter().flatten() {
+            self.scratch.clear();
+            let mask = match stream {
+                StreamKind::Stderr => &mut self.err_mask,
+                _ => &mut self.out_mask,
+            };
+            mask.finish(&mut self.scratch);
+            self.emit(stream, sink);
+        }
+    }
+
+    fn emit(&mut self, stream: StreamKind, sink: &mut dyn OutputSink) {
+        if self.scratch.is_empty() {
+            return;
+        }
+        sink.output(stream, &self.scratch);
+        if self.capture == Capture::None {
+            return;
+        }
+        self.combined.push(&self.scratch);
+        match stream {
+            StreamKind::Stdout if self.capture == Capture::Split => self.stdout.push(&self.scratch),
+            StreamKind::Stderr if self.capture == Capture::Split => self.stderr.push(&self.scratch),
+            _ => {}
+        }
+    }
+
+    fn into_buffers(self) -> (Vec<u8>, Vec<u8>, Vec<u8>, bool) {
+        let truncated = self.combined.truncated || self.stdout.truncated || self.stderr.truncated;
+        (
+            self.combined.into_vec(),
+            self.stdout.into_vec(),
+            self.stderr.into_vec(),
+            truncated,
+        )
+    }
+}
