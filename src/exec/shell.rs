@@ -145,60 +145,61 @@ fn quoted_path(dir: &Path, file: &str) -> String {
     quote(&dir.join(file).to_string_lossy())
 }
 
-/// Every variable name, with bash builtins only: `${!a@}` lists the names
-/// starting with `a`.
-fn all_names() -> String {
-    let mut s = String::new();
-    for c in ('a'..='z').chain('A'..='Z').chain(['_']) {
-        s.push_str(&format!("${{!{c}@}} "));
-    }
-    s
+/// Shell variables bash maintains itself: restoring them would be wrong or fail.
+fn bash_special(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "DIRSTACK",
+        "EPOCHREALTIME",
+        "EPOCHSECONDS",
+        "EUID",
+        "FUNCNAME",
+        "GROUPS",
+        "HISTCMD",
+        "HOSTNAME",
+        "HOSTTYPE",
+        "LINENO",
+        "MACHTYPE",
+        "OSTYPE",
+        "PIPESTATUS",
+        "PPID",
+        "PWD",
+        "RANDOM",
+        "SECONDS",
+        "SHELLOPTS",
+        "SHLVL",
+        "SRANDOM",
+        "UID",
+        "_",
+    ];
+    NAMES.contains(&name)
+        || name.starts_with("BASH")
+        || name.starts_with("COMP_")
+        || name.starts_with("__runsheet_")
 }
 
-/// Shell variables bash sets itself; restoring them would be wrong or fail.
-const BASH_SPECIAL: &str = "BASH*|COMP_*|DIRSTACK|EPOCHREALTIME|EPOCHSECONDS|FUNCNAME|GROUPS|HISTCMD|HOSTNAME|HOSTTYPE|LINENO|MACHTYPE|OSTYPE|PIPESTATUS|PPID|PWD|RANDOM|SECONDS|SHELLOPTS|SHLVL|SRANDOM|UID|EUID|_|__runsheet_*";
-
+/// The prelude bash sources through `BASH_ENV` before the script.
+///
+/// The EXIT trap saves with builtins only, no subshell: `declare -p` (read
+/// back and filtered by [`saved_state`]), functions, aliases, `shopt` and `set`
+/// options. `$SHELLOPTS` is read first because saving turns errexit and
+/// nounset off, so that it can never fail half-way and change the status.
 fn bash_prelude(dir: &Path, state: &ShellState, base_env: &BTreeMap<String, String>) -> String {
-    let names = all_names();
     let opts = quoted_path(dir, "opts");
-    let vars = quoted_path(dir, "state");
-    let envf = quoted_path(dir, "env");
-    let exports = quoted_path(dir, "exports");
+    let vars = quoted_path(dir, "vars");
+    let rest = quoted_path(dir, "state");
     let restore_bash_env = match base_env.get("BASH_ENV") {
         Some(v) => format!("export BASH_ENV={}", quote(v)),
         None => "unset BASH_ENV".to_string(),
     };
-    // Shell options first, before anything changes them; then errexit and
-    // nounset off so saving can never fail half-way.
     format!(
         r#"{restore_bash_env}
 __runsheet_save() {{
-  builtin set +o >{opts}
+  __runsheet_o=$SHELLOPTS
   builtin set +e +u +o pipefail
   builtin unset -f __runsheet_save
-  if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404)); then
-    {{
-      for __runsheet_n in {names}; do
-        case $__runsheet_n in {BASH_SPECIAL}) continue ;; esac
-        case ${{!__runsheet_n@a}} in *[rx]*) continue ;; esac
-        builtin declare -p "$__runsheet_n"
-      done
-      builtin declare -f
-      builtin alias -p
-      builtin shopt -p
-    }} >{vars}
-    {{
-      builtin printf '%s\0' "$PWD"
-      for __runsheet_n in {names}; do
-        case ${{!__runsheet_n@a}} in
-          *x*) [[ -v $__runsheet_n ]] && builtin printf '%s=%s\0' "$__runsheet_n" "${{!__runsheet_n}}" ;;
-        esac
-      done
-    }} >{envf}
-  else
-    builtin printf '%s\0' "$PWD" >{envf}
-    builtin export -p >{exports}
-  fi
+  {{ builtin set +o; [[ :$__runsheet_o: != *:nounset:* ]] || builtin echo 'set -o nounset'; }} >{opts}
+  builtin declare -p >{vars}
+  {{ builtin declare -f; builtin alias -p; builtin shopt -p; }} >{rest}
   builtin exit "$1"
 }}
 trap '{{ __runsheet_save "$?"; }} 2>/dev/null' EXIT
@@ -227,29 +228,16 @@ pub(crate) fn saved_state(
     base_env: &BTreeMap<String, String>,
 ) -> Option<ShellState> {
     let d = prepared.dir.path();
-    let (cwd, exported, shell_script) = match prepared.kind {
-        Kind::Interpreter => return None,
-        Kind::Bash => {
-            let raw = fs::read(d.join("env")).ok()?;
-            let raw = String::from_utf8_lossy(&raw);
-            let mut fields = raw.split('\0');
-            let cwd = fields.next()?.to_string();
-            let exported = match fs::read_to_string(d.join("exports")) {
-                // Written instead by bash older than 4.4.
-                Ok(text) => super::words::parse_exports(&text),
-                Err(_) => fields
-                    .filter_map(|kv| kv.split_once('='))
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            };
-            (cwd, exported, bash_script(d))
-        }
-        Kind::Posix | Kind::Zsh => {
-            let cwd = fs::read_to_string(d.join("cwd")).ok()?;
-            let env = fs::read_to_string(d.join("env")).ok()?;
-            (cwd, super::words::parse_exports(&env), None)
-        }
-    };
+    let (cwd, exported, shell_script): (String, Vec<(String, String)>, Option<String>) =
+        match prepared.kind {
+            Kind::Interpreter => return None,
+            Kind::Bash => bash_saved(d)?,
+            Kind::Posix | Kind::Zsh => {
+                let cwd = fs::read_to_string(d.join("cwd")).ok()?;
+                let env = fs::read_to_string(d.join("env")).ok()?;
+                (cwd, super::words::parse_exports(&env), None)
+            }
+        };
     Some(ShellState {
         cwd: PathBuf::from(cwd),
         env: env_delta(base_env, exported),
@@ -257,20 +245,72 @@ pub(crate) fn saved_state(
     })
 }
 
-/// Variables, functions, aliases and shopt as saved, then the `set -o`
-/// options minus errexit and pipefail: every step starts with those on, as
-/// under GitHub Actions, whatever the step before did.
-fn bash_script(dir: &Path) -> Option<String> {
-    let mut script = fs::read_to_string(dir.join("state")).ok()?;
+/// Reads what the bash EXIT trap wrote: the cwd, the exported variables, and
+/// the script restoring the rest. Read-only and bash-maintained variables are
+/// dropped (re-declaring them fails), exported ones travel as the environment
+/// delta instead, and errexit and pipefail are left out: every step starts
+/// with them on, as under GitHub Actions, whatever the step before did.
+fn bash_saved(dir: &Path) -> Option<(String, Vec<(String, String)>, Option<String>)> {
+    let vars = fs::read_to_string(dir.join("vars")).ok()?;
+    let rest = fs::read_to_string(dir.join("state")).ok()?;
     let opts = fs::read_to_string(dir.join("opts")).ok()?;
-    for line in opts.lines() {
-        if line.ends_with(" errexit") || line.ends_with(" pipefail") {
+    let mut cwd = None;
+    let mut exported = Vec::new();
+    let mut script = String::with_capacity(vars.len() + rest.len() + opts.len());
+    for (raw, words) in super::words::commands(&vars) {
+        let Some(decl) = Declaration::read(&words) else {
+            continue;
+        };
+        if decl.name == "PWD" {
+            cwd = decl.value.clone();
+        }
+        if decl.flags.contains('r') || bash_special(decl.name) {
             continue;
         }
-        script.push_str(line);
+        if decl.flags.contains('x') {
+            if let (Some(v), false) = (decl.value, decl.flags.contains(['a', 'A'])) {
+                exported.push((decl.name.to_string(), v));
+            }
+            continue;
+        }
+        script.push_str(raw);
         script.push('\n');
     }
-    Some(script)
+    script.push_str(&rest);
+    for line in opts.lines() {
+        if !(line.ends_with(" errexit") || line.ends_with(" pipefail")) {
+            script.push_str(line);
+            script.push('\n');
+        }
+    }
+    Some((cwd?, exported, Some(script)))
+}
+
+/// One line of `declare -p`: `declare -FLAGS NAME[=VALUE]`.
+struct Declaration<'a> {
+    flags: &'a str,
+    name: &'a str,
+    /// The value unquoted; meaningless for arrays.
+    value: Option<String>,
+}
+
+impl<'a> Declaration<'a> {
+    fn read(words: &'a [String]) -> Option<Self> {
+        let (first, rest) = words.split_first()?;
+        if first != "declare" {
+            return None;
+        }
+        let (flags, assignment) = match rest {
+            [f, a, ..] if f.starts_with('-') => (f.as_str(), a),
+            [a, ..] => ("", a),
+            [] => return None,
+        };
+        let (name, value) = match assignment.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (assignment.as_str(), None),
+        };
+        Some(Declaration { flags, name, value })
+    }
 }
 
 /// What the step's exported environment changed relative to the run's base.

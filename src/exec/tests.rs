@@ -512,3 +512,36 @@ fn background_step_is_stopped_by_stop_and_drop() {
         assert_eq!(std::fs::read_to_string(&log_path).unwrap(), "token ***\n");
     }
 }
+
+#[test]
+fn awkward_bash_values_survive_the_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let last = Run::new("bash").chain(
+        dir.path(),
+        &[
+            "nl=$'line1\\nline2'; q=\"it's \\\"quoted\\\" \\$HOME \\\\ \\`x\\`\"; u='héllo ✓'\ndeclare -A map=([k one]=v1 [k2]='v 2')\ndeclare -r ro=fixed\ndeclare -i n=41\nexport EX=$'multi\\nline'\nheredoc() {\ncat <<'END'\nin $heredoc\nEND\n}",
+            "printf '%s|' \"$nl\" \"$q\" \"$u\" \"${map[k one]}\" \"${map[k2]}\" \"${ro-unset}\"; n+=1; echo \"$n\"; heredoc; printf '%s\\n' \"$EX\"",
+        ],
+    );
+    assert_eq!(
+        text(&last.combined),
+        "line1\nline2|it's \"quoted\" $HOME \\ `x`|héllo ✓|v1|v 2|unset|42\nin $heredoc\nmulti\nline\n"
+    );
+    assert_eq!(
+        last.state.env.get("EX"),
+        Some(&Some("multi\nline".to_string()))
+    );
+}
+
+#[test]
+fn saved_state_holds_no_runsheet_internals() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = Run::new("bash").run("x=1", &start_in(dir.path()));
+    let script = out.state.shell_script.expect("bash saves a script");
+    assert!(!script.contains("__runsheet"), "{script}");
+    assert!(!script.contains("BASH_ENV"), "{script}");
+    assert!(!script.contains("o errexit"), "{script}");
+    assert!(script.contains("declare -- x=\"1\""), "{script}");
+    assert!(!out.state.env.contains_key("BASH_ENV"));
+    assert!(!out.state.env.contains_key("SHLVL"));
+}

@@ -5,12 +5,7 @@
 /// Exported variables that have a value, in the order printed.
 pub(crate) fn parse_exports(text: &str) -> Vec<(String, String)> {
     let mut vars = Vec::new();
-    let mut chars = text.chars().peekable();
-    loop {
-        let words = command_words(&mut chars);
-        if words.is_empty() && chars.peek().is_none() {
-            return vars;
-        }
+    for (_, words) in commands(text) {
         let mut rest = words.iter();
         if !matches!(
             rest.next().map(String::as_str),
@@ -24,9 +19,46 @@ pub(crate) fn parse_exports(text: &str) -> Vec<(String, String)> {
             }
         }
     }
+    vars
 }
 
-type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+/// Splits `text` at unquoted newlines and `;` into commands: each one's raw
+/// text and its words, unquoted. Empty commands are left out.
+pub(crate) fn commands(text: &str) -> Vec<(&str, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut chars = Chars { text, pos: 0 };
+    while chars.peek().is_some() {
+        let start = chars.pos;
+        let words = command_words(&mut chars);
+        let raw = text[start..chars.pos].trim_end_matches(['\n', ';']);
+        if !words.is_empty() {
+            out.push((raw, words));
+        }
+    }
+    out
+}
+
+/// A char iterator that knows its byte position.
+struct Chars<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl Chars<'_> {
+    fn peek(&self) -> Option<char> {
+        self.text[self.pos..].chars().next()
+    }
+}
+
+impl Iterator for Chars<'_> {
+    type Item = char;
+
+    fn next(&mut self) -> Option<char> {
+        let c = self.peek()?;
+        self.pos += c.len_utf8();
+        Some(c)
+    }
+}
 
 /// The words up to the next unquoted newline or `;`.
 fn command_words(chars: &mut Chars<'_>) -> Vec<String> {
@@ -44,7 +76,7 @@ fn command_words(chars: &mut Chars<'_>) -> Vec<String> {
             },
             '\'' => single_quoted(chars, word.get_or_insert_with(String::new)),
             '"' => double_quoted(chars, word.get_or_insert_with(String::new)),
-            '$' if chars.peek() == Some(&'\'') => {
+            '$' if chars.peek() == Some('\'') => {
                 chars.next();
                 ansi_c_quoted(chars, word.get_or_insert_with(String::new));
             }
@@ -69,7 +101,7 @@ fn double_quoted(chars: &mut Chars<'_>, out: &mut String) {
         match c {
             '"' => return,
             '\\' => match chars.peek() {
-                Some(&e @ ('$' | '`' | '"' | '\\')) => {
+                Some(e @ ('$' | '`' | '"' | '\\')) => {
                     out.push(e);
                     chars.next();
                 }

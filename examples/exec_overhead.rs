@@ -1,0 +1,74 @@
+//! Per-step overhead of `exec::run_step` against plain `bash -c true`.
+//!
+//! cargo run --release --example exec_overhead [-- STEPS]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use runsheet::exec::{run_step, Capture, Interrupt, OutputSink, ShellState, StepRun, StreamKind};
+use runsheet::secrets::Redactor;
+
+struct Discard;
+
+impl OutputSink for Discard {
+    fn output(&mut self, _: StreamKind, _: &[u8]) {}
+}
+
+fn main() {
+    let steps: u32 = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000);
+    let base: BTreeMap<String, String> = std::env::vars().collect();
+    let redactor = Redactor::new(base.iter().map(|(k, v)| (k.as_str(), v.as_str())), &[]);
+    let interrupt = Interrupt::new();
+
+    let plain = time(steps, || {
+        let status = std::process::Command::new("bash")
+            .args(["-c", "true"])
+            .status()
+            .expect("bash runs");
+        assert!(status.success());
+    });
+
+    for program in ["bash", "sh"] {
+        let mut state = ShellState {
+            cwd: std::env::current_dir().expect("cwd"),
+            ..ShellState::default()
+        };
+        let stepped = time(steps, || {
+            let req = StepRun {
+                program,
+                script: "true",
+                state: &state,
+                base_env: &base,
+                cwd_override: None,
+                timeout: None,
+                interactive: false,
+                capture: Capture::Combined,
+                redactor: &redactor,
+            };
+            let out = run_step(&req, &mut Discard, &interrupt).expect("step runs");
+            assert_eq!(out.exit_code, Some(0));
+            state = out.state;
+        });
+        println!(
+            "{program:>4}: run_step {:>8.3} ms/step   bash -c true {:>8.3} ms/step   ratio {:.2}",
+            ms(stepped, steps),
+            ms(plain, steps),
+            stepped.as_secs_f64() / plain.as_secs_f64()
+        );
+    }
+}
+
+fn time(n: u32, mut f: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    start.elapsed()
+}
+
+fn ms(d: Duration, n: u32) -> f64 {
+    d.as_secs_f64() * 1000.0 / f64::from(n)
+}
