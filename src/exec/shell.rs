@@ -228,16 +228,15 @@ pub(crate) fn saved_state(
     base_env: &BTreeMap<String, String>,
 ) -> Option<ShellState> {
     let d = prepared.dir.path();
-    let (cwd, exported, shell_script): (String, Vec<(String, String)>, Option<String>) =
-        match prepared.kind {
-            Kind::Interpreter => return None,
-            Kind::Bash => bash_saved(d)?,
-            Kind::Posix | Kind::Zsh => {
-                let cwd = fs::read_to_string(d.join("cwd")).ok()?;
-                let env = fs::read_to_string(d.join("env")).ok()?;
-                (cwd, super::words::parse_exports(&env), None)
-            }
-        };
+    let (cwd, exported, shell_script): Saved = match prepared.kind {
+        Kind::Interpreter => return None,
+        Kind::Bash => bash_saved(d)?,
+        Kind::Posix | Kind::Zsh => {
+            let cwd = fs::read_to_string(d.join("cwd")).ok()?;
+            let env = fs::read_to_string(d.join("env")).ok()?;
+            (cwd, super::words::parse_exports(&env), None)
+        }
+    };
     Some(ShellState {
         cwd: PathBuf::from(cwd),
         env: env_delta(base_env, exported),
@@ -250,7 +249,7 @@ pub(crate) fn saved_state(
 /// dropped (re-declaring them fails), exported ones travel as the environment
 /// delta instead, and errexit and pipefail are left out: every step starts
 /// with them on, as under GitHub Actions, whatever the step before did.
-fn bash_saved(dir: &Path) -> Option<(String, Vec<(String, String)>, Option<String>)> {
+fn bash_saved(dir: &Path) -> Option<Saved> {
     let vars = fs::read_to_string(dir.join("vars")).ok()?;
     let rest = fs::read_to_string(dir.join("state")).ok()?;
     let opts = fs::read_to_string(dir.join("opts")).ok()?;
@@ -285,6 +284,9 @@ fn bash_saved(dir: &Path) -> Option<(String, Vec<(String, String)>, Option<Strin
     }
     Some((cwd?, exported, Some(script)))
 }
+
+/// cwd, exported variables, bash's restoring script.
+type Saved = (String, Vec<(String, String)>, Option<String>);
 
 /// One line of `declare -p`: `declare -FLAGS NAME[=VALUE]`.
 struct Declaration<'a> {
