@@ -61,12 +61,31 @@ fn main() {
     }
 }
 
+/// Wall time; CPU time (runsheet and its children) goes to stderr, being
+/// steadier than wall time on a busy machine.
 fn time(n: u32, mut f: impl FnMut()) -> Duration {
+    let cpu_before = cpu();
     let start = Instant::now();
     for _ in 0..n {
         f();
     }
-    start.elapsed()
+    let wall = start.elapsed();
+    let cpu_ms = (cpu() - cpu_before).as_secs_f64() * 1000.0 / f64::from(n);
+    eprintln!("  cpu {cpu_ms:.3} ms/step");
+    wall
+}
+
+fn cpu() -> Duration {
+    let mut total = Duration::ZERO;
+    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
+        // SAFETY: getrusage fills the struct we own.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut u) };
+        for t in [u.ru_utime, u.ru_stime] {
+            total += Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+        }
+    }
+    total
 }
 
 fn ms(d: Duration, n: u32) -> f64 {

@@ -14,7 +14,7 @@ fn main() {
         cwd: "/tmp".into(),
         ..Default::default()
     };
-    for script in ["x=1; f() { :; }", "p=$(tr '\\0' '\\n' < /proc/$$/environ | sed -n 's/^BASH_ENV=//p'); cp $p /tmp/prof/real.sh; cp $(dirname $p)/* /tmp/prof/"] {
+    for script in ["x=1; f() { :; }", "p=$(tr '\\0' '\\n' < /proc/$$/environ | sed -n 's/^BASH_ENV=//p'); cp $p /tmp/prof/prelude.bash"] {
         let req = StepRun { program: "bash", script, state: &state, base_env: &base, cwd_override: None, timeout: None, interactive: false, capture: Capture::Combined, redactor: &r };
         let out = run_step(&req, &mut D, &Interrupt::new()).unwrap();
         state = out.state;

@@ -16,6 +16,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use super::{ShellState, StepRun};
 
@@ -51,7 +52,10 @@ const MAX_INLINE: usize = 96 * 1024;
 /// A process ready to start, with the files its state travels through.
 pub(crate) struct Prepared {
     pub(crate) kind: Kind,
+    /// As the runbook names it, for messages.
     pub(crate) program: String,
+    /// Found on the step's own PATH.
+    pub(crate) exe: PathBuf,
     pub(crate) args: Vec<OsString>,
     pub(crate) env: BTreeMap<String, String>,
     pub(crate) cwd: PathBuf,
@@ -61,7 +65,9 @@ pub(crate) struct Prepared {
 
 pub(crate) fn prepare(req: &StepRun<'_>) -> io::Result<Prepared> {
     let kind = kind(req.program);
-    let dir = tempfile::Builder::new().prefix("runsheet-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("runsheet-")
+        .tempdir_in(scratch_root())?;
     let mut env = req.base_env.clone();
     for (k, v) in &req.state.env {
         match v {
@@ -106,12 +112,30 @@ pub(crate) fn prepare(req: &StepRun<'_>) -> io::Result<Prepared> {
     };
     Ok(Prepared {
         kind,
+        exe: find_program(req.program, &env),
         program: req.program.to_string(),
         args,
         env,
         cwd,
         dir,
     })
+}
+
+/// `program` looked up on `env`'s PATH, as the shell would. Starting an
+/// absolute path lets std use posix_spawn (vfork) instead of fork, which it
+/// cannot do when the child's PATH differs from ours. Not found: the name as
+/// given, so the error comes from the start.
+fn find_program(program: &str, env: &BTreeMap<String, String>) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains('/') {
+        return PathBuf::from(program);
+    }
+    let path = env.get("PATH").map_or("", String::as_str);
+    std::env::split_paths(path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(program))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .unwrap_or_else(|| PathBuf::from(program))
 }
 
 fn os(args: &[&str]) -> Vec<OsString> {
@@ -177,16 +201,40 @@ fn bash_special(name: &str) -> bool {
         || name.starts_with("__runsheet_")
 }
 
+/// Where per-step temporary directories go: a memory file system when there
+/// is one. bash writes its saved state a line per write(2), which costs ~15µs
+/// a line on a disk and next to nothing on tmpfs; the state may also hold
+/// secrets, better never written to disk.
+fn scratch_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+        runtime
+            .into_iter()
+            .chain([PathBuf::from("/dev/shm")])
+            .find(|d| writable_dir(d))
+            .unwrap_or_else(std::env::temp_dir)
+    })
+}
+
+fn writable_dir(dir: &Path) -> bool {
+    tempfile::Builder::new()
+        .prefix("runsheet-probe-")
+        .tempdir_in(dir)
+        .is_ok()
+}
+
 /// The prelude bash sources through `BASH_ENV` before the script.
 ///
-/// The EXIT trap saves with builtins only, no subshell: `declare -p` (read
-/// back and filtered by [`saved_state`]), functions, aliases, `shopt` and `set`
-/// options. `$SHELLOPTS` is read first because saving turns errexit and
-/// nounset off, so that it can never fail half-way and change the status.
+/// The EXIT trap saves with builtins only, no subshell, into one file:
+/// `declare -p` (filtered by [`saved_state`]), a marker, functions and
+/// aliases. Options travel inside `declare -p` as `$BASHOPTS` and the
+/// `$SHELLOPTS` read before saving turns errexit and nounset off (so that
+/// saving can never fail half-way and change the status).
+/// `__runsheet_opts` restores both from their saved lists; xtrace and verbose
+/// come last so runsheet's own lines are never traced.
 fn bash_prelude(dir: &Path, state: &ShellState, base_env: &BTreeMap<String, String>) -> String {
-    let opts = quoted_path(dir, "opts");
-    let vars = quoted_path(dir, "vars");
-    let rest = quoted_path(dir, "state");
+    let saved = quoted_path(dir, "saved");
     let restore_bash_env = match base_env.get("BASH_ENV") {
         Some(v) => format!("export BASH_ENV={}", quote(v)),
         None => "unset BASH_ENV".to_string(),
@@ -197,18 +245,45 @@ __runsheet_save() {{
   __runsheet_o=$SHELLOPTS
   builtin set +e +u +o pipefail
   builtin unset -f __runsheet_save
-  {{ builtin set +o; [[ :$__runsheet_o: != *:nounset:* ]] || builtin echo 'set -o nounset'; }} >{opts}
-  builtin declare -p >{vars}
-  {{ builtin declare -f; builtin alias -p; builtin shopt -p; }} >{rest}
+  {{ builtin declare -p; builtin echo '{FUNCTIONS_MARK}'; builtin declare -f; builtin alias -p; }} >{saved}
   builtin exit "$1"
 }}
 trap '{{ __runsheet_save "$?"; }} 2>/dev/null' EXIT
+__runsheet_opts() {{
+  local o
+  [[ $1 == "$BASHOPTS" ]] || {{
+  for o in ${{BASHOPTS//:/ }}; do
+    case :$1: in *:$o:*) ;; *) builtin shopt -u "$o" ;; esac
+  done
+  for o in ${{1//:/ }}; do
+    case :$BASHOPTS:$o in *:$o:*|*:login_shell|*:restricted_shell) ;; *) builtin shopt -s "$o" ;; esac
+  done
+  }}
+  [[ $2 == "$SHELLOPTS" ]] && return
+  for o in ${{SHELLOPTS//:/ }}; do
+    case $o in errexit|pipefail) ;; *) case :$2: in *:$o:*) ;; *) builtin set +o "$o" ;; esac ;; esac
+  done
+  for o in ${{2//:/ }}; do
+    case $o in
+      errexit|pipefail) ;;
+      xtrace) __runsheet_x+=x ;;
+      verbose) __runsheet_x+=v ;;
+      *) case :$SHELLOPTS: in *:$o:*) ;; *) builtin set -o "$o" ;; esac ;;
+    esac
+  done
+}} 2>/dev/null
+__runsheet_x=
 shopt -s expand_aliases
 {}
+builtin unset -f __runsheet_opts
+[[ -z $__runsheet_x ]] || builtin set -$__runsheet_x
 "#,
         state.shell_script.as_deref().unwrap_or("")
     )
 }
+
+/// Separates `declare -p` from the functions in bash's saved state.
+const FUNCTIONS_MARK: &str = "#runsheet-functions";
 
 /// The EXIT trap for sh and zsh, ending in `;` so the script's first line
 /// follows on the same line and keeps its line number.
@@ -247,21 +322,28 @@ pub(crate) fn saved_state(
 /// Reads what the bash EXIT trap wrote: the cwd, the exported variables, and
 /// the script restoring the rest. Read-only and bash-maintained variables are
 /// dropped (re-declaring them fails), exported ones travel as the environment
-/// delta instead, and errexit and pipefail are left out: every step starts
-/// with them on, as under GitHub Actions, whatever the step before did.
+/// delta instead.
 fn bash_saved(dir: &Path) -> Option<Saved> {
-    let vars = fs::read_to_string(dir.join("vars")).ok()?;
-    let rest = fs::read_to_string(dir.join("state")).ok()?;
-    let opts = fs::read_to_string(dir.join("opts")).ok()?;
+    let saved = fs::read_to_string(dir.join("saved")).ok()?;
     let mut cwd = None;
+    let mut bashopts = String::new();
+    let mut shellopts = String::new();
     let mut exported = Vec::new();
-    let mut script = String::with_capacity(vars.len() + rest.len() + opts.len());
-    for (raw, words) in super::words::commands(&vars) {
+    let mut script = String::with_capacity(saved.len());
+    let mut functions = "";
+    for (range, words) in super::words::commands(&saved) {
+        if words == [FUNCTIONS_MARK] {
+            functions = &saved[range.end..];
+            break;
+        }
         let Some(decl) = Declaration::read(&words) else {
             continue;
         };
-        if decl.name == "PWD" {
-            cwd = decl.value.clone();
+        match decl.name {
+            "PWD" => cwd = decl.value.clone(),
+            "BASHOPTS" => bashopts = decl.value.clone().unwrap_or_default(),
+            "__runsheet_o" => shellopts = decl.value.clone().unwrap_or_default(),
+            _ => {}
         }
         if decl.flags.contains('r') || bash_special(decl.name) {
             continue;
@@ -272,21 +354,17 @@ fn bash_saved(dir: &Path) -> Option<Saved> {
             }
             continue;
         }
-        script.push_str(raw);
+        script.push_str(&saved[range]);
         script.push('\n');
     }
-    script.push_str(&rest);
-    for line in opts.lines() {
-        if !(line.ends_with(" errexit") || line.ends_with(" pipefail")) {
-            script.push_str(line);
-            script.push('\n');
-        }
-    }
+    script.push_str(functions.trim_start_matches('\n'));
+    script.push_str(&format!(
+        "__runsheet_opts {} {}\n",
+        quote(&bashopts),
+        quote(&shellopts)
+    ));
     Some((cwd?, exported, Some(script)))
 }
-
-/// cwd, exported variables, bash's restoring script.
-type Saved = (String, Vec<(String, String)>, Option<String>);
 
 /// One line of `declare -p`: `declare -FLAGS NAME[=VALUE]`.
 struct Declaration<'a> {
@@ -314,6 +392,9 @@ impl<'a> Declaration<'a> {
         Some(Declaration { flags, name, value })
     }
 }
+
+/// cwd, exported variables, bash's restoring script.
+type Saved = (String, Vec<(String, String)>, Option<String>);
 
 /// What the step's exported environment changed relative to the run's base.
 fn env_delta(

@@ -116,7 +116,7 @@ fn check_cwd(prepared: &Prepared) -> io::Result<()> {
 /// The duct expression for a prepared step, stdin and group set, without its
 /// output wiring.
 pub(crate) fn expression(prepared: &Prepared, interactive: bool) -> duct::Expression {
-    let expr = duct::cmd(&prepared.program, &prepared.args)
+    let expr = duct::cmd(&prepared.exe, &prepared.args)
         .full_env(&prepared.env)
         .dir(&prepared.cwd)
         .unchecked();

@@ -538,7 +538,8 @@ fn saved_state_holds_no_runsheet_internals() {
     let dir = tempfile::tempdir().unwrap();
     let (out, _) = Run::new("bash").run("x=1", &start_in(dir.path()));
     let script = out.state.shell_script.expect("bash saves a script");
-    assert!(!script.contains("__runsheet"), "{script}");
+    assert!(!script.contains("__runsheet_save"), "{script}");
+    assert!(!script.contains("declare -- __runsheet"), "{script}");
     assert!(!script.contains("BASH_ENV"), "{script}");
     assert!(!script.contains("o errexit"), "{script}");
     assert!(script.contains("declare -- x=\"1\""), "{script}");

@@ -2,6 +2,8 @@
 //! `declare -x NAME="v"`, `typeset -x NAME=$'v'`) back into name/value pairs.
 //! Only the quoting those shells produce is understood.
 
+use std::ops::Range;
+
 /// Exported variables that have a value, in the order printed.
 pub(crate) fn parse_exports(text: &str) -> Vec<(String, String)> {
     let mut vars = Vec::new();
@@ -22,9 +24,10 @@ pub(crate) fn parse_exports(text: &str) -> Vec<(String, String)> {
     vars
 }
 
-/// Splits `text` at unquoted newlines and `;` into commands: each one's raw
-/// text and its words, unquoted. Empty commands are left out.
-pub(crate) fn commands(text: &str) -> Vec<(&str, Vec<String>)> {
+/// Splits `text` at unquoted newlines and `;` into commands: where each one's
+/// text stands (without the separator) and its words, unquoted. Empty
+/// commands are left out.
+pub(crate) fn commands(text: &str) -> Vec<(Range<usize>, Vec<String>)> {
     let mut out = Vec::new();
     let mut chars = Chars { text, pos: 0 };
     while chars.peek().is_some() {
@@ -32,7 +35,7 @@ pub(crate) fn commands(text: &str) -> Vec<(&str, Vec<String>)> {
         let words = command_words(&mut chars);
         let raw = text[start..chars.pos].trim_end_matches(['\n', ';']);
         if !words.is_empty() {
-            out.push((raw, words));
+            out.push((start..start + raw.len(), words));
         }
     }
     out
