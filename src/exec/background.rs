@@ -42,7 +42,7 @@ pub fn spawn_background(req: &StepRun<'_>, log: File) -> io::Result<Background> 
         ));
     }
     let (out_r, out_w) = io::pipe()?;
-    let expr = expression(&prepared, false)
+    let expr = expression(&prepared, false, None)
         .stderr_to_stdout()
         .stdout_file(out_w);
     let handle = expr.start().map_err(|e| {

@@ -105,6 +105,7 @@ mod interrupt;
 mod output;
 mod shell;
 mod step;
+pub(crate) mod terminal;
 mod words;
 
 pub use background::{spawn_background, Background};

@@ -3,6 +3,7 @@
 //! interrupt, and read back the state it left.
 
 use std::io;
+use std::os::fd::RawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::ExitStatus;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::output::{spawn_reader, Event, Masker, Tail};
 use super::shell::{self, Prepared};
+use super::terminal::{self, Lent};
 use super::{
     group, Capture, Ending, Interrupt, Outcome, OutputSink, StepRun, StreamKind, CAPTURE_CAP, GRACE,
 };
@@ -45,19 +47,28 @@ pub fn run_step(
     let prepared = shell::prepare(req)?;
     check_cwd(&prepared)?;
     let (tx, rx) = sync_channel(IN_FLIGHT);
-    let handle = start(&prepared, req, &tx)?;
+    let tty = req.interactive.then(terminal::owned_terminal).flatten();
+    let handle = start(&prepared, req, tty, &tx)?;
     let pgid = leader_pid(&handle);
+    let lent = tty.map(|tty| Lent::give(tty, pgid));
     spawn_waiter(Arc::clone(&handle), tx)?;
 
     let mut collector = Collector::new(req);
     let watch = Watch {
         pgid,
-        own_group: !req.interactive,
         deadline: req.timeout.map(|t| started + t),
         interrupt,
     };
-    let (reason, status) = watch.run(&rx, |stream, bytes| collector.data(stream, bytes, sink))?;
+    let (mut reason, status) =
+        watch.run(&rx, |stream, bytes| collector.data(stream, bytes, sink))?;
+    drop(lent);
     collector.finish(sink);
+    if lent_sigint(tty, status) && reason.is_none() {
+        // Ctrl-C at the terminal went to the step's group, not to runsheet:
+        // the user asked to stop the run.
+        interrupt.set();
+        reason = Some(Ending::Interrupted);
+    }
 
     let (ending, exit_code) = match (reason, status.code()) {
         (Some(reason), code) => (reason, code.or(status.signal().map(|s| 128 + s))),
@@ -85,6 +96,10 @@ pub fn run_step(
         truncated,
         state,
     })
+}
+
+fn lent_sigint(tty: Option<RawFd>, status: ExitStatus) -> bool {
+    tty.is_some() && status.signal() == Some(libc::SIGINT)
 }
 
 fn not_started(req: &StepRun<'_>, started: Instant) -> Outcome {
@@ -115,18 +130,26 @@ fn check_cwd(prepared: &Prepared) -> io::Result<()> {
 
 /// The duct expression for a prepared step, stdin and group set, without its
 /// output wiring.
-pub(crate) fn expression(prepared: &Prepared, interactive: bool) -> duct::Expression {
+/// `tty`: an interactive step's terminal, handed to its group (see
+/// `terminal`); stdin is inherited for interactive steps, `/dev/null` else.
+pub(crate) fn expression(
+    prepared: &Prepared,
+    interactive: bool,
+    tty: Option<RawFd>,
+) -> duct::Expression {
     let expr = duct::cmd(&prepared.exe, &prepared.args)
         .full_env(&prepared.env)
         .dir(&prepared.cwd)
         .unchecked();
-    if interactive {
-        // Stays in runsheet's process group, which owns the terminal: the
-        // step can read it, and Ctrl-C reaches it directly.
-        return expr;
-    }
-    expr.stdin_null().before_spawn(|cmd| {
+    let expr = if interactive { expr } else { expr.stdin_null() };
+    expr.before_spawn(move |cmd| {
         cmd.process_group(0);
+        if let Some(tty) = tty {
+            // SAFETY: the closure only makes async-signal-safe calls.
+            unsafe {
+                cmd.pre_exec(move || terminal::take_in_child(tty));
+            }
+        }
         Ok(())
     })
 }
@@ -136,9 +159,10 @@ pub(crate) fn expression(prepared: &Prepared, interactive: bool) -> duct::Expres
 fn start(
     prepared: &Prepared,
     req: &StepRun<'_>,
+    tty: Option<RawFd>,
     tx: &SyncSender<Event>,
 ) -> io::Result<Arc<duct::Handle>> {
-    let expr = expression(prepared, req.interactive);
+    let expr = expression(prepared, req.interactive, tty);
     let (out_r, out_w) = io::pipe()?;
     let expr = if req.capture == Capture::Split {
         let (err_r, err_w) = io::pipe()?;
@@ -182,9 +206,6 @@ fn spawn_waiter(handle: Arc<duct::Handle>, tx: SyncSender<Event>) -> io::Result<
 
 struct Watch<'a> {
     pgid: i32,
-    /// False for interactive steps, which share runsheet's group: only the
-    /// leader can be signalled then.
-    own_group: bool,
     deadline: Option<Instant>,
     interrupt: &'a Interrupt,
 }
@@ -238,7 +259,7 @@ impl Watch<'_> {
                     .should_stop(now)
                     .map(|reason| self.begin_stop(Some(reason), now));
             } else if status.is_some() && stopping.is_none() && drain_until.is_none() {
-                if self.own_group && group::alive(self.pgid) {
+                if group::alive(self.pgid) {
                     stopping = Some(self.begin_stop(None, now));
                 } else {
                     drain_until = Some(now + DRAIN);
@@ -246,7 +267,7 @@ impl Watch<'_> {
             }
             if let Some(st) = stopping.as_mut().filter(|s| !s.killed) {
                 let leader_gone = status.is_some();
-                if leader_gone && !(self.own_group && group::alive(self.pgid)) {
+                if leader_gone && !(group::alive(self.pgid)) {
                     st.killed = true;
                     drain_until = Some(now + DRAIN);
                 } else if now >= st.kill_at {
@@ -283,14 +304,7 @@ impl Watch<'_> {
     }
 
     fn signal(&self, sig: i32) {
-        if self.own_group {
-            group::signal(self.pgid, sig);
-        } else if self.pgid > 1 {
-            // SAFETY: kill(2) on our own child's pid; no memory involved.
-            unsafe {
-                libc::kill(self.pgid, sig);
-            }
-        }
+        group::signal(self.pgid, sig);
     }
 }
 

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::terminal;
 use super::*;
 use crate::secrets::Redactor;
 
@@ -545,4 +546,118 @@ fn saved_state_holds_no_runsheet_internals() {
     assert!(script.contains("declare -- x=\"1\""), "{script}");
     assert!(!out.state.env.contains_key("BASH_ENV"));
     assert!(!out.state.env.contains_key("SHLVL"));
+}
+
+/// Runs `test` (a test in this file) again inside a pseudo-terminal made by
+/// `script(1)`, where its stdin is a terminal runsheet owns. `feed` gets the
+/// terminal's input side and the directory both sides share.
+fn in_pty(test: &str, feed: impl FnOnce(&mut std::process::ChildStdin, &Path)) -> String {
+    use std::process::{Command, Stdio};
+    let shared = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let cmd = format!(
+        "{} {test} --exact --nocapture --test-threads=1",
+        exe.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("RUNSHEET_TEST_PTY", shared.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script(1) runs");
+    let mut stdin = child.stdin.take().unwrap();
+    feed(&mut stdin, shared.path());
+    let status = child.wait().unwrap();
+    drop(stdin);
+    let report = std::fs::read_to_string(shared.path().join("report")).unwrap_or_default();
+    assert!(status.success(), "inner test failed: {report}");
+    report
+}
+
+fn wait_for(file: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !file.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Inside the pty: run `script` as an interactive step and report.
+fn interactive_inside(shared: &Path, script: &str) {
+    let flag = Interrupt::new();
+    let state = start_in(shared);
+    let base = base_env();
+    let redactor = Redactor::default();
+    let req = StepRun {
+        program: "bash",
+        script,
+        state: &state,
+        base_env: &base,
+        cwd_override: None,
+        timeout: None,
+        interactive: true,
+        capture: Capture::Combined,
+        redactor: &redactor,
+    };
+    assert!(
+        terminal::owned_terminal().is_some(),
+        "the test owns the pty"
+    );
+    let out = run_step(&req, &mut Collect::default(), &flag).unwrap();
+    let report = format!(
+        "{:?} {:?} flag={} fg={} out={}",
+        out.ending,
+        out.exit_code,
+        flag.is_set(),
+        terminal::owned_terminal().is_some(),
+        text(&out.combined)
+    );
+    std::fs::write(shared.join("report"), report).unwrap();
+}
+
+#[test]
+fn interactive_step_reads_the_terminal() {
+    if let Some(shared) = std::env::var_os("RUNSHEET_TEST_PTY") {
+        let shared = PathBuf::from(shared);
+        return interactive_inside(
+            &shared,
+            "touch ready; read -r line; echo \"got:$line\"; [ -t 0 ] && echo stdin-is-tty",
+        );
+    }
+    let report = in_pty(
+        "exec::tests::interactive_step_reads_the_terminal",
+        |stdin, dir| {
+            wait_for(&dir.join("ready"));
+            use std::io::Write;
+            stdin.write_all(b"hello\n").unwrap();
+        },
+    );
+    assert_eq!(
+        report,
+        "Exited Some(0) flag=false fg=true out=got:hello\nstdin-is-tty\n"
+    );
+}
+
+#[test]
+fn ctrl_c_in_an_interactive_step_interrupts_the_run() {
+    if let Some(shared) = std::env::var_os("RUNSHEET_TEST_PTY") {
+        let shared = PathBuf::from(shared);
+        return interactive_inside(&shared, "sleep 1000 &\ntouch ready; sleep 1001");
+    }
+    let report = in_pty(
+        "exec::tests::ctrl_c_in_an_interactive_step_interrupts_the_run",
+        |stdin, dir| {
+            wait_for(&dir.join("ready"));
+            use std::io::Write;
+            stdin.write_all(b"\x03").unwrap();
+        },
+    );
+    assert_eq!(report, "Interrupted Some(130) flag=true fg=true out=");
+    assert_eq!(processes_with("sleep 1001"), Vec::<String>::new());
 }
