@@ -86,11 +86,11 @@ pub(crate) fn prepare(req: &StepRun<'_>) -> io::Result<Prepared> {
             fs::write(&prelude, bash_prelude(d, req.state, req.base_env))?;
             env.insert("BASH_ENV".into(), path_string(&prelude)?);
             let mut args = os(&["--noprofile", "--norc", "-eo", "pipefail"]);
-            args.extend(script_args(d, req.script)?);
+            args.extend(script_args(d, &format!("{}{SAVE_AT_END}", req.script))?);
             args
         }
         Kind::Posix | Kind::Zsh => {
-            let script = format!("{}{}", posix_trap(d)?, req.script);
+            let script = format!("{}{}{SAVE_AT_END}", posix_prefix(d, kind), req.script);
             let mut args = if kind == Kind::Zsh {
                 os(&["--no-rcs", "-e", "-o", "pipefail"])
             } else {
@@ -227,8 +227,8 @@ fn writable_dir(dir: &Path) -> bool {
 /// The prelude bash sources through `BASH_ENV` before the script.
 ///
 /// The EXIT trap saves with builtins only, no subshell, into one file:
-/// `declare -p` (filtered by [`saved_state`]), a marker, functions and
-/// aliases. Options travel inside `declare -p` as `$BASHOPTS` and the
+/// `declare -p` (filtered by [`saved_state`]), aliases, a marker and the
+/// functions. Options travel inside `declare -p` as `$BASHOPTS` and the
 /// `$SHELLOPTS` read before saving turns errexit and nounset off (so that
 /// saving can never fail half-way and change the status).
 /// `__runsheet_opts` restores both from their saved lists; xtrace and verbose
@@ -241,14 +241,16 @@ fn bash_prelude(dir: &Path, state: &ShellState, base_env: &BTreeMap<String, Stri
     };
     format!(
         r#"{restore_bash_env}
-__runsheet_save() {{
+__runsheet_done=
+__runsheet_dump() {{
   __runsheet_o=$SHELLOPTS
   builtin set +e +u +o pipefail
-  builtin unset -f __runsheet_save
-  {{ builtin declare -p; builtin echo '{FUNCTIONS_MARK}'; builtin declare -f; builtin alias -p; }} >{saved}
-  builtin exit "$1"
+  {{ builtin declare -p; builtin alias -p; builtin echo '{FUNCTIONS_MARK}'; builtin declare -f; }} >{saved}
+  __runsheet_done=1
 }}
-trap '{{ __runsheet_save "$?"; }} 2>/dev/null' EXIT
+__runsheet_exit() {{ [[ -n $__runsheet_done ]] || __runsheet_dump; builtin exit "$1"; }}
+__runsheet_end() {{ __runsheet_dump; return "$1"; }}
+trap '{{ __runsheet_exit "$?"; }} 2>/dev/null' EXIT
 __runsheet_opts() {{
   local o
   [[ $1 == "$BASHOPTS" ]] || {{
@@ -285,15 +287,35 @@ builtin unset -f __runsheet_opts
 /// Separates `declare -p` from the functions in bash's saved state.
 const FUNCTIONS_MARK: &str = "#runsheet-functions";
 
-/// The EXIT trap for sh and zsh, ending in `;` so the script's first line
-/// follows on the same line and keeps its line number.
-fn posix_trap(dir: &Path) -> io::Result<String> {
+/// Appended to every shell script: saves the state when the script runs to
+/// its end, so a script that installs its own EXIT trap (replacing runsheet's)
+/// still carries its state. It returns the script's last status, with errexit
+/// off, so the shell exits with that status and the script's own EXIT trap
+/// runs outside the `2>/dev/null`. The blank line ends a trailing `\`
+/// continuation.
+const SAVE_AT_END: &str = "\n\n{ __runsheet_end \"$?\"; } 2>/dev/null\n";
+
+/// Save functions and EXIT trap for sh and zsh, all on one line ending in
+/// `; ` so the script's first line follows on the same line and keeps its
+/// line number.
+///
+/// sh saves `export -p`; zsh's `export -p` prints tied arrays (`export -T PATH
+/// path=( ... )`), so zsh prints every exported name and value itself,
+/// NUL-separated.
+fn posix_prefix(dir: &Path, kind: Kind) -> String {
     let cwd = quoted_path(dir, "cwd");
     let env = quoted_path(dir, "env");
-    let body = format!(
-        "__runsheet_rc=$?; {{ printf '%s' \"$PWD\" >{cwd}; export -p >{env}; }} 2>/dev/null; exit $__runsheet_rc"
-    );
-    Ok(format!("trap {} EXIT; ", quote(&body)))
+    let exports = if kind == Kind::Zsh {
+        r#"local n; for n in ${(k)parameters[(R)*export*]}; do printf '%s=%s\0' "$n" "${(P)n}"; done"#
+    } else {
+        "export -p"
+    };
+    format!(
+        "__runsheet_dump() {{ __runsheet_done=1; printf '%s' \"$PWD\" >{cwd}; {exports} >{env}; }}; \
+         __runsheet_exit() {{ [ -n \"${{__runsheet_done-}}\" ] || __runsheet_dump; exit \"$1\"; }}; \
+         __runsheet_end() {{ set +e; __runsheet_dump; return \"$1\"; }}; \
+         trap '{{ __runsheet_exit \"$?\"; }} 2>/dev/null' EXIT; "
+    )
 }
 
 /// The state the step left behind, or `None` when it saved none (it replaced
@@ -306,10 +328,20 @@ pub(crate) fn saved_state(
     let (cwd, exported, shell_script): Saved = match prepared.kind {
         Kind::Interpreter => return None,
         Kind::Bash => bash_saved(d)?,
-        Kind::Posix | Kind::Zsh => {
+        Kind::Posix => {
             let cwd = fs::read_to_string(d.join("cwd")).ok()?;
             let env = fs::read_to_string(d.join("env")).ok()?;
             (cwd, super::words::parse_exports(&env), None)
+        }
+        Kind::Zsh => {
+            let cwd = fs::read_to_string(d.join("cwd")).ok()?;
+            let env = fs::read_to_string(d.join("env")).ok()?;
+            let exported = env
+                .split('\0')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            (cwd, exported, None)
         }
     };
     Some(ShellState {
@@ -336,6 +368,11 @@ fn bash_saved(dir: &Path) -> Option<Saved> {
             functions = &saved[range.end..];
             break;
         }
+        if words[0] == "alias" {
+            script.push_str(&saved[range]);
+            script.push('\n');
+            continue;
+        }
         let Some(decl) = Declaration::read(&words) else {
             continue;
         };
@@ -357,13 +394,31 @@ fn bash_saved(dir: &Path) -> Option<Saved> {
         script.push_str(&saved[range]);
         script.push('\n');
     }
-    script.push_str(functions.trim_start_matches('\n'));
+    script.push_str(&user_functions(functions.trim_start_matches('\n')));
     script.push_str(&format!(
         "__runsheet_opts {} {}\n",
         quote(&bashopts),
         quote(&shellopts)
     ));
     Some((cwd?, exported, Some(script)))
+}
+
+/// `declare -f` output without runsheet's own functions. Each definition
+/// starts with a `NAME () ` line at the margin (bash's canonical layout).
+fn user_functions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut keep = true;
+    for line in text.split_inclusive('\n') {
+        if let Some(name) = line.strip_suffix(" () \n") {
+            if !name.contains(' ') {
+                keep = !name.starts_with("__runsheet_");
+            }
+        }
+        if keep {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 /// One line of `declare -p`: `declare -FLAGS NAME[=VALUE]`.

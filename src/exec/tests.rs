@@ -539,7 +539,7 @@ fn saved_state_holds_no_runsheet_internals() {
     let dir = tempfile::tempdir().unwrap();
     let (out, _) = Run::new("bash").run("x=1", &start_in(dir.path()));
     let script = out.state.shell_script.expect("bash saves a script");
-    assert!(!script.contains("__runsheet_save"), "{script}");
+    assert!(!script.contains("__runsheet_dump"), "{script}");
     assert!(!script.contains("declare -- __runsheet"), "{script}");
     assert!(!script.contains("BASH_ENV"), "{script}");
     assert!(!script.contains("o errexit"), "{script}");
@@ -590,6 +590,8 @@ fn wait_for(file: &Path) {
 
 /// Inside the pty: run `script` as an interactive step and report.
 fn interactive_inside(shared: &Path, script: &str) {
+    // As runsheet does: a Ctrl-C meant for runsheet itself only sets a flag.
+    let _absorb = Interrupt::install().unwrap();
     let flag = Interrupt::new();
     let state = start_in(shared);
     let base = base_env();
@@ -660,4 +662,69 @@ fn ctrl_c_in_an_interactive_step_interrupts_the_run() {
     );
     assert_eq!(report, "Interrupted Some(130) flag=true fg=true out=");
     assert_eq!(processes_with("sleep 1001"), Vec::<String>::new());
+}
+
+#[test]
+fn a_step_with_its_own_exit_trap_still_carries_state() {
+    let dir = tempfile::tempdir().unwrap();
+    for program in ["bash", "sh"] {
+        let r = Run::new(program);
+        let (out, _) = r.run(
+            "trap 'echo cleanup; echo cleanup-err >&2' EXIT\ncd /\nexport MINE=1\nfalse || true",
+            &start_in(dir.path()),
+        );
+        assert_eq!(out.exit_code, Some(0), "{program}");
+        assert_eq!(text(&out.combined), "cleanup\ncleanup-err\n", "{program}");
+        assert_eq!(out.state.cwd, PathBuf::from("/"), "{program}");
+        assert_eq!(out.state.env.get("MINE"), Some(&Some("1".to_string())));
+        // The last status stands, and the script's trap still runs.
+        let (out, _) = r.run("trap 'echo bye' EXIT\nfalse && true", &start_in(dir.path()));
+        assert_eq!(
+            (out.exit_code, text(&out.combined)),
+            (Some(1), "bye\n".to_string()),
+            "{program}"
+        );
+    }
+}
+
+#[test]
+fn a_trailing_continuation_does_not_swallow_the_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = Run::new("bash").run("cd / && echo a \\\n", &start_in(dir.path()));
+    assert_eq!(
+        (out.exit_code, text(&out.combined)),
+        (Some(0), "a\n".to_string())
+    );
+    assert_eq!(out.state.cwd, PathBuf::from("/"));
+}
+
+#[test]
+fn zsh_carries_cwd_and_exports() {
+    if std::process::Command::new("zsh")
+        .arg("-fc")
+        .arg("true")
+        .status()
+        .is_err()
+    {
+        return; // zsh is optional; nothing to test without it.
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("z")).unwrap();
+    let r = Run::new("zsh");
+    let last = r.chain(
+        dir.path(),
+        &[
+            "cd z; export Q=$'it\\'s\\nodd'; plain=1",
+            "pwd; print -r -- \"$Q\"; print -r -- \"${plain:-none}\"",
+        ],
+    );
+    let z = dir.path().join("z").canonicalize().unwrap();
+    assert_eq!(
+        text(&last.combined),
+        format!("{}\nit's\nodd\nnone\n", z.display())
+    );
+    let (out, _) = r.run("exit 3", &start_in(dir.path()));
+    assert_eq!(out.exit_code, Some(3));
+    let (out, _) = r.run("false | true\necho no", &start_in(dir.path()));
+    assert_eq!(out.exit_code, Some(1), "pipefail is on");
 }
