@@ -15,11 +15,15 @@ impl Interrupt {
         Self::default()
     }
 
-    /// A flag raised by SIGINT and SIGTERM. From now on these signals no longer
-    /// terminate runsheet: whoever holds the flag must look at it.
+    /// A flag raised by SIGINT, SIGTERM and SIGHUP. From now on these signals
+    /// no longer terminate runsheet: whoever holds the flag must look at it,
+    /// so that steps' process groups are stopped however the run ends (they
+    /// are not in the terminal's foreground group, so a closed terminal would
+    /// not reach them otherwise).
     pub fn install() -> io::Result<Self> {
         let flag = Self::new();
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
             signal_hook::flag::register(sig, Arc::clone(&flag.0))?;
         }
         Ok(flag)
@@ -32,5 +36,25 @@ impl Interrupt {
     /// Raises the flag by hand (a reporter's "abort", tests).
     pub fn set(&self) {
         self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_raises_the_flag_instead_of_killing() {
+        let flag = Interrupt::install().unwrap();
+        let other = Interrupt::new();
+        assert!(!flag.is_set());
+        // SAFETY: raise(3) sends a signal to ourselves; the handler only sets
+        // an atomic.
+        unsafe { libc::raise(libc::SIGHUP) };
+        assert!(flag.is_set());
+        assert!(!other.is_set());
+        let copy = other.clone();
+        copy.set();
+        assert!(other.is_set());
     }
 }

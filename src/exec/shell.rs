@@ -329,13 +329,11 @@ pub(crate) fn saved_state(
         Kind::Interpreter => return None,
         Kind::Bash => bash_saved(d)?,
         Kind::Posix => {
-            let cwd = fs::read_to_string(d.join("cwd")).ok()?;
-            let env = fs::read_to_string(d.join("env")).ok()?;
+            let (cwd, env) = read_lossy(d)?;
             (cwd, super::words::parse_exports(&env), None)
         }
         Kind::Zsh => {
-            let cwd = fs::read_to_string(d.join("cwd")).ok()?;
-            let env = fs::read_to_string(d.join("env")).ok()?;
+            let (cwd, env) = read_lossy(d)?;
             let exported = env
                 .split('\0')
                 .filter_map(|kv| kv.split_once('='))
@@ -351,12 +349,24 @@ pub(crate) fn saved_state(
     })
 }
 
+/// The `cwd` and `env` files sh and zsh write.
+fn read_lossy(dir: &Path) -> Option<(String, String)> {
+    let read = |name| {
+        fs::read(dir.join(name))
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
+    Some((read("cwd")?, read("env")?))
+}
+
 /// Reads what the bash EXIT trap wrote: the cwd, the exported variables, and
 /// the script restoring the rest. Read-only and bash-maintained variables are
 /// dropped (re-declaring them fails), exported ones travel as the environment
 /// delta instead.
 fn bash_saved(dir: &Path) -> Option<Saved> {
-    let saved = fs::read_to_string(dir.join("saved")).ok()?;
+    // Lossy: one odd byte in a variable must not lose the whole state.
+    let saved = fs::read(dir.join("saved")).ok()?;
+    let saved = String::from_utf8_lossy(&saved);
     let mut cwd = None;
     let mut bashopts = String::new();
     let mut shellopts = String::new();

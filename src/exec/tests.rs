@@ -728,3 +728,26 @@ fn zsh_carries_cwd_and_exports() {
     let (out, _) = r.run("false | true\necho no", &start_in(dir.path()));
     assert_eq!(out.exit_code, Some(1), "pipefail is on");
 }
+
+#[test]
+fn a_script_too_long_for_one_argument_still_runs_and_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    for program in ["bash", "sh"] {
+        let script = format!("{}\ncd /\necho done", ": filler line\n".repeat(20_000));
+        let (out, _) = Run::new(program).run(&script, &start_in(dir.path()));
+        assert_eq!(
+            (out.exit_code, text(&out.combined)),
+            (Some(0), "done\n".to_string()),
+            "{program}"
+        );
+        assert_eq!(out.state.cwd, PathBuf::from("/"), "{program}");
+    }
+}
+
+#[test]
+fn a_non_utf8_value_does_not_lose_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = Run::new("bash").run("odd=$'\\xff'\nexport KEEP=1\ncd /", &start_in(dir.path()));
+    assert_eq!(out.state.cwd, PathBuf::from("/"));
+    assert_eq!(out.state.env.get("KEEP"), Some(&Some("1".to_string())));
+}
