@@ -1,52 +1,13 @@
-//! A step's output on its way out: read in chunks by one thread per pipe,
-//! masked as a stream (a secret split across two reads is still caught), and
+//! A step's output on its way out: read in chunks, masked as a stream (a secret split across two reads is still caught), and
 //! kept in memory only up to a cap.
 
 use std::collections::VecDeque;
-use std::io::Read;
-use std::sync::mpsc::SyncSender;
-use std::thread::JoinHandle;
 
 use crate::secrets::{Redactor, MASK};
 
-use super::StreamKind;
-
-const CHUNK: usize = 64 * 1024;
-
-/// Messages from the reader threads (and the waiter) to the supervising loop.
-pub(crate) enum Event {
-    Data(StreamKind, Vec<u8>),
-    /// The pipe reached end of file (or failed: nothing more will come).
-    Eof(StreamKind),
-    Exited(std::io::Result<std::process::ExitStatus>),
-}
-
-/// Reads `pipe` until end of file, sending chunks as they come. The channel is
-/// bounded, so a fast writer waits for the consumer instead of filling memory.
-pub(crate) fn spawn_reader(
-    mut pipe: impl Read + Send + 'static,
-    stream: StreamKind,
-    tx: SyncSender<Event>,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("runsheet-read".into())
-        .spawn(move || {
-            let mut buf = vec![0u8; CHUNK];
-            loop {
-                match pipe.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        if tx.send(Event::Data(stream, buf[..n].to_vec())).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
-            }
-            let _ = tx.send(Event::Eof(stream));
-        })
-}
+/// Bytes read from a pipe at once: what memory holds per stream besides the
+/// capped capture.
+pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// Masks secrets in a byte stream arriving in pieces. Holds back only a tail
 /// that could be the start of a secret, so output without secrets flows at once.

@@ -251,21 +251,30 @@ __runsheet_dump() {{
 __runsheet_exit() {{ [[ -n $__runsheet_done ]] || __runsheet_dump; builtin exit "$1"; }}
 __runsheet_end() {{ __runsheet_dump; return "$1"; }}
 trap '{{ __runsheet_exit "$?"; }} 2>/dev/null' EXIT
-__runsheet_opts() {{
+shopt -s expand_aliases
+__runsheet_b0=$BASHOPTS __runsheet_s0=$SHELLOPTS
+{restore}"#,
+        restore = restore_script(state.shell_script.as_deref().unwrap_or(""))
+    )
+}
+
+/// Restores options from their saved lists (see [`bash_saved`]), xtrace and
+/// verbose last so that nothing of runsheet's is traced.
+const BASH_OPTS_FN: &str = r#"__runsheet_opts() {
   local o
-  [[ $1 == "$BASHOPTS" ]] || {{
-  for o in ${{BASHOPTS//:/ }}; do
+  [[ $1 == "$BASHOPTS" ]] || {
+  for o in ${BASHOPTS//:/ }; do
     case :$1: in *:$o:*) ;; *) builtin shopt -u "$o" ;; esac
   done
-  for o in ${{1//:/ }}; do
+  for o in ${1//:/ }; do
     case :$BASHOPTS:$o in *:$o:*|*:login_shell|*:restricted_shell) ;; *) builtin shopt -s "$o" ;; esac
   done
-  }}
+  }
   [[ $2 == "$SHELLOPTS" ]] && return
-  for o in ${{SHELLOPTS//:/ }}; do
+  for o in ${SHELLOPTS//:/ }; do
     case $o in errexit|pipefail) ;; *) case :$2: in *:$o:*) ;; *) builtin set +o "$o" ;; esac ;; esac
   done
-  for o in ${{2//:/ }}; do
+  for o in ${2//:/ }; do
     case $o in
       errexit|pipefail) ;;
       xtrace) __runsheet_x+=x ;;
@@ -273,14 +282,17 @@ __runsheet_opts() {{
       *) case :$SHELLOPTS: in *:$o:*) ;; *) builtin set -o "$o" ;; esac ;;
     esac
   done
-}} 2>/dev/null
-__runsheet_x=
-shopt -s expand_aliases
-{}
-builtin unset -f __runsheet_opts
-[[ -z $__runsheet_x ]] || builtin set -$__runsheet_x
-"#,
-        state.shell_script.as_deref().unwrap_or("")
+} 2>/dev/null
+"#;
+
+/// The saved state, with the options function around it when it is needed:
+/// most steps change no option, and every line bash parses costs time.
+fn restore_script(script: &str) -> String {
+    if !script.contains("__runsheet_opts ") {
+        return script.to_string();
+    }
+    format!(
+        "{BASH_OPTS_FN}__runsheet_x=\n{script}builtin unset -f __runsheet_opts\n[[ -z $__runsheet_x ]] || builtin set -$__runsheet_x\n"
     )
 }
 
@@ -370,6 +382,7 @@ fn bash_saved(dir: &Path) -> Option<Saved> {
     let mut cwd = None;
     let mut bashopts = String::new();
     let mut shellopts = String::new();
+    let (mut bashopts0, mut shellopts0) = (String::new(), String::new());
     let mut exported = Vec::new();
     let mut script = String::with_capacity(saved.len());
     let mut functions = "";
@@ -390,9 +403,14 @@ fn bash_saved(dir: &Path) -> Option<Saved> {
             "PWD" => cwd = decl.value.clone(),
             "BASHOPTS" => bashopts = decl.value.clone().unwrap_or_default(),
             "__runsheet_o" => shellopts = decl.value.clone().unwrap_or_default(),
+            "__runsheet_b0" => bashopts0 = decl.value.clone().unwrap_or_default(),
+            "__runsheet_s0" => shellopts0 = decl.value.clone().unwrap_or_default(),
             _ => {}
         }
-        if decl.flags.contains('r') || bash_special(decl.name) {
+        if decl.flags.contains('r')
+            || bash_special(decl.name)
+            || bash_default(&saved[range.clone()])
+        {
             continue;
         }
         if decl.flags.contains('x') {
@@ -405,12 +423,25 @@ fn bash_saved(dir: &Path) -> Option<Saved> {
         script.push('\n');
     }
     script.push_str(&user_functions(functions.trim_start_matches('\n')));
-    script.push_str(&format!(
-        "__runsheet_opts {} {}\n",
-        quote(&bashopts),
-        quote(&shellopts)
-    ));
+    if bashopts != bashopts0 || shellopts != shellopts0 {
+        script.push_str(&format!(
+            "__runsheet_opts {} {}\n",
+            quote(&bashopts),
+            quote(&shellopts)
+        ));
+    }
     Some((cwd?, exported, Some(script)))
+}
+
+/// A variable as every bash starts with it: restoring it is wasted work.
+fn bash_default(declaration: &str) -> bool {
+    const DEFAULTS: &[&str] = &[
+        r#"declare -- IFS=$' \t\n'"#,
+        r#"declare -- OPTERR="1""#,
+        r#"declare -i OPTIND="1""#,
+        r#"declare -- PS4="+ ""#,
+    ];
+    DEFAULTS.contains(&declaration)
 }
 
 /// `declare -f` output without runsheet's own functions. Each definition

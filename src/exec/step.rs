@@ -2,15 +2,13 @@
 //! its output through the masker to the sink, stop the group on timeout or
 //! interrupt, and read back the state it left.
 
-use std::io;
-use std::os::fd::RawFd;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::ExitStatus;
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::output::{spawn_reader, Event, Masker, Tail};
+use super::output::{Masker, Tail, CHUNK};
 use super::shell::{self, Prepared};
 use super::terminal::{self, Lent};
 use super::{
@@ -23,10 +21,6 @@ const TICK: Duration = Duration::from_millis(20);
 /// After the step's processes are gone, how long to keep reading a pipe that
 /// something outside the group (a `setsid` daemon) still holds open.
 const DRAIN: Duration = Duration::from_secs(1);
-
-/// Chunks in flight between the reader threads and the loop: with 64 KiB
-/// chunks, at most 1 MiB waits in memory; a faster writer blocks on its pipe.
-const IN_FLIGHT: usize = 16;
 
 /// Runs one step and waits for it (see the module docs of `exec`).
 ///
@@ -46,12 +40,10 @@ pub fn run_step(
     }
     let prepared = shell::prepare(req)?;
     check_cwd(&prepared)?;
-    let (tx, rx) = sync_channel(IN_FLIGHT);
     let tty = req.interactive.then(terminal::owned_terminal).flatten();
-    let handle = start(&prepared, req, tty, &tx)?;
+    let (handle, mut pipes) = start(&prepared, req, tty)?;
     let pgid = leader_pid(&handle);
     let lent = tty.map(|tty| Lent::give(tty, pgid));
-    spawn_waiter(Arc::clone(&handle), tx)?;
 
     let mut collector = Collector::new(req);
     let watch = Watch {
@@ -59,8 +51,9 @@ pub fn run_step(
         deadline: req.timeout.map(|t| started + t),
         interrupt,
     };
-    let (mut reason, status) =
-        watch.run(&rx, |stream, bytes| collector.data(stream, bytes, sink))?;
+    let (mut reason, status) = watch.run(&handle, &mut pipes, |stream, bytes| {
+        collector.data(stream, bytes, sink)
+    })?;
     drop(lent);
     collector.finish(sink);
     if lent_sigint(tty, status) && reason.is_none() {
@@ -154,30 +147,42 @@ pub(crate) fn expression(
     })
 }
 
-/// Starts the step with its output on one pipe (or two for `Split`), each
-/// read by its own thread.
+/// One of the step's output pipes, read by the supervising loop.
+struct Pipe {
+    reader: io::PipeReader,
+    stream: StreamKind,
+    open: bool,
+}
+
+/// Starts the step with its output on one pipe (two for `Split`).
 fn start(
     prepared: &Prepared,
     req: &StepRun<'_>,
     tty: Option<RawFd>,
-    tx: &SyncSender<Event>,
-) -> io::Result<Arc<duct::Handle>> {
+) -> io::Result<(duct::Handle, Vec<Pipe>)> {
     let expr = expression(prepared, req.interactive, tty);
     let (out_r, out_w) = io::pipe()?;
-    let expr = if req.capture == Capture::Split {
+    let pipe = |reader, stream| Pipe {
+        reader,
+        stream,
+        open: true,
+    };
+    let (expr, pipes) = if req.capture == Capture::Split {
         let (err_r, err_w) = io::pipe()?;
-        spawn_reader(err_r, StreamKind::Stderr, tx.clone())?;
-        spawn_reader(out_r, StreamKind::Stdout, tx.clone())?;
-        expr.stderr_file(err_w).stdout_file(out_w)
+        let pipes = vec![
+            pipe(out_r, StreamKind::Stdout),
+            pipe(err_r, StreamKind::Stderr),
+        ];
+        (expr.stderr_file(err_w).stdout_file(out_w), pipes)
     } else {
-        spawn_reader(out_r, StreamKind::Combined, tx.clone())?;
-        expr.stderr_to_stdout().stdout_file(out_w)
+        let pipes = vec![pipe(out_r, StreamKind::Combined)];
+        (expr.stderr_to_stdout().stdout_file(out_w), pipes)
     };
     let handle = expr.start().map_err(|e| start_error(prepared, e))?;
     // The expression owns our copies of the pipes' write ends; only once it is
-    // gone can the readers see end of file.
+    // gone can we see end of file.
     drop(expr);
-    Ok(Arc::new(handle))
+    Ok((handle, pipes))
 }
 
 fn start_error(prepared: &Prepared, e: io::Error) -> io::Error {
@@ -192,15 +197,47 @@ pub(crate) fn leader_pid(handle: &duct::Handle) -> i32 {
     i32::try_from(pid).unwrap_or(0)
 }
 
-/// Reaps the leader in a thread, so its exit is seen at once rather than at
-/// the next poll.
-fn spawn_waiter(handle: Arc<duct::Handle>, tx: SyncSender<Event>) -> io::Result<()> {
-    std::thread::Builder::new()
-        .name("runsheet-wait".into())
-        .spawn(move || {
-            let status = handle.wait().map(|out| out.status);
-            let _ = tx.send(Event::Exited(status));
-        })?;
+/// Waits up to `timeout` for output on the open pipes and hands what one read
+/// of each ready pipe returns to `on_data`. Returns at once on output, so
+/// a step's exit (its pipes closing) is seen without delay.
+fn read_ready(
+    pipes: &mut [Pipe],
+    timeout: Duration,
+    buf: &mut [u8],
+    on_data: &mut impl FnMut(StreamKind, &[u8]),
+) -> io::Result<()> {
+    let mut fds: Vec<libc::pollfd> = pipes
+        .iter()
+        .filter(|p| p.open)
+        .map(|p| libc::pollfd {
+            fd: p.reader.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(())
+        } else {
+            Err(e)
+        };
+    }
+    for fd in fds.iter().filter(|fd| fd.revents != 0) {
+        let Some(pipe) = pipes.iter_mut().find(|p| p.reader.as_raw_fd() == fd.fd) else {
+            continue;
+        };
+        // poll said readable (or hung up): one read does not block.
+        match pipe.reader.read(buf) {
+            Ok(0) => pipe.open = false,
+            Ok(n) => on_data(pipe.stream, &buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => pipe.open = false,
+        }
+    }
     Ok(())
 }
 
@@ -223,31 +260,33 @@ impl Watch<'_> {
     /// stopped it (if it did) and the leader's status.
     fn run(
         &self,
-        rx: &Receiver<Event>,
+        handle: &duct::Handle,
+        pipes: &mut [Pipe],
         mut on_data: impl FnMut(StreamKind, &[u8]),
     ) -> io::Result<(Option<Ending>, ExitStatus)> {
         let mut status: Option<ExitStatus> = None;
-        let mut open = true;
-        let mut eofs = 0;
         let mut stopping: Option<Stopping> = None;
         let mut drain_until: Option<Instant> = None;
         let mut next_check = Instant::now();
+        // With the pipes closed, the leader usually exits within microseconds:
+        // look again soon, then less and less often.
+        let mut pause = Duration::from_micros(50);
+        let mut buf = vec![0u8; CHUNK];
         loop {
+            if status.is_none() {
+                status = handle.try_wait()?.map(|out| out.status);
+            }
+            let open = pipes.iter().any(|p| p.open);
             if let Some(st) = status {
                 if !open || drain_until.is_some_and(|t| Instant::now() >= t) {
                     return Ok((stopping.and_then(|s| s.reason), st));
                 }
             }
-            match rx.recv_timeout(TICK) {
-                Ok(Event::Data(stream, bytes)) => on_data(stream, &bytes),
-                Ok(Event::Eof(stream)) => {
-                    eofs += 1;
-                    let pipes = if stream == StreamKind::Combined { 1 } else { 2 };
-                    open = eofs < pipes;
-                }
-                Ok(Event::Exited(result)) => status = Some(result?),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => open = false,
+            if open {
+                read_ready(pipes, TICK, &mut buf, &mut on_data)?;
+            } else {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(TICK);
             }
             let now = Instant::now();
             if now < next_check && status.is_none() {
@@ -267,7 +306,7 @@ impl Watch<'_> {
             }
             if let Some(st) = stopping.as_mut().filter(|s| !s.killed) {
                 let leader_gone = status.is_some();
-                if leader_gone && !(group::alive(self.pgid)) {
+                if leader_gone && !group::alive(self.pgid) {
                     st.killed = true;
                     drain_until = Some(now + DRAIN);
                 } else if now >= st.kill_at {
