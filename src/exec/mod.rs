@@ -101,6 +101,7 @@ pub struct Outcome {
 
 mod background;
 mod group;
+mod inert;
 mod interrupt;
 mod output;
 mod shell;

@@ -59,6 +59,9 @@ pub(crate) struct Prepared {
     pub(crate) args: Vec<OsString>,
     pub(crate) env: BTreeMap<String, String>,
     pub(crate) cwd: PathBuf,
+    /// False when the script cannot change the state: nothing is saved and
+    /// the state stays as it was.
+    pub(crate) saves: bool,
     /// Holds the prelude, the script file and the saved state; removed on drop.
     pub(crate) dir: tempfile::TempDir,
 }
@@ -80,13 +83,21 @@ pub(crate) fn prepare(req: &StepRun<'_>) -> io::Result<Prepared> {
         .clone()
         .unwrap_or_else(|| req.state.cwd.clone());
     let d = dir.path();
+    let mut saves = kind != Kind::Interpreter;
     let args = match kind {
         Kind::Bash => {
+            let restore = req.state.shell_script.as_deref().unwrap_or("");
+            saves = !super::inert::leaves_state_alone(req.script, restore);
             let prelude = d.join("prelude.bash");
-            fs::write(&prelude, bash_prelude(d, req.state, req.base_env))?;
+            fs::write(&prelude, bash_prelude(d, req.state, req.base_env, saves))?;
             env.insert("BASH_ENV".into(), path_string(&prelude)?);
             let mut args = os(&["--noprofile", "--norc", "-eo", "pipefail"]);
-            args.extend(script_args(d, &format!("{}{SAVE_AT_END}", req.script))?);
+            let script = if saves {
+                format!("{}{SAVE_AT_END}", req.script)
+            } else {
+                req.script.to_string()
+            };
+            args.extend(script_args(d, &script)?);
             args
         }
         Kind::Posix | Kind::Zsh => {
@@ -117,6 +128,7 @@ pub(crate) fn prepare(req: &StepRun<'_>) -> io::Result<Prepared> {
         args,
         env,
         cwd,
+        saves,
         dir,
     })
 }
@@ -233,15 +245,29 @@ fn writable_dir(dir: &Path) -> bool {
 /// saving can never fail half-way and change the status).
 /// `__runsheet_opts` restores both from their saved lists; xtrace and verbose
 /// come last so runsheet's own lines are never traced.
-fn bash_prelude(dir: &Path, state: &ShellState, base_env: &BTreeMap<String, String>) -> String {
-    let saved = quoted_path(dir, "saved");
+fn bash_prelude(
+    dir: &Path,
+    state: &ShellState,
+    base_env: &BTreeMap<String, String>,
+    saves: bool,
+) -> String {
     let restore_bash_env = match base_env.get("BASH_ENV") {
         Some(v) => format!("export BASH_ENV={}", quote(v)),
         None => "unset BASH_ENV".to_string(),
     };
+    let save = if saves { bash_save(dir) } else { String::new() };
     format!(
-        r#"{restore_bash_env}
-__runsheet_done=
+        "{restore_bash_env}\nshopt -s expand_aliases\n{save}{}",
+        restore_script(state.shell_script.as_deref().unwrap_or(""))
+    )
+}
+
+/// The functions saving the state, the EXIT trap, and the options as they
+/// start (to tell later whether the step changed them).
+fn bash_save(dir: &Path) -> String {
+    let saved = quoted_path(dir, "saved");
+    format!(
+        r#"__runsheet_done=
 __runsheet_dump() {{
   __runsheet_o=$SHELLOPTS
   builtin set +e +u +o pipefail
@@ -251,10 +277,8 @@ __runsheet_dump() {{
 __runsheet_exit() {{ [[ -n $__runsheet_done ]] || __runsheet_dump; builtin exit "$1"; }}
 __runsheet_end() {{ __runsheet_dump; return "$1"; }}
 trap '{{ __runsheet_exit "$?"; }} 2>/dev/null' EXIT
-shopt -s expand_aliases
 __runsheet_b0=$BASHOPTS __runsheet_s0=$SHELLOPTS
-{restore}"#,
-        restore = restore_script(state.shell_script.as_deref().unwrap_or(""))
+"#
     )
 }
 
@@ -336,6 +360,9 @@ pub(crate) fn saved_state(
     prepared: &Prepared,
     base_env: &BTreeMap<String, String>,
 ) -> Option<ShellState> {
+    if !prepared.saves {
+        return None;
+    }
     let d = prepared.dir.path();
     let (cwd, exported, shell_script): Saved = match prepared.kind {
         Kind::Interpreter => return None,

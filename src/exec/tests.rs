@@ -751,3 +751,22 @@ fn a_non_utf8_value_does_not_lose_the_state() {
     assert_eq!(out.state.cwd, PathBuf::from("/"));
     assert_eq!(out.state.env.get("KEEP"), Some(&Some("1".to_string())));
 }
+
+#[test]
+fn a_plain_command_step_passes_the_state_through() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let last = Run::new("bash").chain(
+        dir.path(),
+        &[
+            "cd sub; export A=1; b=2; f() { echo \"f $A $b\"; }; set -u",
+            "ls >/dev/null",
+            "pwd; f; [[ -o nounset ]] && echo nounset",
+        ],
+    );
+    let sub = dir.path().join("sub").canonicalize().unwrap();
+    assert_eq!(
+        text(&last.combined),
+        format!("{}\nf 1 2\nnounset\n", sub.display())
+    );
+}
