@@ -25,7 +25,7 @@ pub struct Background {
     log_done: Option<Receiver<()>>,
     status: Option<ExitStatus>,
     /// Holds the shell's prelude; removed once the step is stopped.
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// Starts `req` in the background, its output (both streams, masked) going to

@@ -62,15 +62,13 @@ pub(crate) struct Prepared {
     /// False when the script cannot change the state: nothing is saved and
     /// the state stays as it was.
     pub(crate) saves: bool,
-    /// Holds the prelude, the script file and the saved state; removed on drop.
-    pub(crate) dir: tempfile::TempDir,
+    /// Holds the prelude, the script file and the saved state; removed on
+    /// drop. None when the step needs no file.
+    pub(crate) dir: Option<tempfile::TempDir>,
 }
 
 pub(crate) fn prepare(req: &StepRun<'_>) -> io::Result<Prepared> {
     let kind = kind(req.program);
-    let dir = tempfile::Builder::new()
-        .prefix("runsheet-")
-        .tempdir_in(scratch_root())?;
     let mut env = req.base_env.clone();
     for (k, v) in &req.state.env {
         match v {
@@ -82,44 +80,10 @@ pub(crate) fn prepare(req: &StepRun<'_>) -> io::Result<Prepared> {
         .cwd_override
         .clone()
         .unwrap_or_else(|| req.state.cwd.clone());
-    let d = dir.path();
-    let mut saves = kind != Kind::Interpreter;
-    let args = match kind {
-        Kind::Bash => {
-            let restore = req.state.shell_script.as_deref().unwrap_or("");
-            saves = !super::inert::leaves_state_alone(req.script, restore);
-            let prelude = d.join("prelude.bash");
-            fs::write(&prelude, bash_prelude(d, req.state, req.base_env, saves))?;
-            env.insert("BASH_ENV".into(), path_string(&prelude)?);
-            let mut args = os(&["--noprofile", "--norc", "-eo", "pipefail"]);
-            let script = if saves {
-                format!("{}{SAVE_AT_END}", req.script)
-            } else {
-                req.script.to_string()
-            };
-            args.extend(script_args(d, &script)?);
-            args
-        }
-        Kind::Posix | Kind::Zsh => {
-            let script = format!("{}{}{SAVE_AT_END}", posix_prefix(d, kind), req.script);
-            let mut args = if kind == Kind::Zsh {
-                os(&["--no-rcs", "-e", "-o", "pipefail"])
-            } else {
-                os(&["-e"])
-            };
-            args.extend(script_args(d, &script)?);
-            args
-        }
-        Kind::Interpreter => {
-            let file = d.join("step");
-            fs::write(&file, req.script)?;
-            if req.program.starts_with("python") && !env.contains_key("PYTHONUNBUFFERED") {
-                // Otherwise Python holds stdout back while stderr flows, and
-                // the combined output comes out in the wrong order.
-                env.insert("PYTHONUNBUFFERED".into(), "1".into());
-            }
-            vec![file.into_os_string()]
-        }
+    let Command { args, saves, dir } = match kind {
+        Kind::Bash => bash_command(req, &mut env)?,
+        Kind::Posix | Kind::Zsh => posix_command(req, kind)?,
+        Kind::Interpreter => interpreter_command(req, &mut env)?,
     };
     Ok(Prepared {
         kind,
@@ -131,6 +95,90 @@ pub(crate) fn prepare(req: &StepRun<'_>) -> io::Result<Prepared> {
         saves,
         dir,
     })
+}
+
+/// The arguments after the program, and the files they need.
+struct Command {
+    args: Vec<OsString>,
+    saves: bool,
+    dir: Option<tempfile::TempDir>,
+}
+
+fn bash_command(req: &StepRun<'_>, env: &mut BTreeMap<String, String>) -> io::Result<Command> {
+    let restore = req.state.shell_script.as_deref().unwrap_or("");
+    let saves = !super::inert::leaves_state_alone(req.script, restore);
+    let mut args = os(&["--noprofile", "--norc", "-eo", "pipefail"]);
+    if !saves
+        && restore.is_empty()
+        && !req.base_env.contains_key("BASH_ENV")
+        && req.script.len() <= MAX_INLINE
+    {
+        // Nothing to load, nothing to save: no prelude, no files.
+        args.extend(os(&["-O", "expand_aliases", "-c", req.script]));
+        return Ok(Command {
+            args,
+            saves,
+            dir: None,
+        });
+    }
+    let dir = scratch()?;
+    let d = dir.path();
+    let prelude = d.join("prelude.bash");
+    fs::write(&prelude, bash_prelude(d, req.state, req.base_env, saves))?;
+    env.insert("BASH_ENV".into(), path_string(&prelude)?);
+    let script = if saves {
+        format!("{}{SAVE_AT_END}", req.script)
+    } else {
+        req.script.to_string()
+    };
+    args.extend(script_args(d, &script)?);
+    Ok(Command {
+        args,
+        saves,
+        dir: Some(dir),
+    })
+}
+
+fn posix_command(req: &StepRun<'_>, kind: Kind) -> io::Result<Command> {
+    let dir = scratch()?;
+    let d = dir.path();
+    let script = format!("{}{}{SAVE_AT_END}", posix_prefix(d, kind), req.script);
+    let mut args = if kind == Kind::Zsh {
+        os(&["--no-rcs", "-e", "-o", "pipefail"])
+    } else {
+        os(&["-e"])
+    };
+    args.extend(script_args(d, &script)?);
+    Ok(Command {
+        args,
+        saves: true,
+        dir: Some(dir),
+    })
+}
+
+fn interpreter_command(
+    req: &StepRun<'_>,
+    env: &mut BTreeMap<String, String>,
+) -> io::Result<Command> {
+    let dir = scratch()?;
+    let file = dir.path().join("step");
+    fs::write(&file, req.script)?;
+    if req.program.starts_with("python") && !env.contains_key("PYTHONUNBUFFERED") {
+        // Otherwise Python holds stdout back while stderr flows, and the
+        // combined output comes out in the wrong order.
+        env.insert("PYTHONUNBUFFERED".into(), "1".into());
+    }
+    Ok(Command {
+        args: vec![file.into_os_string()],
+        saves: false,
+        dir: Some(dir),
+    })
+}
+
+fn scratch() -> io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("runsheet-")
+        .tempdir_in(scratch_root())
 }
 
 /// `program` looked up on `env`'s PATH, as the shell would. Starting an
@@ -363,7 +411,7 @@ pub(crate) fn saved_state(
     if !prepared.saves {
         return None;
     }
-    let d = prepared.dir.path();
+    let d = prepared.dir.as_ref()?.path();
     let (cwd, exported, shell_script): Saved = match prepared.kind {
         Kind::Interpreter => return None,
         Kind::Bash => bash_saved(d)?,
