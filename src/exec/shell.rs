@@ -175,9 +175,13 @@ fn interpreter_command(
     })
 }
 
+/// A private directory for one step's files: the saved state holds the
+/// values of shell variables, secrets among them.
 fn scratch() -> io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
     tempfile::Builder::new()
         .prefix("runsheet-")
+        .permissions(fs::Permissions::from_mode(0o700))
         .tempdir_in(scratch_root())
 }
 

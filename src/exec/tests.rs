@@ -770,3 +770,13 @@ fn a_plain_command_step_passes_the_state_through() {
         format!("{}\nf 1 2\nnounset\n", sub.display())
     );
 }
+
+#[test]
+fn the_saved_state_is_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = Run::new("bash").run(
+        "secret_dir=$(dirname \"$(tr '\\0' '\\n' </proc/$$/environ | sed -n 's/^BASH_ENV=//p')\")\nstat -c %a \"$secret_dir\"",
+        &start_in(dir.path()),
+    );
+    assert_eq!(text(&out.combined), "700\n");
+}
