@@ -465,14 +465,15 @@ fn bash_saved(dir: &Path) -> Option<Saved> {
     let mut exported = Vec::new();
     let mut script = String::with_capacity(saved.len());
     let mut functions = "";
+    let mut aliases = String::new();
     for (range, words) in super::words::commands(&saved) {
         if words == [FUNCTIONS_MARK] {
             functions = &saved[range.end..];
             break;
         }
         if words[0] == "alias" {
-            script.push_str(&saved[range]);
-            script.push('\n');
+            aliases.push_str(&saved[range]);
+            aliases.push('\n');
             continue;
         }
         let Some(decl) = Declaration::read(&words) else {
@@ -502,6 +503,9 @@ fn bash_saved(dir: &Path) -> Option<Saved> {
         script.push('\n');
     }
     script.push_str(&user_functions(functions.trim_start_matches('\n')));
+    // Aliases after the functions: a function body was alias-expanded when
+    // first defined, and must not be expanded twice.
+    script.push_str(&aliases);
     if bashopts != bashopts0 || shellopts != shellopts0 {
         script.push_str(&format!(
             "__runsheet_opts {} {}\n",

@@ -780,3 +780,13 @@ fn the_saved_state_is_private() {
     );
     assert_eq!(text(&out.combined), "700\n");
 }
+
+#[test]
+fn function_bodies_are_not_alias_expanded_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let last = Run::new("bash").chain(
+        dir.path(),
+        &["alias echo='echo x'\nf() { echo it; }", "f; echo this"],
+    );
+    assert_eq!(text(&last.combined), "x it\nx this\n");
+}
