@@ -3,6 +3,16 @@
 //! streamed (masked) to a sink, timeouts and interrupts stopping the whole group.
 //!
 //! This file fixes the interface the run engine (`crate::runner`) codes against.
+//!
+//! - [`run_step`] runs one step to the end; [`spawn_background`] starts a
+//!   `background` step, stopped by [`Background::stop`] or on drop.
+//! - [`Interrupt`] is the Ctrl-C / SIGTERM / SIGHUP flag a running step polls.
+//! - `shell`: how each shell starts and how its state is saved and restored
+//!   (user guide: "What carries between steps"); `inert`: bash scripts that
+//!   cannot change the state skip saving it; `words`: reading `export -p`.
+//! - `step`: the supervising loop (pipes polled, timeout, interrupt, stopping
+//!   the group); `output`: streaming masking and the capped capture;
+//!   `group`: signalling a process group; `terminal`: interactive steps.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -106,7 +116,7 @@ mod interrupt;
 mod output;
 mod shell;
 mod step;
-pub(crate) mod terminal;
+mod terminal;
 mod words;
 
 pub use background::{spawn_background, Background};

@@ -43,6 +43,7 @@ pub fn run_step(
     let tty = req.interactive.then(terminal::owned_terminal).flatten();
     let (handle, mut pipes) = start(&prepared, req, tty)?;
     let pgid = leader_pid(&handle);
+    let guard = KillOnDrop(pgid);
     let lent = tty.map(|tty| Lent::give(tty, pgid));
 
     let mut collector = Collector::new(req);
@@ -54,6 +55,7 @@ pub fn run_step(
     let (mut reason, status) = watch.run(&handle, &mut pipes, |stream, bytes| {
         collector.data(stream, bytes, sink)
     })?;
+    std::mem::forget(guard);
     drop(lent);
     collector.finish(sink);
     if lent_sigint(tty, status) && reason.is_none() {
@@ -89,6 +91,16 @@ pub fn run_step(
         truncated,
         state,
     })
+}
+
+/// Kills the step's group if supervising it fails half-way (an error, or a
+/// panic in the sink): nothing may outlive runsheet's attention.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        group::signal(self.0, libc::SIGKILL);
+    }
 }
 
 fn lent_sigint(tty: Option<RawFd>, status: ExitStatus) -> bool {

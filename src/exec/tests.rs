@@ -790,3 +790,36 @@ fn function_bodies_are_not_alias_expanded_twice() {
     );
     assert_eq!(text(&last.combined), "x it\nx this\n");
 }
+
+#[test]
+fn a_panicking_sink_leaves_no_process_behind() {
+    struct Boom;
+    impl OutputSink for Boom {
+        fn output(&mut self, _: StreamKind, _: &[u8]) {
+            panic!("reporter bug");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let m = marker();
+    let state = start_in(dir.path());
+    let base = base_env();
+    let redactor = Redactor::default();
+    let script = format!("echo hi; sleep {m}");
+    let req = StepRun {
+        program: "bash",
+        script: &script,
+        state: &state,
+        base_env: &base,
+        cwd_override: None,
+        timeout: None,
+        interactive: false,
+        capture: Capture::None,
+        redactor: &redactor,
+    };
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_step(&req, &mut Boom, &Interrupt::new())
+    }));
+    assert!(caught.is_err());
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(processes_with(&format!("sleep {m}")), Vec::<String>::new());
+}
