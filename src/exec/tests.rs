@@ -823,3 +823,72 @@ fn a_panicking_sink_leaves_no_process_behind() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(processes_with(&format!("sleep {m}")), Vec::<String>::new());
 }
+
+#[test]
+fn stdin_is_empty_unless_interactive() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = Run::new("bash").run(
+        "if read -r x; then echo got; else echo eof; fi",
+        &start_in(dir.path()),
+    );
+    assert_eq!(text(&out.combined), "eof\n");
+}
+
+#[test]
+fn interactive_without_a_terminal_just_inherits_stdin() {
+    if terminal::owned_terminal().is_some() {
+        return; // covered by the pty tests
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = start_in(dir.path());
+    let base = base_env();
+    let redactor = Redactor::default();
+    let req = StepRun {
+        program: "bash",
+        script: "[ -t 0 ] || echo not-a-terminal",
+        state: &state,
+        base_env: &base,
+        cwd_override: None,
+        timeout: None,
+        interactive: true,
+        capture: Capture::Combined,
+        redactor: &redactor,
+    };
+    let out = run_step(&req, &mut Collect::default(), &Interrupt::new()).unwrap();
+    assert_eq!(
+        (out.ending, text(&out.combined)),
+        (Ending::Exited, "not-a-terminal\n".to_string())
+    );
+}
+
+#[test]
+fn a_background_step_that_ends_on_its_own_reports_its_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let state = start_in(dir.path());
+    let base = base_env();
+    let redactor = Redactor::default();
+    let req = StepRun {
+        program: "sh",
+        script: "echo quick; exit 4",
+        state: &state,
+        base_env: &base,
+        cwd_override: None,
+        timeout: None,
+        interactive: false,
+        capture: Capture::None,
+        redactor: &redactor,
+    };
+    let log_path = logs.path().join("bg.log");
+    let mut bg = spawn_background(&req, std::fs::File::create(&log_path).unwrap()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bg.try_status().unwrap().is_none() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(bg.try_status().unwrap().and_then(|s| s.code()), Some(4));
+    let started = Instant::now();
+    assert_eq!(bg.stop().unwrap().code(), Some(4));
+    assert!(started.elapsed() < GRACE);
+    assert_eq!(std::fs::read_to_string(&log_path).unwrap(), "quick\n");
+}
