@@ -259,12 +259,19 @@ struct Watch<'a> {
     interrupt: &'a Interrupt,
 }
 
-/// A stop in progress: SIGTERM sent, SIGKILL due at `kill_at`.
-struct Stopping {
-    /// `None`: the leader exited and stragglers are being cleared.
-    reason: Option<Ending>,
-    kill_at: Instant,
-    killed: bool,
+/// Where a running step is, as far as stopping it goes.
+#[derive(Clone, Copy)]
+enum Phase {
+    Running,
+    /// SIGTERM sent to the group; SIGKILL due at `kill_at` (`None` once sent).
+    Stopping {
+        kill_at: Option<Instant>,
+    },
+    /// Nothing is left in the group: reading what the pipes still hold, for
+    /// as long as something outside the group keeps them open.
+    Draining {
+        until: Instant,
+    },
 }
 
 impl Watch<'_> {
@@ -277,8 +284,8 @@ impl Watch<'_> {
         mut on_data: impl FnMut(StreamKind, &[u8]),
     ) -> io::Result<(Option<Ending>, ExitStatus)> {
         let mut status: Option<ExitStatus> = None;
-        let mut stopping: Option<Stopping> = None;
-        let mut drain_until: Option<Instant> = None;
+        let mut phase = Phase::Running;
+        let mut reason = None;
         let mut next_check = Instant::now();
         // With the pipes closed, the leader usually exits within microseconds:
         // look again soon, then less and less often.
@@ -290,8 +297,9 @@ impl Watch<'_> {
             }
             let open = pipes.iter().any(|p| p.open);
             if let Some(st) = status {
-                if !open || drain_until.is_some_and(|t| Instant::now() >= t) {
-                    return Ok((stopping.and_then(|s| s.reason), st));
+                let drained = matches!(phase, Phase::Draining { until } if Instant::now() >= until);
+                if !open || drained {
+                    return Ok((reason, st));
                 }
             }
             if open {
@@ -301,37 +309,59 @@ impl Watch<'_> {
                 pause = (pause * 2).min(TICK);
             }
             let now = Instant::now();
-            if now < next_check && status.is_none() {
+            if status.is_none() && now < next_check {
                 continue;
             }
             next_check = now + TICK;
-            if status.is_none() && stopping.is_none() {
-                stopping = self
-                    .should_stop(now)
-                    .map(|reason| self.begin_stop(Some(reason), now));
-            } else if status.is_some() && stopping.is_none() && drain_until.is_none() {
+            phase = self.advance(phase, &mut reason, status.is_some(), now);
+        }
+    }
+
+    /// One look at the clock, the interrupt flag and the group.
+    fn advance(
+        &self,
+        phase: Phase,
+        reason: &mut Option<Ending>,
+        leader_exited: bool,
+        now: Instant,
+    ) -> Phase {
+        let stop = |sig| {
+            group::signal(self.pgid, sig);
+        };
+        let drain = Phase::Draining { until: now + DRAIN };
+        match phase {
+            Phase::Running if leader_exited => {
                 if group::alive(self.pgid) {
-                    stopping = Some(self.begin_stop(None, now));
+                    // Stragglers of a finished step.
+                    stop(libc::SIGTERM);
+                    Phase::Stopping {
+                        kill_at: Some(now + GRACE),
+                    }
                 } else {
-                    drain_until = Some(now + DRAIN);
+                    drain
                 }
             }
-            if let Some(st) = stopping.as_mut().filter(|s| !s.killed) {
-                let leader_gone = status.is_some();
-                if leader_gone && !group::alive(self.pgid) {
-                    st.killed = true;
-                    drain_until = Some(now + DRAIN);
-                } else if now >= st.kill_at {
-                    self.signal(libc::SIGKILL);
-                    st.killed = true;
+            Phase::Running => match self.should_stop(now) {
+                Some(why) => {
+                    *reason = Some(why);
+                    stop(libc::SIGTERM);
+                    Phase::Stopping {
+                        kill_at: Some(now + GRACE),
+                    }
+                }
+                None => Phase::Running,
+            },
+            Phase::Stopping { kill_at } => {
+                if leader_exited && (kill_at.is_none() || !group::alive(self.pgid)) {
+                    drain
+                } else if kill_at.is_some_and(|t| now >= t) {
+                    stop(libc::SIGKILL);
+                    Phase::Stopping { kill_at: None }
+                } else {
+                    phase
                 }
             }
-            if stopping.as_ref().is_some_and(|s| s.killed)
-                && status.is_some()
-                && drain_until.is_none()
-            {
-                drain_until = Some(now + DRAIN);
-            }
+            Phase::Draining { .. } => phase,
         }
     }
 
@@ -343,19 +373,6 @@ impl Watch<'_> {
         } else {
             None
         }
-    }
-
-    fn begin_stop(&self, reason: Option<Ending>, now: Instant) -> Stopping {
-        self.signal(libc::SIGTERM);
-        Stopping {
-            reason,
-            kill_at: now + GRACE,
-            killed: false,
-        }
-    }
-
-    fn signal(&self, sig: i32) {
-        group::signal(self.pgid, sig);
     }
 }
 
