@@ -110,6 +110,7 @@ pub struct Outcome {
 }
 
 mod background;
+mod bash;
 mod group;
 mod inert;
 mod interrupt;

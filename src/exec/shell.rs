@@ -1,13 +1,11 @@
 //! How each shell is started, and how its state is saved on exit and restored
 //! at the next step's start.
 //!
-//! - bash: `BASH_ENV` points at a prelude that installs an EXIT trap and
-//!   sources the previous state. The trap writes variables, functions, aliases
-//!   and options (bash builtins only: no extra process), the cwd and the
-//!   exported environment, then exits with the script's own status. The script
-//!   itself is passed with `-c` untouched, so its line numbers are its own.
-//! - sh, zsh: the same trap, prepended on the script's first line, saves cwd
-//!   and `export -p`.
+//! - bash: `BASH_ENV` points at a prelude (see `bash`) that loads the previous
+//!   state and saves the new one at the end; the script is passed with `-c`
+//!   as written, so its line numbers are its own.
+//! - sh, zsh: saving functions and an EXIT trap, prepended on the script's
+//!   first line, save the cwd and the exported variables.
 //! - interpreters: the script is written to a file and passed to the program;
 //!   nothing is saved.
 
@@ -47,7 +45,7 @@ const UNTRACKED_ENV: &[&str] = &["PWD", "SHLVL", "_", "BASH_ENV"];
 
 /// A `-c` argument longer than this goes through a file instead (the kernel
 /// caps one argument at 128 KiB).
-const MAX_INLINE: usize = 96 * 1024;
+pub(crate) const MAX_INLINE: usize = 96 * 1024;
 
 /// A process ready to start, with the files its state travels through.
 pub(crate) struct Prepared {
@@ -81,7 +79,7 @@ pub(crate) fn prepare(req: &StepRun<'_>) -> io::Result<Prepared> {
         .clone()
         .unwrap_or_else(|| req.state.cwd.clone());
     let Command { args, saves, dir } = match kind {
-        Kind::Bash => bash_command(req, &mut env)?,
+        Kind::Bash => super::bash::bash_command(req, &mut env)?,
         Kind::Posix | Kind::Zsh => posix_command(req, kind)?,
         Kind::Interpreter => interpreter_command(req, &mut env)?,
     };
@@ -98,45 +96,10 @@ pub(crate) fn prepare(req: &StepRun<'_>) -> io::Result<Prepared> {
 }
 
 /// The arguments after the program, and the files they need.
-struct Command {
-    args: Vec<OsString>,
-    saves: bool,
-    dir: Option<tempfile::TempDir>,
-}
-
-fn bash_command(req: &StepRun<'_>, env: &mut BTreeMap<String, String>) -> io::Result<Command> {
-    let restore = req.state.shell_script.as_deref().unwrap_or("");
-    let saves = !super::inert::leaves_state_alone(req.script, restore);
-    let mut args = os(&["--noprofile", "--norc", "-eo", "pipefail"]);
-    if !saves
-        && restore.is_empty()
-        && !req.base_env.contains_key("BASH_ENV")
-        && req.script.len() <= MAX_INLINE
-    {
-        // Nothing to load, nothing to save: no prelude, no files.
-        args.extend(os(&["-O", "expand_aliases", "-c", req.script]));
-        return Ok(Command {
-            args,
-            saves,
-            dir: None,
-        });
-    }
-    let dir = scratch()?;
-    let d = dir.path();
-    let prelude = d.join("prelude.bash");
-    fs::write(&prelude, bash_prelude(d, req.state, req.base_env, saves))?;
-    env.insert("BASH_ENV".into(), path_string(&prelude)?);
-    let script = if saves {
-        format!("{}{SAVE_AT_END}", req.script)
-    } else {
-        req.script.to_string()
-    };
-    args.extend(script_args(d, &script)?);
-    Ok(Command {
-        args,
-        saves,
-        dir: Some(dir),
-    })
+pub(crate) struct Command {
+    pub(crate) args: Vec<OsString>,
+    pub(crate) saves: bool,
+    pub(crate) dir: Option<tempfile::TempDir>,
 }
 
 fn posix_command(req: &StepRun<'_>, kind: Kind) -> io::Result<Command> {
@@ -177,7 +140,7 @@ fn interpreter_command(
 
 /// A private directory for one step's files: the saved state holds the
 /// values of shell variables, secrets among them.
-fn scratch() -> io::Result<tempfile::TempDir> {
+pub(crate) fn scratch() -> io::Result<tempfile::TempDir> {
     use std::os::unix::fs::PermissionsExt;
     tempfile::Builder::new()
         .prefix("runsheet-")
@@ -202,11 +165,11 @@ fn find_program(program: &str, env: &BTreeMap<String, String>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(program))
 }
 
-fn os(args: &[&str]) -> Vec<OsString> {
+pub(crate) fn os(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
 }
 
-fn script_args(dir: &Path, script: &str) -> io::Result<Vec<OsString>> {
+pub(crate) fn script_args(dir: &Path, script: &str) -> io::Result<Vec<OsString>> {
     if script.len() <= MAX_INLINE {
         return Ok(vec!["-c".into(), script.into()]);
     }
@@ -215,7 +178,7 @@ fn script_args(dir: &Path, script: &str) -> io::Result<Vec<OsString>> {
     Ok(vec![file.into_os_string()])
 }
 
-fn path_string(p: &Path) -> io::Result<String> {
+pub(crate) fn path_string(p: &Path) -> io::Result<String> {
     p.to_str().map(str::to_string).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -225,44 +188,12 @@ fn path_string(p: &Path) -> io::Result<String> {
 }
 
 /// `'text'` for any shell.
-fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-fn quoted_path(dir: &Path, file: &str) -> String {
+pub(crate) fn quoted_path(dir: &Path, file: &str) -> String {
     quote(&dir.join(file).to_string_lossy())
-}
-
-/// Shell variables bash maintains itself: restoring them would be wrong or fail.
-fn bash_special(name: &str) -> bool {
-    const NAMES: &[&str] = &[
-        "DIRSTACK",
-        "EPOCHREALTIME",
-        "EPOCHSECONDS",
-        "EUID",
-        "FUNCNAME",
-        "GROUPS",
-        "HISTCMD",
-        "HOSTNAME",
-        "HOSTTYPE",
-        "LINENO",
-        "MACHTYPE",
-        "OSTYPE",
-        "PIPESTATUS",
-        "PPID",
-        "PWD",
-        "RANDOM",
-        "SECONDS",
-        "SHELLOPTS",
-        "SHLVL",
-        "SRANDOM",
-        "UID",
-        "_",
-    ];
-    NAMES.contains(&name)
-        || name.starts_with("BASH")
-        || name.starts_with("COMP_")
-        || name.starts_with("__runsheet_")
 }
 
 /// Where per-step temporary directories go: a memory file system when there
@@ -288,100 +219,13 @@ fn writable_dir(dir: &Path) -> bool {
         .is_ok()
 }
 
-/// The prelude bash sources through `BASH_ENV` before the script.
-///
-/// The EXIT trap saves with builtins only, no subshell, into one file:
-/// `declare -p` (filtered by [`saved_state`]), aliases, a marker and the
-/// functions. Options travel inside `declare -p` as `$BASHOPTS` and the
-/// `$SHELLOPTS` read before saving turns errexit and nounset off (so that
-/// saving can never fail half-way and change the status).
-/// `__runsheet_opts` restores both from their saved lists; xtrace and verbose
-/// come last so runsheet's own lines are never traced.
-fn bash_prelude(
-    dir: &Path,
-    state: &ShellState,
-    base_env: &BTreeMap<String, String>,
-    saves: bool,
-) -> String {
-    let restore_bash_env = match base_env.get("BASH_ENV") {
-        Some(v) => format!("export BASH_ENV={}", quote(v)),
-        None => "unset BASH_ENV".to_string(),
-    };
-    let save = if saves { bash_save(dir) } else { String::new() };
-    format!(
-        "{restore_bash_env}\nshopt -s expand_aliases\n{save}{}",
-        restore_script(state.shell_script.as_deref().unwrap_or(""))
-    )
-}
-
-/// The functions saving the state, the EXIT trap, and the options as they
-/// start (to tell later whether the step changed them).
-fn bash_save(dir: &Path) -> String {
-    let saved = quoted_path(dir, "saved");
-    format!(
-        r#"__runsheet_done=
-__runsheet_dump() {{
-  __runsheet_o=$SHELLOPTS
-  builtin set +e +u +o pipefail
-  {{ builtin declare -p; builtin alias -p; builtin echo '{FUNCTIONS_MARK}'; builtin declare -f; }} >{saved}
-  __runsheet_done=1
-}}
-__runsheet_exit() {{ [[ -n $__runsheet_done ]] || __runsheet_dump; builtin exit "$1"; }}
-__runsheet_end() {{ __runsheet_dump; return "$1"; }}
-trap '{{ __runsheet_exit "$?"; }} 2>/dev/null' EXIT
-__runsheet_b0=$BASHOPTS __runsheet_s0=$SHELLOPTS
-"#
-    )
-}
-
-/// Restores options from their saved lists (see [`bash_saved`]), xtrace and
-/// verbose last so that nothing of runsheet's is traced.
-const BASH_OPTS_FN: &str = r#"__runsheet_opts() {
-  local o
-  [[ $1 == "$BASHOPTS" ]] || {
-  for o in ${BASHOPTS//:/ }; do
-    case :$1: in *:$o:*) ;; *) builtin shopt -u "$o" ;; esac
-  done
-  for o in ${1//:/ }; do
-    case :$BASHOPTS:$o in *:$o:*|*:login_shell|*:restricted_shell) ;; *) builtin shopt -s "$o" ;; esac
-  done
-  }
-  [[ $2 == "$SHELLOPTS" ]] && return
-  for o in ${SHELLOPTS//:/ }; do
-    case $o in errexit|pipefail) ;; *) case :$2: in *:$o:*) ;; *) builtin set +o "$o" ;; esac ;; esac
-  done
-  for o in ${2//:/ }; do
-    case $o in
-      errexit|pipefail) ;;
-      xtrace) __runsheet_x+=x ;;
-      verbose) __runsheet_x+=v ;;
-      *) case :$SHELLOPTS: in *:$o:*) ;; *) builtin set -o "$o" ;; esac ;;
-    esac
-  done
-} 2>/dev/null
-"#;
-
-/// The saved state, with the options function around it when it is needed:
-/// most steps change no option, and every line bash parses costs time.
-fn restore_script(script: &str) -> String {
-    if !script.contains("__runsheet_opts ") {
-        return script.to_string();
-    }
-    format!(
-        "{BASH_OPTS_FN}__runsheet_x=\n{script}builtin unset -f __runsheet_opts\n[[ -z $__runsheet_x ]] || builtin set -$__runsheet_x\n"
-    )
-}
-
-/// Separates `declare -p` from the functions in bash's saved state.
-const FUNCTIONS_MARK: &str = "#runsheet-functions";
-
 /// Appended to every shell script: saves the state when the script runs to
 /// its end, so a script that installs its own EXIT trap (replacing runsheet's)
 /// still carries its state. It returns the script's last status, with errexit
 /// off, so the shell exits with that status and the script's own EXIT trap
 /// runs outside the `2>/dev/null`. The blank line ends a trailing `\`
 /// continuation.
-const SAVE_AT_END: &str = "\n\n{ __runsheet_end \"$?\"; } 2>/dev/null\n";
+pub(crate) const SAVE_AT_END: &str = "\n\n{ __runsheet_end \"$?\"; } 2>/dev/null\n";
 
 /// Save functions and EXIT trap for sh and zsh, all on one line ending in
 /// `; ` so the script's first line follows on the same line and keeps its
@@ -418,7 +262,7 @@ pub(crate) fn saved_state(
     let d = prepared.dir.as_ref()?.path();
     let (cwd, exported, shell_script): Saved = match prepared.kind {
         Kind::Interpreter => return None,
-        Kind::Bash => bash_saved(d)?,
+        Kind::Bash => super::bash::bash_saved(d)?,
         Kind::Posix => {
             let (cwd, env) = read_lossy(d)?;
             (cwd, super::words::parse_exports(&env), None)
@@ -450,130 +294,8 @@ fn read_lossy(dir: &Path) -> Option<(String, String)> {
     Some((read("cwd")?, read("env")?))
 }
 
-/// Reads what the bash EXIT trap wrote: the cwd, the exported variables, and
-/// the script restoring the rest. Read-only and bash-maintained variables are
-/// dropped (re-declaring them fails), exported ones travel as the environment
-/// delta instead.
-fn bash_saved(dir: &Path) -> Option<Saved> {
-    // Lossy: one odd byte in a variable must not lose the whole state.
-    let saved = fs::read(dir.join("saved")).ok()?;
-    let saved = String::from_utf8_lossy(&saved);
-    let mut cwd = None;
-    let mut bashopts = String::new();
-    let mut shellopts = String::new();
-    let (mut bashopts0, mut shellopts0) = (String::new(), String::new());
-    let mut exported = Vec::new();
-    let mut script = String::with_capacity(saved.len());
-    let mut functions = "";
-    let mut aliases = String::new();
-    for (range, words) in super::words::commands(&saved) {
-        if words == [FUNCTIONS_MARK] {
-            functions = &saved[range.end..];
-            break;
-        }
-        if words[0] == "alias" {
-            aliases.push_str(&saved[range]);
-            aliases.push('\n');
-            continue;
-        }
-        let Some(decl) = Declaration::read(&words) else {
-            continue;
-        };
-        match decl.name {
-            "PWD" => cwd = decl.value.clone(),
-            "BASHOPTS" => bashopts = decl.value.clone().unwrap_or_default(),
-            "__runsheet_o" => shellopts = decl.value.clone().unwrap_or_default(),
-            "__runsheet_b0" => bashopts0 = decl.value.clone().unwrap_or_default(),
-            "__runsheet_s0" => shellopts0 = decl.value.clone().unwrap_or_default(),
-            _ => {}
-        }
-        if decl.flags.contains('r')
-            || bash_special(decl.name)
-            || bash_default(&saved[range.clone()])
-        {
-            continue;
-        }
-        if decl.flags.contains('x') {
-            if let (Some(v), false) = (decl.value, decl.flags.contains(['a', 'A'])) {
-                exported.push((decl.name.to_string(), v));
-            }
-            continue;
-        }
-        script.push_str(&saved[range]);
-        script.push('\n');
-    }
-    script.push_str(&user_functions(functions.trim_start_matches('\n')));
-    // Aliases after the functions: a function body was alias-expanded when
-    // first defined, and must not be expanded twice.
-    script.push_str(&aliases);
-    if bashopts != bashopts0 || shellopts != shellopts0 {
-        script.push_str(&format!(
-            "__runsheet_opts {} {}\n",
-            quote(&bashopts),
-            quote(&shellopts)
-        ));
-    }
-    Some((cwd?, exported, Some(script)))
-}
-
-/// A variable as every bash starts with it: restoring it is wasted work.
-fn bash_default(declaration: &str) -> bool {
-    const DEFAULTS: &[&str] = &[
-        r#"declare -- IFS=$' \t\n'"#,
-        r#"declare -- OPTERR="1""#,
-        r#"declare -i OPTIND="1""#,
-        r#"declare -- PS4="+ ""#,
-    ];
-    DEFAULTS.contains(&declaration)
-}
-
-/// `declare -f` output without runsheet's own functions. Each definition
-/// starts with a `NAME () ` line at the margin (bash's canonical layout).
-fn user_functions(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut keep = true;
-    for line in text.split_inclusive('\n') {
-        if let Some(name) = line.strip_suffix(" () \n") {
-            if !name.contains(' ') {
-                keep = !name.starts_with("__runsheet_");
-            }
-        }
-        if keep {
-            out.push_str(line);
-        }
-    }
-    out
-}
-
-/// One line of `declare -p`: `declare -FLAGS NAME[=VALUE]`.
-struct Declaration<'a> {
-    flags: &'a str,
-    name: &'a str,
-    /// The value unquoted; meaningless for arrays.
-    value: Option<String>,
-}
-
-impl<'a> Declaration<'a> {
-    fn read(words: &'a [String]) -> Option<Self> {
-        let (first, rest) = words.split_first()?;
-        if first != "declare" {
-            return None;
-        }
-        let (flags, assignment) = match rest {
-            [f, a, ..] if f.starts_with('-') => (f.as_str(), a),
-            [a, ..] => ("", a),
-            [] => return None,
-        };
-        let (name, value) = match assignment.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (assignment.as_str(), None),
-        };
-        Some(Declaration { flags, name, value })
-    }
-}
-
 /// cwd, exported variables, bash's restoring script.
-type Saved = (String, Vec<(String, String)>, Option<String>);
+pub(crate) type Saved = (String, Vec<(String, String)>, Option<String>);
 
 /// What the step's exported environment changed relative to the run's base.
 fn env_delta(
