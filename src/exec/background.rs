@@ -6,12 +6,11 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::process::ExitStatus;
 use std::sync::mpsc::{channel, Receiver};
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::output::Masker;
-use super::shell::{self, Prepared};
-use super::step::{expression, leader_pid};
+use super::shell;
+use super::step::{check_cwd, expression, leader_pid, start_error};
 use super::{group, StepRun, GRACE};
 
 /// How long `stop` waits for the log writer to see the end of the output.
@@ -20,7 +19,7 @@ const DRAIN: Duration = Duration::from_secs(1);
 /// A running background step.
 #[derive(Debug)]
 pub struct Background {
-    handle: Arc<duct::Handle>,
+    handle: duct::Handle,
     pgid: i32,
     log_done: Option<Receiver<()>>,
     status: Option<ExitStatus>,
@@ -31,28 +30,15 @@ pub struct Background {
 /// Starts `req` in the background, its output (both streams, masked) going to
 /// `log`. The shell state it leaves is not read: later steps do not see it.
 pub fn spawn_background(req: &StepRun<'_>, log: File) -> io::Result<Background> {
-    let prepared: Prepared = shell::prepare(req)?;
-    if !prepared.cwd.is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!(
-                "working directory {} does not exist",
-                prepared.cwd.display()
-            ),
-        ));
-    }
+    let prepared = shell::prepare(req)?;
+    check_cwd(&prepared)?;
     let (out_r, out_w) = io::pipe()?;
     let expr = expression(&prepared, false, None)
         .stderr_to_stdout()
         .stdout_file(out_w);
-    let handle = expr.start().map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot start `{}`: {e}", prepared.program),
-        )
-    })?;
+    let handle = expr.start().map_err(|e| start_error(&prepared, e))?;
+    // Our copy of the pipe's write end goes with the expression.
     drop(expr);
-    let handle = Arc::new(handle);
     let log_done = spawn_log_writer(out_r, log, Masker::new(req.redactor))?;
     Ok(Background {
         pgid: leader_pid(&handle),
@@ -112,13 +98,9 @@ impl Background {
     /// Stops the whole group (SIGTERM, up to [`GRACE`], SIGKILL) and waits for
     /// the shell; returns its status. Calling it again returns the same.
     pub fn stop(&mut self) -> io::Result<ExitStatus> {
-        self.stop_within(GRACE)
-    }
-
-    pub(crate) fn stop_within(&mut self, grace: Duration) -> io::Result<ExitStatus> {
-        let handle = Arc::clone(&self.handle);
+        let handle = &self.handle;
         let leader_done = || handle.try_wait().map_or(true, |o| o.is_some());
-        group::stop(self.pgid, grace, leader_done);
+        group::stop(self.pgid, GRACE, leader_done);
         let status = self.handle.wait()?.status;
         self.status = Some(status);
         if let Some(done) = self.log_done.take() {

@@ -120,7 +120,7 @@ fn not_started(req: &StepRun<'_>, started: Instant) -> Outcome {
     }
 }
 
-fn check_cwd(prepared: &Prepared) -> io::Result<()> {
+pub(crate) fn check_cwd(prepared: &Prepared) -> io::Result<()> {
     if prepared.cwd.is_dir() {
         return Ok(());
     }
@@ -133,10 +133,10 @@ fn check_cwd(prepared: &Prepared) -> io::Result<()> {
     ))
 }
 
-/// The duct expression for a prepared step, stdin and group set, without its
-/// output wiring.
-/// `tty`: an interactive step's terminal, handed to its group (see
-/// `terminal`); stdin is inherited for interactive steps, `/dev/null` else.
+/// The duct expression for a prepared step, in its own process group, without
+/// its output wiring. stdin is `/dev/null`, or inherited for an interactive
+/// step; `tty` is the terminal handed to an interactive step's group (see
+/// `terminal`).
 pub(crate) fn expression(
     prepared: &Prepared,
     interactive: bool,
@@ -197,7 +197,7 @@ fn start(
     Ok((handle, pipes))
 }
 
-fn start_error(prepared: &Prepared, e: io::Error) -> io::Error {
+pub(crate) fn start_error(prepared: &Prepared, e: io::Error) -> io::Error {
     io::Error::new(
         e.kind(),
         format!("cannot start `{}`: {e}", prepared.program),
