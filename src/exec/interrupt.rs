@@ -20,7 +20,18 @@ impl Interrupt {
     /// so that steps' process groups are stopped however the run ends (they
     /// are not in the terminal's foreground group, so a closed terminal would
     /// not reach them otherwise).
+    ///
+    /// It also makes SIGTTIN ignored, for runsheet and (inherited) for every
+    /// step: a step not marked `interactive` runs outside the terminal's
+    /// foreground group, and reading the terminal (`sudo` asking for a
+    /// password) would stop it forever; ignored, the read fails at once with
+    /// an I/O error the step reports.
     pub fn install() -> io::Result<Self> {
+        // SAFETY: setting a signal's disposition to SIG_IGN has no
+        // preconditions and installs no handler code.
+        if unsafe { libc::signal(libc::SIGTTIN, libc::SIG_IGN) } == libc::SIG_ERR {
+            return Err(io::Error::last_os_error());
+        }
         let flag = Self::new();
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         for sig in [SIGINT, SIGTERM, SIGHUP] {

@@ -590,6 +590,10 @@ fn wait_for(file: &Path) {
 
 /// Inside the pty: run `script` as an interactive step and report.
 fn interactive_inside(shared: &Path, script: &str) {
+    step_inside(shared, script, true);
+}
+
+fn step_inside(shared: &Path, script: &str, interactive: bool) {
     // As runsheet does: a Ctrl-C meant for runsheet itself only sets a flag.
     let _absorb = Interrupt::install().unwrap();
     let flag = Interrupt::new();
@@ -602,8 +606,8 @@ fn interactive_inside(shared: &Path, script: &str) {
         state: &state,
         base_env: &base,
         cwd_override: None,
-        timeout: None,
-        interactive: true,
+        timeout: Some(Duration::from_secs(10)),
+        interactive,
         capture: Capture::Combined,
         redactor: &redactor,
     };
@@ -891,4 +895,22 @@ fn a_background_step_that_ends_on_its_own_reports_its_status() {
     assert_eq!(bg.stop().unwrap().code(), Some(4));
     assert!(started.elapsed() < GRACE);
     assert_eq!(std::fs::read_to_string(&log_path).unwrap(), "quick\n");
+}
+
+#[test]
+fn a_step_not_marked_interactive_cannot_hang_on_the_terminal() {
+    if let Some(shared) = std::env::var_os("RUNSHEET_TEST_PTY") {
+        let shared = PathBuf::from(shared);
+        let script = "if read -r x </dev/tty; then echo read; else echo failed; fi";
+        return step_inside(&shared, script, false);
+    }
+    let report = in_pty(
+        "exec::tests::a_step_not_marked_interactive_cannot_hang_on_the_terminal",
+        |_, _| {},
+    );
+    assert!(
+        report.starts_with("Exited Some(0) flag=false fg=true out="),
+        "{report}"
+    );
+    assert!(report.ends_with("failed\n"), "{report}");
 }
