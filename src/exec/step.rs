@@ -3,7 +3,7 @@
 //! interrupt, and read back the state it left.
 
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
@@ -209,23 +209,27 @@ pub(crate) fn leader_pid(handle: &duct::Handle) -> i32 {
     i32::try_from(pid).unwrap_or(0)
 }
 
-/// Waits up to `timeout` for output on the open pipes and hands what one read
-/// of each ready pipe returns to `on_data`. Returns at once on output, so
-/// a step's exit (its pipes closing) is seen without delay.
-fn read_ready(
+/// Waits up to `timeout` for output on the open pipes, or for the leader to
+/// exit when `pidfd` is given, and hands what one read of each ready pipe
+/// returns to `on_data`. Returns as soon as anything happens, so a step's end
+/// is seen without delay.
+fn wait_ready(
     pipes: &mut [Pipe],
+    pidfd: Option<RawFd>,
     timeout: Duration,
     buf: &mut [u8],
     on_data: &mut impl FnMut(StreamKind, &[u8]),
 ) -> io::Result<()> {
+    let watched = |fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
     let mut fds: Vec<libc::pollfd> = pipes
         .iter()
         .filter(|p| p.open)
-        .map(|p| libc::pollfd {
-            fd: p.reader.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
+        .map(|p| watched(p.reader.as_raw_fd()))
+        .chain(pidfd.map(watched))
         .collect();
     let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
     // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
@@ -240,7 +244,7 @@ fn read_ready(
     }
     for fd in fds.iter().filter(|fd| fd.revents != 0) {
         let Some(pipe) = pipes.iter_mut().find(|p| p.reader.as_raw_fd() == fd.fd) else {
-            continue;
+            continue; // the pidfd: the caller looks at the leader next
         };
         // poll said readable (or hung up): one read does not block.
         match pipe.reader.read(buf) {
@@ -251,6 +255,25 @@ fn read_ready(
         }
     }
     Ok(())
+}
+
+/// A descriptor that becomes readable when process `pid` exits (Linux 5.3
+/// and later); `None` elsewhere, and the loop polls instead.
+fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new
+        // descriptor we then own, or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let fd = RawFd::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+        // SAFETY: `fd` was just opened and is owned by nobody else.
+        Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
 }
 
 struct Watch<'a> {
@@ -287,8 +310,9 @@ impl Watch<'_> {
         let mut phase = Phase::Running;
         let mut reason = None;
         let mut next_check = Instant::now();
-        // With the pipes closed, the leader usually exits within microseconds:
-        // look again soon, then less and less often.
+        let pidfd = pidfd_open(self.pgid);
+        // Without a pidfd and with the pipes closed, the leader usually exits
+        // within microseconds: look again soon, then less and less often.
         let mut pause = Duration::from_micros(50);
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -302,8 +326,10 @@ impl Watch<'_> {
                     return Ok((reason, st));
                 }
             }
-            if open {
-                read_ready(pipes, TICK, &mut buf, &mut on_data)?;
+            let exit_fd = pidfd.as_ref().filter(|_| status.is_none());
+            if open || exit_fd.is_some() {
+                let exit_fd = exit_fd.map(AsRawFd::as_raw_fd);
+                wait_ready(pipes, exit_fd, TICK, &mut buf, &mut on_data)?;
             } else {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(TICK);
