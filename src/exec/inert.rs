@@ -71,10 +71,17 @@ const STATEFUL: &[&str] = &[
 /// here-documents), none of them a state-changing builtin or one of the
 /// functions or aliases `restore` (the carried bash state) defines.
 pub(crate) fn leaves_state_alone(script: &str, restore: &str) -> bool {
-    if script.chars().any(|c| "(){}`\\".contains(c)) || script.contains("<<") {
+    if script.contains("$'") {
+        // `$'...'` may hold `\'`, which the quote stripping below would
+        // misread.
         return false;
     }
-    if !plain_expansions(script) {
+    // Single-quoted text is literal: nothing in it runs or expands.
+    let active = braced_names_plain(&without_single_quoted(script));
+    if active.chars().any(|c| "(){}`\\".contains(c)) || active.contains("<<") {
+        return false;
+    }
+    if !plain_expansions(&active) {
         return false;
     }
     if restore
@@ -96,6 +103,51 @@ pub(crate) fn leaves_state_alone(script: &str, restore: &str) -> bool {
                 && !STATEFUL.contains(&word)
                 && !defined.contains(&word)
         })
+}
+
+/// `script` with the inside of single-quoted strings (outside double quotes)
+/// blanked. An unterminated quote blanks the rest.
+fn without_single_quoted(script: &str) -> String {
+    let mut out = String::with_capacity(script.len());
+    let (mut in_single, mut in_double) = (false, false);
+    for c in script.chars() {
+        match c {
+            '\'' if !in_double => {
+                in_single = !in_single;
+                out.push(c);
+            }
+            _ if in_single => out.push(' '),
+            '"' => {
+                in_double = !in_double;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// `${NAME}` written as `$NAME`: the braces only delimit the name.
+fn braced_names_plain(script: &str) -> String {
+    let mut out = String::with_capacity(script.len());
+    let mut rest = script;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        if name_len > 0 && after[name_len..].starts_with('}') {
+            out.push('$');
+            out.push_str(&after[..name_len]);
+            rest = &after[name_len + 1..];
+        } else {
+            out.push_str("${");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Every `$` starts `$NAME` or a special parameter (`$?`, `$1`, ...):
@@ -148,6 +200,9 @@ mod tests {
             "curl --header=x https://example.com/?a=b > out.txt",
             "exit 3",
             "# only a comment",
+            "kubectl get pods -o jsonpath='{.items[0].metadata.name}'",
+            "echo \"${HOME}/x\" 'it''s (fine)'",
+            "awk '{ print $1 }' file | sort",
         ] {
             assert!(leaves_state_alone(script, ""), "{script}");
         }
@@ -178,6 +233,11 @@ mod tests {
             "cat <<EOF\nx\nEOF",
             "eval \"$CMD\"",
             "echo `cd /`",
+            "'cd' /",
+            "echo 'a;b'; cd /",
+            "echo \"${x:-$(cd /)}\"",
+            "echo \"it's $((x++))\"",
+            "echo $'\\'' $((x++)) ''",
         ] {
             assert!(!leaves_state_alone(script, ""), "{script}");
         }
