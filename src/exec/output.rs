@@ -1,5 +1,5 @@
-//! A step's output on its way out: read in chunks, masked as a stream (a secret split across two reads is still caught), and
-//! kept in memory only up to a cap.
+//! A step's output on its way out: masked as a stream (a secret split
+//! across two reads is still caught) and kept in memory only up to a cap.
 
 use std::collections::VecDeque;
 
