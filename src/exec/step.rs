@@ -198,10 +198,13 @@ fn start(
 }
 
 pub(crate) fn start_error(prepared: &Prepared, e: io::Error) -> io::Error {
-    io::Error::new(
-        e.kind(),
-        format!("cannot start `{}`: {e}", prepared.program),
-    )
+    let program = &prepared.program;
+    let message = if e.kind() == io::ErrorKind::NotFound && !program.contains('/') {
+        format!("cannot start `{program}`: not found on PATH")
+    } else {
+        format!("cannot start `{program}`: {e}")
+    };
+    io::Error::new(e.kind(), message)
 }
 
 pub(crate) fn leader_pid(handle: &duct::Handle) -> i32 {
