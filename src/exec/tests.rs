@@ -400,7 +400,6 @@ fn big_output_keeps_memory_bounded() {
     assert_eq!(out.stdout.len(), CAPTURE_CAP);
     assert_eq!(out.combined.len(), CAPTURE_CAP);
     assert!(out.stdout.ends_with(b"xxx\nend\n"));
-    r.timeout = None;
 }
 
 #[test]
