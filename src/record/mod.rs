@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 mod store;
-pub use store::{LockError, RunDir, RunLock, Store, KEEP_RUNS};
+pub use store::{new_run_id, LockError, RunDir, RunLock, Store, KEEP_RUNS};
 
 use serde::{Deserialize, Serialize};
 
