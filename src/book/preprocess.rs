@@ -8,8 +8,10 @@
 //! include = ["runbooks/"]      # chapters (under src/) to treat as runbooks
 //! ```
 //!
-//! Each chapter that is a runbook (it has steps) gets its last run's outputs
-//! from the state dir; other chapters are left exactly as they are.
+//! Each chapter that is a runbook gets its last run's outputs from the state
+//! dir; other chapters are left exactly as they are. A runbook is a chapter
+//! with steps that has a record, or any chapter with steps under `include`
+//! (those that never ran are then marked so).
 
 use std::path::{Path, PathBuf};
 
@@ -31,8 +33,8 @@ use super::{chapter, redactor_for, Options, Recorded};
 pub struct PreprocessConfig {
     /// The state dir holding the records, relative to the book root.
     pub state_dir: Option<PathBuf>,
-    /// Chapter path prefixes (relative to `src/`) to embed; default every
-    /// chapter that has steps.
+    /// Chapter path prefixes (relative to `src/`) that are runbooks; default:
+    /// every chapter with steps and a recorded run.
     pub include: Option<Vec<String>>,
     /// Lines of output shown under a step.
     pub tail_lines: Option<usize>,
@@ -146,6 +148,11 @@ fn embed(
     }
     let abs = std::fs::canonicalize(&path).unwrap_or(path);
     let recorded = Recorded::load(store, &abs)?;
+    // Without `include`, a page of shell examples cannot be told from a runbook
+    // that never ran: only chapters with a record are treated as runbooks.
+    if recorded.is_none() && config.include.is_none() {
+        return Ok(());
+    }
     let redactor = redactor_for(&parsed.runbook, env);
     ch.content = chapter(
         &parsed.runbook,

@@ -278,7 +278,15 @@ fn the_preprocessor_embeds_outputs_through_the_mdbook_library() {
 #[test]
 fn the_preprocessor_leaves_chapters_outside_include_alone() {
     let sheet = Sheet::new();
-    let root = team_book(&sheet, "include = [\"onboarding\"]\n");
+    let root = team_book(&sheet, "include = [\"onboarding\", \"release\"]\n");
+    std::fs::copy(
+        fixture("book-browser/runbooks/release.md"),
+        root.join("src/release.md"),
+    )
+    .expect("copy runbook");
+    let summary = root.join("src/SUMMARY.md");
+    let text = std::fs::read_to_string(&summary).expect("summary");
+    std::fs::write(&summary, format!("{text}- [Release](release.md)\n")).expect("summary");
     mdbook_driver::MDBook::load(&root)
         .expect("load")
         .build()
@@ -287,6 +295,11 @@ fn the_preprocessor_leaves_chapters_outside_include_alone() {
     assert!(!intro.contains("runsheet-"), "{intro}");
     let page = std::fs::read_to_string(root.join("book/onboarding.html")).expect("page");
     assert!(page.contains("runsheet-badge-passed"));
+    let release = std::fs::read_to_string(root.join("book/release.html")).expect("release");
+    assert!(
+        release.contains("has no recorded run"),
+        "included, never run: {release}"
+    );
 }
 
 #[test]
