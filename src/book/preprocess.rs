@@ -154,12 +154,14 @@ fn embed(
         return Ok(());
     }
     let redactor = redactor_for(&parsed.runbook, env);
-    ch.content = chapter(
+    let md = chapter(
         &parsed.runbook,
         &ch.content,
         recorded.as_ref(),
         &redactor,
         opts,
     );
+    // The team's book has no runsheet.css: the styles travel with the chapter.
+    ch.content = format!("{md}\n<style>\n{}</style>\n", super::CSS);
     Ok(())
 }
