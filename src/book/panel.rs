@@ -119,6 +119,16 @@ pub(crate) fn step_panel(
     html.push_str("<div class=\"runsheet-step-head\">");
     html.push_str(&badge.html());
     let _ = write!(html, "<code class=\"runsheet-step-id\">{id}</code>");
+    if let Some(r) = record.filter(|r| badge != Badge::Stale && !r.checks.is_empty()) {
+        let passed = r.checks.iter().filter(|c| c.passed).count();
+        if passed == r.checks.len() {
+            let _ = write!(
+                html,
+                "<span class=\"runsheet-step-checks\">✔ {passed} check{} passed</span>",
+                if passed == 1 { "" } else { "s" }
+            );
+        }
+    }
     if let Some(r) = record.filter(|r| r.started.is_some()) {
         let mut when = Vec::new();
         if badge != Badge::Stale {

@@ -423,3 +423,37 @@ fn the_book_renders_in_a_real_browser_without_running_recorded_scripts() {
     let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("book-onboarding.png");
     std::fs::copy(&shot, keep).expect("keep screenshot");
 }
+
+#[test]
+fn a_secret_of_a_real_run_reaches_no_file_of_the_book() {
+    const TOKEN: &str = "tok-5f2e9c1d-real-run";
+    const KEY: &str = "key-8b7a6c5d-real-run";
+    let sheet = Sheet::new();
+    sheet.copy_fixture("book-secret/runbooks");
+    let ran = sheet
+        .env("DEPLOY_TOKEN", TOKEN)
+        .env("LOCAL_DB_KEY", KEY)
+        .args(["run", "runbooks/leak.md"])
+        .run()
+        .code(0);
+    let dir = ran.dir;
+    Sheet::new()
+        .current_dir(&dir)
+        .env("DEPLOY_TOKEN", TOKEN)
+        .env("LOCAL_DB_KEY", KEY)
+        .args(["book", "-o", "site"])
+        .run()
+        .code(0);
+    let chapter = std::fs::read_to_string(dir.join("site/src/runbooks/leak.md")).expect("chapter");
+    assert!(chapter.contains("token is ***"), "{chapter}");
+    assert!(chapter.contains("db key is ***"), "{chapter}");
+    for file in files_under(&dir.join("site")) {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).expect("read")).into_owned();
+        assert!(
+            !text.contains(TOKEN),
+            "{} contains the token",
+            file.display()
+        );
+        assert!(!text.contains(KEY), "{} contains the key", file.display());
+    }
+}
