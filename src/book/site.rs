@@ -51,33 +51,53 @@ pub fn overview(entries: &[Entry]) -> String {
         entries.len(),
         if entries.len() == 1 { "" } else { "s" }
     );
-    md.push_str("| Runbook | Last run | Result | Passed | Failed | Not run | Missing steps |\n");
-    md.push_str("| --- | --- | --- | ---: | ---: | ---: | ---: |\n");
+    md.push_str("| Runbook | Last run | Result | Steps | Missing |\n");
+    md.push_str("| --- | --- | --- | --- | ---: |\n");
     for e in entries {
         let c = counts(&e.runbook, e.recorded.as_ref());
         let record = e.recorded.as_ref().map(|r| &r.record);
         let when = record.map_or("never".to_string(), |r| panel::format_time(&r.started));
-        let stale = if c.stale > 0 {
-            format!(" <span class=\"runsheet-note\">({} stale)</span>", c.stale)
-        } else {
-            String::new()
-        };
         let _ = writeln!(
             md,
-            "| [{}](<{}>)<br><code>{}</code> | {} | {} | {} | {} | {}{} | {} |",
+            "| [{}](<{}>)<br><code>{}</code> | <span class=\"runsheet-nowrap\">{}</span> | {} | {} | {} |",
             md_text(&e.runbook.title),
             link(&e.chapter),
             escape(&e.runbook.path.display().to_string()).replace('|', "&#124;"),
             escape(&when),
             panel::run_badge(record),
-            c.passed,
-            c.failed,
-            c.not_run,
-            stale,
+            step_counts(&c),
             c.missing
         );
     }
     md
+}
+
+/// `3 passed`, `1 failed`, `2 not run`, `1 stale` on their own lines; zeros left out.
+fn step_counts(c: &panel::Counts) -> String {
+    let mut parts = Vec::new();
+    for (n, what, class) in [
+        (c.passed, "passed", "runsheet-count-passed"),
+        (c.failed, "failed", "runsheet-count-failed"),
+        (c.not_run, "not run", "runsheet-count-idle"),
+    ] {
+        if n > 0 {
+            parts.push(format!(
+                "<span class=\"runsheet-nowrap {class}\">{n} {what}</span>"
+            ));
+        }
+    }
+    let mut text = if parts.is_empty() {
+        "no steps".to_string()
+    } else {
+        parts.join("<br>")
+    };
+    if c.stale > 0 {
+        text.push_str(&format!(
+            "<br><span class=\"runsheet-nowrap runsheet-count-stale\">{} stale</span>",
+            c.stale
+        ));
+    }
+    text
 }
 
 /// `SUMMARY.md`: the overview first, then the runbooks in the given order.

@@ -274,7 +274,17 @@ fn recorded() -> Recorded {
     skipped.reason = Some("marked skip".into());
     let steps = vec![
         with_log(
-            step("build", StepStatus::Passed, 1234),
+            StepRecord {
+                checks: vec![CheckRecord {
+                    kind: "output".into(),
+                    line: 17,
+                    passed: true,
+                    message: "output matches".into(),
+                    diff: None,
+                    actual: None,
+                }],
+                ..step("build", StepStatus::Passed, 1234)
+            },
             "001-build.log",
             b"\x1b[32mbuilt\x1b[0m web <node> & \x1b[1;4mdone\x1b[0m\n".to_vec(),
         ),
