@@ -457,3 +457,39 @@ fn a_secret_of_a_real_run_reaches_no_file_of_the_book() {
         assert!(!text.contains(KEY), "{} contains the key", file.display());
     }
 }
+
+#[test]
+fn book_and_mdbook_explain_what_is_missing() {
+    let sheet = Sheet::new();
+    std::fs::create_dir_all(sheet.dir().join("empty")).expect("mkdir");
+    sheet
+        .args(["book", "empty"])
+        .run()
+        .code(2)
+        .stderr_has("no runbooks (*.md) found in empty");
+    Sheet::new()
+        .args(["mdbook", "build", "nowhere"])
+        .run()
+        .code(2)
+        .stderr_has("nowhere has no book.toml");
+}
+
+#[test]
+fn the_preprocessor_refuses_an_invalid_runbook_chapter() {
+    let sheet = Sheet::new();
+    let root = team_book(&sheet, "include = [\"broken\"]\n");
+    std::fs::write(
+        root.join("src/broken.md"),
+        "# Broken\n\n```sh {timeout=soon}\necho\n```\n",
+    )
+    .expect("write");
+    let summary = root.join("src/SUMMARY.md");
+    let text = std::fs::read_to_string(&summary).expect("summary");
+    std::fs::write(&summary, format!("{text}- [Broken](broken.md)\n")).expect("summary");
+    sheet
+        .args(["mdbook", "build", "docs"])
+        .run()
+        .code(2)
+        .stderr_has("chapter broken.md is not a valid runbook")
+        .stderr_has("broken.md:3");
+}
