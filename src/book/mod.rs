@@ -31,7 +31,62 @@ pub const CSS: &str = include_str!("runsheet.css");
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub record: RunRecord,
-    pub logs: BTreeMap<String, Vec<u8>>,
+    pub logs: BTreeMap<String, Log>,
+}
+
+/// Bytes of a log the book reads at most: it shows the last lines only, and
+/// a 20-minute build log should not be held in memory 200 times over.
+pub const LOG_TAIL_BYTES: usize = 256 * 1024;
+
+/// The end of a step's log: what the book can show of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Log {
+    /// The last bytes of the log, starting at a line start.
+    pub tail: Vec<u8>,
+    /// How many lines came before `tail`.
+    pub lines_before: usize,
+}
+
+impl Log {
+    /// A whole log held in memory.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Log {
+            tail: bytes.into(),
+            lines_before: 0,
+        }
+    }
+
+    /// Reads the last [`LOG_TAIL_BYTES`] of a log file, counting the lines
+    /// before them without keeping them.
+    pub fn read(path: &Path) -> std::io::Result<Self> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len() as usize;
+        if len <= LOG_TAIL_BYTES {
+            let mut tail = Vec::with_capacity(len);
+            file.read_to_end(&mut tail)?;
+            return Ok(Log::new(tail));
+        }
+        let start = len - LOG_TAIL_BYTES;
+        let mut lines_before = 0;
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut read = 0;
+        while read < start {
+            let want = chunk.len().min(start - read);
+            file.read_exact(&mut chunk[..want])?;
+            lines_before += chunk[..want].iter().filter(|&&b| b == b'\n').count();
+            read += want;
+        }
+        file.seek(SeekFrom::Start(start as u64))?;
+        let mut tail = Vec::with_capacity(LOG_TAIL_BYTES);
+        file.read_to_end(&mut tail)?;
+        // Drop the partial line the cut fell into; it counts as cut.
+        if let Some(nl) = tail.iter().position(|&b| b == b'\n') {
+            tail.drain(..=nl);
+            lines_before += 1;
+        }
+        Ok(Log { tail, lines_before })
+    }
 }
 
 impl Recorded {
@@ -46,7 +101,10 @@ impl Recorded {
             .steps
             .iter()
             .filter_map(|s| s.log.as_ref())
-            .filter_map(|name| dir.read_log(name).ok().map(|bytes| (name.clone(), bytes)))
+            .filter_map(|name| {
+                let log = Log::read(&dir.path.join(name)).ok()?;
+                Some((name.clone(), log))
+            })
             .collect();
         Ok(Some(Recorded { record, logs }))
     }

@@ -12,7 +12,7 @@ use crate::record::{CheckRecord, RunRecord, RunStatus, StepRecord, StepStatus};
 use crate::secrets::Redactor;
 
 use super::ansi::{escape, to_html, visible_line};
-use super::{Options, Recorded};
+use super::{Log, Options, Recorded};
 
 /// What the book says about a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +177,13 @@ fn recorded_details(
             escape(&redactor.redact(reason))
         );
     }
+    if let Some(run) = &r.carried_from {
+        let _ = writeln!(
+            html,
+            "<div class=\"runsheet-note\">Carried over from run {} (the later run resumed after this step).</div>",
+            escape(run)
+        );
+    }
     if r.attempts > 1 {
         let _ = writeln!(
             html,
@@ -192,7 +199,7 @@ fn recorded_details(
         .as_ref()
         .and_then(|name| recorded.and_then(|rec| rec.logs.get(name)));
     match log {
-        Some(bytes) => output(html, bytes, badge, redactor, opts),
+        Some(log) => output(html, log, badge, redactor, opts),
         None if r.started.is_some() && r.log.is_some() => {
             html.push_str("<div class=\"runsheet-note\">The log of this step is missing.</div>\n")
         }
@@ -252,8 +259,8 @@ fn diff_html(diff: &str) -> String {
 
 /// The recorded output: the last `opts.tail_lines` lines, a note of how many
 /// were cut, collapsed when long.
-fn output(html: &mut String, bytes: &[u8], badge: Badge, redactor: &Redactor, opts: &Options) {
-    let text = redactor.redact(&String::from_utf8_lossy(bytes));
+fn output(html: &mut String, log: &Log, badge: Badge, redactor: &Redactor, opts: &Options) {
+    let text = redactor.redact(&String::from_utf8_lossy(&log.tail));
     let mut lines: Vec<&str> = text.split('\n').map(visible_line).collect();
     if lines.last() == Some(&"") {
         lines.pop();
@@ -262,9 +269,10 @@ fn output(html: &mut String, bytes: &[u8], badge: Badge, redactor: &Redactor, op
         html.push_str("<div class=\"runsheet-note\">No output.</div>\n");
         return;
     }
-    let total = lines.len();
-    let cut = total.saturating_sub(opts.tail_lines);
-    let shown = &lines[cut..];
+    let dropped = lines.len().saturating_sub(opts.tail_lines);
+    let shown = &lines[dropped..];
+    let cut = log.lines_before + dropped;
+    let total = log.lines_before + lines.len();
     let open = badge.class() == "failed" || shown.len() <= opts.open_lines;
     let summary = match (total, cut) {
         (1, _) => "Output · 1 line".to_string(),

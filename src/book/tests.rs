@@ -244,7 +244,7 @@ fn recorded() -> Recorded {
     let mut logs = BTreeMap::new();
     let mut with_log = |mut s: StepRecord, name: &str, bytes: Vec<u8>| {
         s.log = Some(name.to_string());
-        logs.insert(name.to_string(), bytes);
+        logs.insert(name.to_string(), Log::new(bytes));
         s
     };
     let long: String = (1..=100)
@@ -508,4 +508,24 @@ fn the_source_builds_to_html_with_mdbook() {
         let _ = std::fs::remove_dir_all(&keep);
         std::fs::rename(&out, &keep).expect("keep the book");
     }
+}
+
+#[test]
+fn a_long_log_is_read_from_its_end_with_the_lines_before_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("big.log");
+    let line = "x".repeat(99) + "\n";
+    let count = 2 * LOG_TAIL_BYTES / line.len() + 7;
+    std::fs::write(&path, line.repeat(count)).expect("write");
+    let log = Log::read(&path).expect("read");
+    assert!(log.tail.len() <= LOG_TAIL_BYTES);
+    assert!(log.tail.starts_with(b"xxx"));
+    let tail_lines = log.tail.iter().filter(|&&b| b == b'\n').count();
+    assert_eq!(log.lines_before + tail_lines, count);
+    let small = dir.path().join("small.log");
+    std::fs::write(&small, "a\nb\n").expect("write");
+    assert_eq!(
+        Log::read(&small).expect("read"),
+        Log::new(b"a\nb\n".to_vec())
+    );
 }
