@@ -85,7 +85,12 @@ pub(crate) fn collect(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 
 fn walk(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
-    for item in ignore::WalkBuilder::new(dir).require_git(false).build() {
+    // A book written earlier (say `runsheet book . -o site`) is not a runbook.
+    let walker = ignore::WalkBuilder::new(dir)
+        .require_git(false)
+        .filter_entry(|e| !e.path().join(book::MARKER).exists())
+        .build();
+    for item in walker {
         let item = item.with_context(|| format!("cannot read {}", dir.display()))?;
         let path = item.path();
         if item.file_type().is_some_and(|t| t.is_file())

@@ -493,3 +493,20 @@ fn the_preprocessor_refuses_an_invalid_runbook_chapter() {
         .stderr_has("chapter broken.md is not a valid runbook")
         .stderr_has("broken.md:3");
 }
+
+#[test]
+fn a_book_written_inside_the_searched_folder_is_not_read_back_as_runbooks() {
+    let sheet = Sheet::new();
+    sheet.copy_fixture("book-browser/runbooks");
+    let dir = sheet.dir().to_path_buf();
+    sheet
+        .args(["book", ".", "--src-only", "-o", "site"])
+        .run()
+        .code(0);
+    Sheet::new()
+        .current_dir(&dir)
+        .args(["book", ".", "--src-only", "-o", "site"])
+        .run()
+        .code(0)
+        .stdout_has("wrote the mdBook source of 2 runbook(s)");
+}
