@@ -25,19 +25,23 @@ pub(crate) fn run(global: &Global, args: BookArgs) -> anyhow::Result<Exit> {
     book::write_source(&args.out, &entries, &env, &Options::default())?;
     if args.src_only {
         say(&format!(
-            "wrote the mdBook source of {} runbook(s) to {}",
-            entries.len(),
+            "wrote the mdBook source of {} to {}",
+            runbooks(entries.len()),
             args.out.display()
         ));
         return Ok(Exit::Ok);
     }
     let index = book::build_html(&args.out)?;
     say(&format!(
-        "built {} runbook(s) into {}",
-        entries.len(),
+        "built {} into {}",
+        runbooks(entries.len()),
         index.display()
     ));
     Ok(Exit::Ok)
+}
+
+fn runbooks(n: usize) -> String {
+    format!("{n} runbook{}", if n == 1 { "" } else { "s" })
 }
 
 #[allow(clippy::print_stdout)]

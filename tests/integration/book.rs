@@ -117,7 +117,7 @@ fn book_builds_html_with_each_step_s_last_output() {
         .args(["book", "-o", "site"])
         .run()
         .code(0)
-        .stdout_has("built 2 runbook(s)");
+        .stdout_has("built 2 runbooks into site/book/index.html");
     let html = std::fs::read_to_string(ran.dir.join("site/book/runbooks/onboarding.html"))
         .expect("chapter page");
     assert!(html.contains("git version 2.47.2"), "{html}");
@@ -138,7 +138,7 @@ fn generated_chapter_matches_golden() {
         .args(["book", "--src-only", "-o", "site", "runbooks/onboarding.md"])
         .run()
         .code(0)
-        .stdout_has("wrote the mdBook source of 1 runbook(s) to site");
+        .stdout_has("wrote the mdBook source of 1 runbook to site");
     assert!(
         !ran.dir.join("site/book").exists(),
         "--src-only builds no HTML"
@@ -508,5 +508,5 @@ fn a_book_written_inside_the_searched_folder_is_not_read_back_as_runbooks() {
         .args(["book", ".", "--src-only", "-o", "site"])
         .run()
         .code(0)
-        .stdout_has("wrote the mdBook source of 2 runbook(s)");
+        .stdout_has("wrote the mdBook source of 2 runbooks");
 }
