@@ -510,3 +510,28 @@ fn a_book_written_inside_the_searched_folder_is_not_read_back_as_runbooks() {
         .code(0)
         .stdout_has("wrote the mdBook source of 2 runbooks");
 }
+
+#[test]
+fn crlf_and_a_missing_final_newline_keep_the_chapter_well_formed() {
+    let sheet = Sheet::new();
+    std::fs::write(
+        sheet.dir().join("edge.md"),
+        "# Edge\r\n\r\n```sh {#a}\r\necho hi\r\n```\r\nTODO: more\r\n\r\n```bash {#b}\r\necho end\r\n```",
+    )
+    .expect("write");
+    let ran = sheet.args(["book", "edge.md", "-o", "site"]).run().code(0);
+    let chapter = std::fs::read_to_string(ran.dir.join("site/src/edge.md")).expect("chapter");
+    assert!(
+        chapter.contains("```sh\r\necho hi\r\n```\r\n\n<div class=\"runsheet-step"),
+        "{chapter:?}"
+    );
+    assert!(
+        chapter.contains("TODO: more\r\n\n<div class=\"runsheet-missing\""),
+        "{chapter:?}"
+    );
+    assert!(
+        chapter.contains("```bash\r\necho end\r\n```\n\n<div class=\"runsheet-step"),
+        "{chapter:?}"
+    );
+    assert!(ran.dir.join("site/book/edge.html").exists());
+}
