@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::book::{self, Entry, Options, Recorded};
-use crate::diag::{Diagnostics, Severity};
+use crate::diag::Severity;
 use crate::parse;
 use crate::record::Store;
 use crate::source::Source;
@@ -116,8 +116,12 @@ fn entry(store: &Store, file: PathBuf) -> anyhow::Result<Entry> {
         .filter(|d| d.severity == Severity::Error)
         .collect();
     if !errors.is_empty() {
-        return Err(anyhow::Error::new(Diagnostics(errors))
-            .context(format!("{} is not a valid runbook", file.display())));
+        // `report::fatal` shows each error in place.
+        return Err(parse::LoadError::Invalid {
+            file: Box::new(source),
+            diagnostics: errors,
+        }
+        .into());
     }
     let abs = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
     let recorded = Recorded::load(store, &abs)
