@@ -285,4 +285,20 @@ mod tests {
             let _ = to_html(s);
         }
     }
+
+    proptest::proptest! {
+        /// Whatever a command printed, the only markup in the result is
+        /// runsheet's own colour spans, and no control character survives.
+        #[test]
+        fn output_can_never_inject_markup(text in "(\\PC|[\u{1b}\r\t\n<>&\"';\\[\\]m0-9])*") {
+            let html = to_html(&text);
+            let tags = regex::Regex::new(r#"<span( class="[a-z0-9 -]+")?( style="[a-z:#0-9;-]+")?>|</span>"#)
+                .expect("regex");
+            let rest = tags.replace_all(&html, "");
+            proptest::prop_assert!(!rest.contains('<') && !rest.contains('>'), "{}", html);
+            let clean = !rest.contains('\u{1b}') && !rest.contains('\r');
+            proptest::prop_assert!(clean, "control characters left in {:?}", html);
+            proptest::prop_assert_eq!(html.matches("<span").count(), html.matches("</span>").count());
+        }
+    }
 }
