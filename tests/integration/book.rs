@@ -535,3 +535,27 @@ fn crlf_and_a_missing_final_newline_keep_the_chapter_well_formed() {
     );
     assert!(ran.dir.join("site/book/edge.html").exists());
 }
+
+#[test]
+fn book_reads_records_from_the_state_dir_it_is_given() {
+    let sheet = Sheet::new();
+    let dir = sheet.copy_fixture("book-browser/runbooks");
+    record_run(
+        &sheet.dir().join("records"),
+        &dir.join("release.md"),
+        &[("release-1", StepStatus::Passed, b"released v1.2.3\n")],
+    );
+    let ran = sheet
+        .args([
+            "--state-dir",
+            "records",
+            "book",
+            "runbooks/release.md",
+            "--src-only",
+        ])
+        .run()
+        .code(0);
+    let chapter = std::fs::read_to_string(ran.dir.join("runsheet-book/src/runbooks/release.md"))
+        .expect("chapter");
+    assert!(chapter.contains("released v1.2.3"), "{chapter}");
+}
