@@ -118,13 +118,17 @@ fn embed(
         }
     }
     let path = src.join(&rel);
+    let abs = std::fs::canonicalize(&path).unwrap_or(path);
+    let recorded = Recorded::load(store, &abs)?;
+    // Without `include`, a page of shell examples cannot be told from a runbook
+    // that never ran: only chapters with a record are treated as runbooks.
+    if recorded.is_none() && config.include.is_none() {
+        return Ok(());
+    }
     // Shown in the page ("runsheet run src/x.md"): relative to the book root.
     let shown = Path::new(book_src).join(&rel);
     let source = Source::new(&shown, ch.content.clone());
     let parsed = parse::parse(&source);
-    if parsed.runbook.steps.is_empty() {
-        return Ok(());
-    }
     let errors: Vec<String> = parsed
         .diagnostics
         .iter()
@@ -146,11 +150,7 @@ fn embed(
             errors.join("\n")
         );
     }
-    let abs = std::fs::canonicalize(&path).unwrap_or(path);
-    let recorded = Recorded::load(store, &abs)?;
-    // Without `include`, a page of shell examples cannot be told from a runbook
-    // that never ran: only chapters with a record are treated as runbooks.
-    if recorded.is_none() && config.include.is_none() {
+    if parsed.runbook.steps.is_empty() {
         return Ok(());
     }
     let redactor = redactor_for(&parsed.runbook, env);
