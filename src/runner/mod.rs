@@ -212,6 +212,7 @@ pub fn run(
 
 /// One line of `--dry-run`: a planned step and where it would run.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DryStep {
     /// Index into `Runbook::steps`.
     pub index: usize,
@@ -258,6 +259,7 @@ pub fn dry_run(runbook: &Runbook, plan: &Plan, opts: &RunOptions) -> Vec<DryStep
 
 /// Counts for a summary line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Summary {
     pub passed: usize,
     pub failed: usize,
