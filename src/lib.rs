@@ -19,6 +19,7 @@ pub mod parse;
 pub mod plan;
 pub mod record;
 pub mod report;
+pub mod requires;
 pub mod runner;
 pub mod secrets;
 pub mod source;

@@ -1,7 +1,15 @@
-//! `runsheet list`.
+//! `runsheet list`: the outline of one runbook, or its model as JSON.
 
 use super::{Exit, Global, ListArgs};
+use crate::report::outline;
 
-pub(crate) fn run(_global: &Global, _args: ListArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("`runsheet list` is not built yet")
+#[allow(clippy::print_stdout)]
+pub(crate) fn run(global: &Global, args: ListArgs) -> anyhow::Result<Exit> {
+    let runbook = crate::parse::load(&args.file)?;
+    if args.json {
+        print!("{}", outline::json(&runbook));
+    } else {
+        print!("{}", outline::outline(&global.palette, &runbook));
+    }
+    Ok(Exit::Ok)
 }

@@ -3,6 +3,16 @@
 //! streamed (masked) to a sink, timeouts and interrupts stopping the whole group.
 //!
 //! This file fixes the interface the run engine (`crate::runner`) codes against.
+//!
+//! - [`run_step`] runs one step to the end; [`spawn_background`] starts a
+//!   `background` step, stopped by [`Background::stop`] or on drop.
+//! - [`Interrupt`] is the Ctrl-C / SIGTERM / SIGHUP flag a running step polls.
+//! - `shell`: how each shell starts and how its state is saved and restored
+//!   (user guide: "What carries between steps"); `inert`: bash scripts that
+//!   cannot change the state skip saving it; `words`: reading `export -p`.
+//! - `step`: the supervising loop (pipes polled, timeout, interrupt, stopping
+//!   the group); `output`: streaming masking and the capped capture;
+//!   `group`: signalling a process group; `terminal`: interactive steps.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -98,3 +108,29 @@ pub struct Outcome {
     /// finish normally.
     pub state: ShellState,
 }
+
+mod background;
+mod bash;
+mod group;
+mod inert;
+mod interrupt;
+mod output;
+mod shell;
+mod step;
+mod terminal;
+mod words;
+
+pub use background::{spawn_background, Background};
+pub use interrupt::Interrupt;
+pub use step::run_step;
+
+/// How long a stopped process group gets between SIGTERM and SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+/// Most bytes kept in memory for each of `Outcome`'s captured buffers; the
+/// start is cut off past this (and `truncated` set), so memory stays bounded
+/// whatever a step prints.
+pub const CAPTURE_CAP: usize = 16 * 1024 * 1024;
+
+#[cfg(test)]
+mod tests;

@@ -1,40 +1,117 @@
 //! Markdown → [`Runbook`]: the only user of pulldown-cmark.
 //!
-//! (Interface fixed here; the parser itself lands on the `parse` branch.)
+//! Front matter first ([`front`]), then one walk over the events ([`walk`]) that
+//! opens sections at headings, turns fenced blocks into steps and checks, and
+//! notes TODOs and commands left outside fences. Nothing is fatal here: every
+//! problem becomes a [`Diagnostic`], and `load` refuses a runbook with errors.
 
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
 use crate::diag::{Diagnostic, Severity};
-use crate::model::{FrontMatter, Runbook};
-use crate::source::Source;
+use crate::model::Runbook;
+use crate::source::{Source, Span};
+
+mod attrs;
+mod console;
+mod front;
+mod hidden;
+mod slug;
+mod todo;
+mod walk;
+
+#[cfg(test)]
+mod conformance;
+#[cfg(test)]
+mod tests;
+
+pub use slug::slugify;
 
 /// A runbook and every problem found in it, errors and warnings alike.
 #[derive(Debug, Clone)]
 pub struct Parsed {
     pub runbook: Runbook,
+    /// Sorted by position.
     pub diagnostics: Vec<Diagnostic>,
+    /// Paragraphs that are a single inline code span (SPEC §1.6), for `lint --fix`.
+    pub unfenced: Vec<UnfencedCommand>,
+    /// Front matter keys and the span of each one's line, for messages about
+    /// their values (`lint`: a `requires` program is missing).
+    pub front_keys: Vec<(String, Span)>,
+}
+
+/// A command written as inline code in a paragraph of its own: it will not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnfencedCommand {
+    /// The paragraph, from its first character to its last (no line break).
+    pub span: Span,
+    pub line: usize,
+    /// The code span's content.
+    pub command: String,
 }
 
 /// Parses a runbook. Never panics; every problem becomes a diagnostic.
 pub fn parse(source: &Source) -> Parsed {
-    let title = source
-        .path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let front = front::front_matter(source);
+    let mut walker = walk::Walker::new(source, front.front.clone(), front.body_start);
+    for p in front.problems.clone() {
+        walker.diag(Severity::Error, p);
+    }
+    let walked = walker.walk();
+    let title = front
+        .front
+        .title
+        .clone()
+        .or_else(|| walked.sections.first().map(|s| s.title.clone()))
+        .unwrap_or_else(|| {
+            source
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+    let mut diagnostics = walked.diagnostics;
+    diagnostics.sort_by_key(|d| (d.span.start, d.span.end));
     Parsed {
         runbook: Runbook {
             path: source.path.clone(),
             title,
-            front: FrontMatter::default(),
-            sections: Vec::new(),
-            steps: Vec::new(),
-            todos: Vec::new(),
-            blocks: Vec::new(),
-            hash: String::new(),
+            front: front.front,
+            sections: walked.sections,
+            steps: walked.steps,
+            todos: walked.todos,
+            blocks: walked.blocks,
+            hash: walk::hex(&Sha256::digest(source.text.as_bytes())),
         },
-        diagnostics: Vec::new(),
+        diagnostics,
+        unfenced: walked.unfenced,
+        front_keys: front
+            .keys
+            .into_iter()
+            .map(|(k, span)| (k, span.into()))
+            .collect(),
     }
+}
+
+/// What a line added inside the same container as `offset` must start with:
+/// the text before `offset` on its line, list markers turned into spaces and
+/// block quote `>` kept. For `   ```sh` in a list item that is three spaces; for
+/// `> - x` it is `>   `. `lint --fix` and `check --update` prefix the lines they
+/// write inside a list item or a quote with it.
+pub fn continuation_prefix(source: &Source, offset: usize) -> String {
+    let offset = offset.min(source.text.len());
+    let line_start = source.line_start(source.line(offset));
+    source.text[line_start..offset]
+        .chars()
+        .map(|c| {
+            if c == '>' || c.is_whitespace() {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect()
 }
 
 /// Why a runbook could not be used.
@@ -46,11 +123,19 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// The runbook has errors; `diagnostics` holds them (warnings left out).
-    #[error("{} is not a valid runbook ({} error(s))", file.path.display(), diagnostics.len())]
+    #[error("{} is not a valid runbook: {}", file.path.display(), errors(diagnostics.len()))]
     Invalid {
         file: Box<Source>,
         diagnostics: Vec<Diagnostic>,
     },
+}
+
+fn errors(n: usize) -> String {
+    if n == 1 {
+        "1 error".into()
+    } else {
+        format!("{n} errors")
+    }
 }
 
 /// Reads and parses a runbook; any error-severity diagnostic refuses it.

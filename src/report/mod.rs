@@ -11,6 +11,9 @@ pub mod terminal;
 
 use crate::cli::{ColorChoice, Exit};
 
+pub mod diag;
+pub mod outline;
+
 /// Colour roles, chosen once from `--color`, `NO_COLOR` and the terminal.
 #[derive(Debug, Clone)]
 pub struct Palette {
@@ -68,9 +71,24 @@ impl Palette {
     }
 }
 
-/// Prints an error that ends the command and returns exit code 2.
+/// Prints an error that ends the command and returns exit code 2. An invalid
+/// runbook is shown with every one of its errors in place.
 #[allow(clippy::print_stderr)]
 pub fn fatal(palette: &Palette, err: &anyhow::Error) -> Exit {
-    eprintln!("{} {err:#}", palette.error("error:"));
+    eprint!("{}", fatal_message(palette, err));
     Exit::Usage
+}
+
+/// The text `fatal` prints: the rendered diagnostics of an invalid runbook
+/// (however deep in the error's chain), then the error itself.
+pub fn fatal_message(palette: &Palette, err: &anyhow::Error) -> String {
+    let invalid = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<crate::parse::LoadError>());
+    let mut out = String::new();
+    if let Some(crate::parse::LoadError::Invalid { file, diagnostics }) = invalid {
+        out.push_str(&diag::render(palette, file, diagnostics));
+    }
+    out.push_str(&format!("{} {err:#}\n", palette.error("error:")));
+    out
 }

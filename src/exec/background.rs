@@ -1,0 +1,117 @@
+//! Background steps: started in their own process group, their masked output
+//! written to a log, stopped (SIGTERM, grace, SIGKILL) by `stop` or on drop, so
+//! they end however the run ends.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::process::ExitStatus;
+use std::sync::mpsc::{channel, Receiver};
+use std::time::Duration;
+
+use super::output::Masker;
+use super::shell;
+use super::step::{check_cwd, expression, leader_pid, start_error};
+use super::{group, StepRun, GRACE};
+
+/// How long `stop` waits for the log writer to see the end of the output.
+const DRAIN: Duration = Duration::from_secs(1);
+
+/// A running background step.
+#[derive(Debug)]
+pub struct Background {
+    handle: duct::Handle,
+    pgid: i32,
+    log_done: Option<Receiver<()>>,
+    status: Option<ExitStatus>,
+    /// Holds the shell's prelude; removed once the step is stopped.
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Starts `req` in the background, its output (both streams, masked) going to
+/// `log`. The shell state it leaves is not read: later steps do not see it.
+pub fn spawn_background(req: &StepRun<'_>, log: File) -> io::Result<Background> {
+    let prepared = shell::prepare(req)?;
+    check_cwd(&prepared)?;
+    let (out_r, out_w) = io::pipe()?;
+    let expr = expression(&prepared, false, None)
+        .stderr_to_stdout()
+        .stdout_file(out_w);
+    let handle = expr.start().map_err(|e| start_error(&prepared, e))?;
+    // Our copy of the pipe's write end goes with the expression.
+    drop(expr);
+    let log_done = spawn_log_writer(out_r, log, Masker::new(req.redactor))?;
+    Ok(Background {
+        pgid: leader_pid(&handle),
+        handle,
+        log_done: Some(log_done),
+        status: None,
+        _dir: prepared.dir,
+    })
+}
+
+fn spawn_log_writer(
+    mut pipe: io::PipeReader,
+    mut log: File,
+    mut masker: Masker,
+) -> io::Result<Receiver<()>> {
+    let (tx, rx) = channel();
+    std::thread::Builder::new()
+        .name("runsheet-bg-log".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut out = Vec::new();
+            loop {
+                let n = match pipe.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                };
+                out.clear();
+                masker.push(&buf[..n], &mut out);
+                // A full disk must not stop the step: its output is dropped.
+                let _ = log.write_all(&out);
+            }
+            out.clear();
+            masker.finish(&mut out);
+            let _ = log.write_all(&out);
+            let _ = log.flush();
+            let _ = tx.send(());
+        })?;
+    Ok(rx)
+}
+
+impl Background {
+    /// The process id of the step's shell, which is also its process group id.
+    pub fn pid(&self) -> u32 {
+        self.pgid.unsigned_abs()
+    }
+
+    /// The shell's exit status once it has exited on its own.
+    pub fn try_status(&mut self) -> io::Result<Option<ExitStatus>> {
+        if self.status.is_none() {
+            self.status = self.handle.try_wait()?.map(|o| o.status);
+        }
+        Ok(self.status)
+    }
+
+    /// Stops the whole group (SIGTERM, up to [`GRACE`], SIGKILL) and waits for
+    /// the shell; returns its status. Calling it again returns the same.
+    pub fn stop(&mut self) -> io::Result<ExitStatus> {
+        let handle = &self.handle;
+        let leader_done = || handle.try_wait().map_or(true, |o| o.is_some());
+        group::stop(self.pgid, GRACE, leader_done);
+        let status = self.handle.wait()?.status;
+        self.status = Some(status);
+        if let Some(done) = self.log_done.take() {
+            let _ = done.recv_timeout(DRAIN);
+        }
+        Ok(status)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}

@@ -1,0 +1,485 @@
+//! Running one step to completion: start it in its own process group, stream
+//! its output through the masker to the sink, stop the group on timeout or
+//! interrupt, and read back the state it left.
+
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use super::output::{Masker, Tail, CHUNK};
+use super::shell::{self, Prepared};
+use super::terminal::{self, Lent};
+use super::{
+    group, Capture, Ending, Interrupt, Outcome, OutputSink, StepRun, StreamKind, CAPTURE_CAP, GRACE,
+};
+
+/// How often a running step is checked for its timeout and for an interrupt.
+const TICK: Duration = Duration::from_millis(20);
+
+/// After the step's processes are gone, how long to keep reading a pipe that
+/// something outside the group (a `setsid` daemon) still holds open.
+const DRAIN: Duration = Duration::from_secs(1);
+
+/// Runs one step and waits for it (see the module docs of `exec`).
+///
+/// A step that exits normally — whatever its status — reports the state it
+/// left; the runner keeps it only after a step that passed. A step that
+/// leaves processes behind in its group has them stopped (SIGTERM, then
+/// SIGKILL after [`GRACE`]) when it exits: long-running services belong in
+/// `background` steps.
+pub fn run_step(
+    req: &StepRun<'_>,
+    sink: &mut dyn OutputSink,
+    interrupt: &Interrupt,
+) -> io::Result<Outcome> {
+    let started = Instant::now();
+    if interrupt.is_set() {
+        return Ok(not_started(req, started));
+    }
+    let prepared = shell::prepare(req)?;
+    check_cwd(&prepared)?;
+    let tty = req.interactive.then(terminal::owned_terminal).flatten();
+    let (handle, mut pipes) = start(&prepared, req, tty)?;
+    let pgid = leader_pid(&handle);
+    let guard = KillOnDrop(pgid);
+    let lent = tty.map(|tty| Lent::give(tty, pgid));
+
+    let mut collector = Collector::new(req);
+    let watch = Watch {
+        pgid,
+        deadline: req.timeout.map(|t| started + t),
+        interrupt,
+    };
+    let (mut reason, status) = watch.run(&handle, &mut pipes, |stream, bytes| {
+        collector.data(stream, bytes, sink)
+    })?;
+    std::mem::forget(guard);
+    drop(lent);
+    collector.finish(sink);
+    if lent_sigint(tty, status) && reason.is_none() {
+        // Ctrl-C at the terminal went to the step's group, not to runsheet:
+        // the user asked to stop the run.
+        interrupt.set();
+        reason = Some(Ending::Interrupted);
+    }
+
+    let (ending, exit_code) = match (reason, status.code()) {
+        (Some(reason), code) => (reason, code.or(status.signal().map(|s| 128 + s))),
+        (None, Some(code)) => (Ending::Exited, Some(code)),
+        (None, None) => (Ending::Signaled, status.signal().map(|s| 128 + s)),
+    };
+    let mut state = req.state.clone();
+    if ending == Ending::Exited {
+        if let Some(saved) = shell::saved_state(&prepared, req.base_env) {
+            state = saved;
+            if req.cwd_override.is_some() {
+                // `cwd=` holds for this step only.
+                state.cwd = req.state.cwd.clone();
+            }
+        }
+    }
+    let (combined, stdout, stderr, truncated) = collector.into_buffers();
+    Ok(Outcome {
+        ending,
+        exit_code,
+        duration: started.elapsed(),
+        combined,
+        stdout,
+        stderr,
+        truncated,
+        state,
+    })
+}
+
+/// Kills the step's group if supervising it fails half-way (an error, or a
+/// panic in the sink): nothing may outlive runsheet's attention.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        group::signal(self.0, libc::SIGKILL);
+    }
+}
+
+fn lent_sigint(tty: Option<RawFd>, status: ExitStatus) -> bool {
+    tty.is_some() && status.signal() == Some(libc::SIGINT)
+}
+
+fn not_started(req: &StepRun<'_>, started: Instant) -> Outcome {
+    Outcome {
+        ending: Ending::Interrupted,
+        exit_code: None,
+        duration: started.elapsed(),
+        combined: Vec::new(),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        truncated: false,
+        state: req.state.clone(),
+    }
+}
+
+pub(crate) fn check_cwd(prepared: &Prepared) -> io::Result<()> {
+    if prepared.cwd.is_dir() {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        format!(
+            "working directory {} does not exist",
+            prepared.cwd.display()
+        ),
+    ))
+}
+
+/// The duct expression for a prepared step, in its own process group, without
+/// its output wiring. stdin is `/dev/null`, or inherited for an interactive
+/// step; `tty` is the terminal handed to an interactive step's group (see
+/// `terminal`).
+pub(crate) fn expression(
+    prepared: &Prepared,
+    interactive: bool,
+    tty: Option<RawFd>,
+) -> duct::Expression {
+    let expr = duct::cmd(&prepared.exe, &prepared.args)
+        .full_env(&prepared.env)
+        .dir(&prepared.cwd)
+        .unchecked();
+    let expr = if interactive { expr } else { expr.stdin_null() };
+    expr.before_spawn(move |cmd| {
+        cmd.process_group(0);
+        if let Some(tty) = tty {
+            // SAFETY: the closure only makes async-signal-safe calls.
+            unsafe {
+                cmd.pre_exec(move || terminal::take_in_child(tty));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// One of the step's output pipes, read by the supervising loop.
+struct Pipe {
+    reader: io::PipeReader,
+    stream: StreamKind,
+    open: bool,
+}
+
+/// Starts the step with its output on one pipe (two for `Split`).
+fn start(
+    prepared: &Prepared,
+    req: &StepRun<'_>,
+    tty: Option<RawFd>,
+) -> io::Result<(duct::Handle, Vec<Pipe>)> {
+    let expr = expression(prepared, req.interactive, tty);
+    let (out_r, out_w) = io::pipe()?;
+    let pipe = |reader, stream| Pipe {
+        reader,
+        stream,
+        open: true,
+    };
+    let (expr, pipes) = if req.capture == Capture::Split {
+        let (err_r, err_w) = io::pipe()?;
+        let pipes = vec![
+            pipe(out_r, StreamKind::Stdout),
+            pipe(err_r, StreamKind::Stderr),
+        ];
+        (expr.stderr_file(err_w).stdout_file(out_w), pipes)
+    } else {
+        let pipes = vec![pipe(out_r, StreamKind::Combined)];
+        (expr.stderr_to_stdout().stdout_file(out_w), pipes)
+    };
+    let handle = expr.start().map_err(|e| start_error(prepared, e))?;
+    // The expression owns our copies of the pipes' write ends; only once it is
+    // gone can we see end of file.
+    drop(expr);
+    Ok((handle, pipes))
+}
+
+pub(crate) fn start_error(prepared: &Prepared, e: io::Error) -> io::Error {
+    let program = &prepared.program;
+    let message = if e.kind() == io::ErrorKind::NotFound && !program.contains('/') {
+        format!("cannot start `{program}`: not found on PATH")
+    } else {
+        format!("cannot start `{program}`: {e}")
+    };
+    io::Error::new(e.kind(), message)
+}
+
+pub(crate) fn leader_pid(handle: &duct::Handle) -> i32 {
+    let pid = handle.pids().first().copied().unwrap_or(0);
+    i32::try_from(pid).unwrap_or(0)
+}
+
+/// Waits up to `timeout` for output on the open pipes, or for the leader to
+/// exit when `pidfd` is given, and hands what one read of each ready pipe
+/// returns to `on_data`. Returns as soon as anything happens, so a step's end
+/// is seen without delay.
+fn wait_ready(
+    pipes: &mut [Pipe],
+    pidfd: Option<RawFd>,
+    timeout: Duration,
+    buf: &mut [u8],
+    on_data: &mut impl FnMut(StreamKind, &[u8]),
+) -> io::Result<()> {
+    let watched = |fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let mut fds: Vec<libc::pollfd> = pipes
+        .iter()
+        .filter(|p| p.open)
+        .map(|p| watched(p.reader.as_raw_fd()))
+        .chain(pidfd.map(watched))
+        .collect();
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(())
+        } else {
+            Err(e)
+        };
+    }
+    for fd in fds.iter().filter(|fd| fd.revents != 0) {
+        let Some(pipe) = pipes.iter_mut().find(|p| p.reader.as_raw_fd() == fd.fd) else {
+            continue; // the pidfd: the caller looks at the leader next
+        };
+        // poll said readable (or hung up): one read does not block.
+        match pipe.reader.read(buf) {
+            Ok(0) => pipe.open = false,
+            Ok(n) => on_data(pipe.stream, &buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => pipe.open = false,
+        }
+    }
+    Ok(())
+}
+
+/// A descriptor that becomes readable when process `pid` exits (Linux 5.3
+/// and later); `None` elsewhere, and the loop polls instead.
+fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new
+        // descriptor we then own, or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let fd = RawFd::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+        // SAFETY: `fd` was just opened and is owned by nobody else.
+        Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+struct Watch<'a> {
+    pgid: i32,
+    deadline: Option<Instant>,
+    interrupt: &'a Interrupt,
+}
+
+/// Where a running step is, as far as stopping it goes.
+#[derive(Clone, Copy)]
+enum Phase {
+    Running,
+    /// SIGTERM sent to the group; SIGKILL due at `kill_at` (`None` once sent).
+    Stopping {
+        kill_at: Option<Instant>,
+    },
+    /// Nothing is left in the group: reading what the pipes still hold, for
+    /// as long as something outside the group keeps them open.
+    Draining {
+        until: Instant,
+    },
+}
+
+impl Watch<'_> {
+    /// Feeds output to `on_data` until the step is over; returns why runsheet
+    /// stopped it (if it did) and the leader's status.
+    fn run(
+        &self,
+        handle: &duct::Handle,
+        pipes: &mut [Pipe],
+        mut on_data: impl FnMut(StreamKind, &[u8]),
+    ) -> io::Result<(Option<Ending>, ExitStatus)> {
+        let mut status: Option<ExitStatus> = None;
+        let mut phase = Phase::Running;
+        let mut reason = None;
+        let mut next_check = Instant::now();
+        let pidfd = pidfd_open(self.pgid);
+        // Without a pidfd and with the pipes closed, the leader usually exits
+        // within microseconds: look again soon, then less and less often.
+        let mut pause = Duration::from_micros(50);
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            if status.is_none() {
+                status = handle.try_wait()?.map(|out| out.status);
+            }
+            let open = pipes.iter().any(|p| p.open);
+            if let Some(st) = status {
+                let drained = matches!(phase, Phase::Draining { until } if Instant::now() >= until);
+                if !open || drained {
+                    return Ok((reason, st));
+                }
+            }
+            let exit_fd = pidfd.as_ref().filter(|_| status.is_none());
+            if open || exit_fd.is_some() {
+                let exit_fd = exit_fd.map(AsRawFd::as_raw_fd);
+                wait_ready(pipes, exit_fd, TICK, &mut buf, &mut on_data)?;
+            } else {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(TICK);
+            }
+            let now = Instant::now();
+            if status.is_none() && now < next_check {
+                continue;
+            }
+            next_check = now + TICK;
+            phase = self.advance(phase, &mut reason, status.is_some(), now);
+        }
+    }
+
+    /// One look at the clock, the interrupt flag and the group.
+    fn advance(
+        &self,
+        phase: Phase,
+        reason: &mut Option<Ending>,
+        leader_exited: bool,
+        now: Instant,
+    ) -> Phase {
+        let stop = |sig| {
+            group::signal(self.pgid, sig);
+        };
+        let drain = Phase::Draining { until: now + DRAIN };
+        match phase {
+            Phase::Running if leader_exited => {
+                if group::alive(self.pgid) {
+                    // Stragglers of a finished step.
+                    stop(libc::SIGTERM);
+                    Phase::Stopping {
+                        kill_at: Some(now + GRACE),
+                    }
+                } else {
+                    drain
+                }
+            }
+            Phase::Running => match self.should_stop(now) {
+                Some(why) => {
+                    *reason = Some(why);
+                    stop(libc::SIGTERM);
+                    Phase::Stopping {
+                        kill_at: Some(now + GRACE),
+                    }
+                }
+                None => Phase::Running,
+            },
+            Phase::Stopping { kill_at } => {
+                if leader_exited && (kill_at.is_none() || !group::alive(self.pgid)) {
+                    drain
+                } else if kill_at.is_some_and(|t| now >= t) {
+                    stop(libc::SIGKILL);
+                    Phase::Stopping { kill_at: None }
+                } else {
+                    phase
+                }
+            }
+            Phase::Draining { .. } => phase,
+        }
+    }
+
+    fn should_stop(&self, now: Instant) -> Option<Ending> {
+        if self.deadline.is_some_and(|d| now >= d) {
+            Some(Ending::TimedOut)
+        } else if self.interrupt.is_set() {
+            Some(Ending::Interrupted)
+        } else {
+            None
+        }
+    }
+}
+
+/// Masks each stream and keeps what `Capture` asks for.
+struct Collector {
+    capture: Capture,
+    /// One masker per pipe: a secret cannot straddle two pipes.
+    out_mask: Masker,
+    err_mask: Masker,
+    combined: Tail,
+    stdout: Tail,
+    stderr: Tail,
+    scratch: Vec<u8>,
+}
+
+impl Collector {
+    fn new(req: &StepRun<'_>) -> Self {
+        Collector {
+            capture: req.capture,
+            out_mask: Masker::new(req.redactor),
+            err_mask: Masker::new(req.redactor),
+            combined: Tail::new(CAPTURE_CAP),
+            stdout: Tail::new(CAPTURE_CAP),
+            stderr: Tail::new(CAPTURE_CAP),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn data(&mut self, stream: StreamKind, bytes: &[u8], sink: &mut dyn OutputSink) {
+        self.scratch.clear();
+        let mask = match stream {
+            StreamKind::Stderr => &mut self.err_mask,
+            _ => &mut self.out_mask,
+        };
+        mask.push(bytes, &mut self.scratch);
+        self.emit(stream, sink);
+    }
+
+    fn finish(&mut self, sink: &mut dyn OutputSink) {
+        let streams = if self.capture == Capture::Split {
+            [Some(StreamKind::Stdout), Some(StreamKind::Stderr)]
+        } else {
+            [Some(StreamKind::Combined), None]
+        };
+        for stream in streams.into_iter().flatten() {
+            self.scratch.clear();
+            let mask = match stream {
+                StreamKind::Stderr => &mut self.err_mask,
+                _ => &mut self.out_mask,
+            };
+            mask.finish(&mut self.scratch);
+            self.emit(stream, sink);
+        }
+    }
+
+    fn emit(&mut self, stream: StreamKind, sink: &mut dyn OutputSink) {
+        if self.scratch.is_empty() {
+            return;
+        }
+        sink.output(stream, &self.scratch);
+        if self.capture == Capture::None {
+            return;
+        }
+        self.combined.push(&self.scratch);
+        match stream {
+            StreamKind::Stdout if self.capture == Capture::Split => self.stdout.push(&self.scratch),
+            StreamKind::Stderr if self.capture == Capture::Split => self.stderr.push(&self.scratch),
+            _ => {}
+        }
+    }
+
+    fn into_buffers(self) -> (Vec<u8>, Vec<u8>, Vec<u8>, bool) {
+        let truncated = self.combined.truncated || self.stdout.truncated || self.stderr.truncated;
+        (
+            self.combined.into_vec(),
+            self.stdout.into_vec(),
+            self.stderr.into_vec(),
+            truncated,
+        )
+    }
+}

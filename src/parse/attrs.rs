@@ -1,0 +1,620 @@
+//! A fence's info string: the language word and the `{...}` attributes after it
+//! (SPEC §1.3), checked into [`StepOptions`] or an output block's settings.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use crate::model::{ExitExpect, MatchMode, StepOptions, Stream};
+
+/// A problem at a byte range relative to the info string.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Problem {
+    pub(crate) span: Range<usize>,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+    pub(crate) help: Option<String>,
+}
+
+impl Problem {
+    fn new(span: Range<usize>, code: &'static str, message: String, help: Option<String>) -> Self {
+        Problem {
+            span,
+            code,
+            message,
+            help,
+        }
+    }
+}
+
+/// One `key`, `key=value`, `key="value"` or `#id` inside the braces.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Attr {
+    pub(crate) key: String,
+    pub(crate) value: Option<String>,
+    /// The whole attribute, relative to the info string.
+    pub(crate) span: Range<usize>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Info {
+    pub(crate) lang: String,
+    pub(crate) attrs: Vec<Attr>,
+    pub(crate) problems: Vec<Problem>,
+}
+
+/// Splits an info string into its language (up to the first space or `{`) and
+/// the attributes in the braces that follow. Text after the language that is not
+/// in braces is left alone: other tools put their own words there.
+pub(crate) fn parse_info(info: &str) -> Info {
+    let lang_end = info
+        .find(|c: char| c.is_whitespace() || c == '{')
+        .unwrap_or(info.len());
+    let mut out = Info {
+        lang: info[..lang_end].to_string(),
+        ..Info::default()
+    };
+    let Some(open) = info[lang_end..].find('{').map(|i| i + lang_end) else {
+        return out;
+    };
+    match find_close(info, open + 1) {
+        Some(close) => tokenize(info, open + 1, close, &mut out),
+        // A quote left open hides the `}`: name the real culprit.
+        None if info[open..].contains('"') && info[open..].contains('}') => {
+            out.problems.push(Problem::new(
+                open..info.len(),
+                "unclosed-quote",
+                "a quoted value in the attributes is never closed".into(),
+                Some("end it with `\"` (write `\\\"` for a quote inside it)".into()),
+            ))
+        }
+        None => out.problems.push(Problem::new(
+            open..info.len(),
+            "unclosed-attributes",
+            "the `{` of the attributes is never closed".into(),
+            Some("end the attributes with `}`".into()),
+        )),
+    }
+    out
+}
+
+/// The `}` closing the attributes, skipping any inside double quotes.
+fn find_close(info: &str, from: usize) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in info[from..].char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '}' if !quoted => return Some(from + i),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn tokenize(info: &str, start: usize, end: usize, out: &mut Info) {
+    let bytes = info.as_bytes();
+    let mut i = start;
+    while i < end {
+        if bytes[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let tok_start = i;
+        let is_id = bytes[i] == b'#';
+        if is_id {
+            i += 1;
+        }
+        let key_start = i;
+        while i < end && !bytes[i].is_ascii_whitespace() && bytes[i] != b'=' {
+            i += 1;
+        }
+        let key = &info[key_start..i];
+        let mut value = None;
+        if i < end && bytes[i] == b'=' {
+            i += 1;
+            match read_value(info, i, end) {
+                Ok((v, next)) => {
+                    value = Some(v);
+                    i = next;
+                }
+                Err(p) => {
+                    out.problems.push(p);
+                    return;
+                }
+            }
+        }
+        let span = tok_start..i;
+        if is_id {
+            if value.is_some() {
+                out.problems.push(Problem::new(
+                    span,
+                    "invalid-attribute",
+                    format!("`{}` is not a valid attribute", &info[tok_start..i]),
+                    Some("write the id as `#my-step` or `id=my-step`".into()),
+                ));
+                continue;
+            }
+            out.attrs.push(Attr {
+                key: "id".into(),
+                value: Some(key.to_string()),
+                span,
+            });
+        } else if key.is_empty() {
+            out.problems.push(Problem::new(
+                span,
+                "invalid-attribute",
+                "an attribute needs a name before `=`".into(),
+                None,
+            ));
+        } else {
+            out.attrs.push(Attr {
+                key: key.to_string(),
+                value,
+                span,
+            });
+        }
+    }
+}
+
+/// A bare value (up to whitespace) or a double-quoted one with `\"` and `\\`.
+fn read_value(info: &str, start: usize, end: usize) -> Result<(String, usize), Problem> {
+    let bytes = info.as_bytes();
+    if start < end && bytes[start] == b'"' {
+        let mut value = String::new();
+        let mut chars = info[start + 1..end].char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' => return Ok((value, start + 1 + i + 1)),
+                '\\' => match chars.next() {
+                    Some((_, e)) => value.push(e),
+                    None => break,
+                },
+                c => value.push(c),
+            }
+        }
+        return Err(Problem::new(
+            start..end,
+            "unclosed-quote",
+            "this quoted value is never closed".into(),
+            Some("end it with `\"`".into()),
+        ));
+    }
+    let mut i = start;
+    while i < end && !bytes[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    Ok((info[start..i].to_string(), i))
+}
+
+/// Attributes a step accepts; flags take no value.
+pub(crate) const STEP_KEYS: &[&str] = &[
+    "id",
+    "cwd",
+    "timeout",
+    "exit",
+    "retry",
+    "delay",
+    "tags",
+    "skip",
+    "manual",
+    "interactive",
+    "confirm",
+    "background",
+    "setup",
+    "run",
+];
+const FLAGS: &[&str] = &[
+    "skip",
+    "manual",
+    "interactive",
+    "confirm",
+    "background",
+    "setup",
+];
+pub(crate) const OUTPUT_KEYS: &[&str] = &["match", "stream"];
+
+/// A step's attributes after checking.
+#[derive(Debug, Default)]
+pub(crate) struct StepAttrs {
+    pub(crate) id: Option<(String, Range<usize>)>,
+    pub(crate) options: StepOptions,
+    /// `Some(None)` for a bare `run`, `Some(Some(x))` for `run=x`.
+    pub(crate) run: Option<Option<String>>,
+}
+
+/// Checks attributes against the step vocabulary; every problem is collected.
+pub(crate) fn step_attrs(attrs: &[Attr], problems: &mut Vec<Problem>) -> StepAttrs {
+    let mut out = StepAttrs::default();
+    for attr in unique(attrs, STEP_KEYS, problems) {
+        let span = attr.span.clone();
+        let key = attr.key.as_str();
+        let value = match (FLAGS.contains(&key) || key == "run", &attr.value) {
+            (true, None) => String::new(),
+            (true, Some(_)) if key == "run" => attr.value.clone().unwrap_or_default(),
+            (true, Some(_)) => {
+                problems.push(Problem::new(
+                    span,
+                    "bad-value",
+                    format!("`{key}` takes no value"),
+                    Some(format!("write just `{key}`")),
+                ));
+                continue;
+            }
+            (false, None) => {
+                problems.push(Problem::new(
+                    span,
+                    "bad-value",
+                    format!("`{key}` needs a value"),
+                    Some(format!("write it as `{key}=...`")),
+                ));
+                continue;
+            }
+            (false, Some(v)) => v.clone(),
+        };
+        if let Err(p) = set_step_attr(&mut out, key, value, span) {
+            problems.push(p);
+        }
+    }
+    out
+}
+
+fn set_step_attr(
+    out: &mut StepAttrs,
+    key: &str,
+    value: String,
+    span: Range<usize>,
+) -> Result<(), Problem> {
+    let o = &mut out.options;
+    match key {
+        "id" => {
+            check_id(&value, span.clone())?;
+            out.id = Some((value, span));
+        }
+        "cwd" if value.is_empty() => {
+            return Err(Problem::new(
+                span,
+                "bad-value",
+                "`cwd` needs a directory".into(),
+                None,
+            ))
+        }
+        "cwd" => o.cwd = Some(value),
+        "timeout" => o.timeout = Some(duration(key, &value, span)?),
+        "delay" => o.delay = Some(duration(key, &value, span)?),
+        "exit" => o.exit = exit_codes(&value).ok_or_else(|| bad_exit(&value, span))?,
+        "retry" => {
+            o.retry = value.parse().map_err(|_| {
+                Problem::new(
+                    span,
+                    "bad-retry",
+                    format!("`retry={value}` is not a number of attempts"),
+                    Some("write how many more times to try, like `retry=3`".into()),
+                )
+            })?
+        }
+        "tags" => {
+            let tags: Vec<String> = value.split(',').map(|t| t.trim().to_string()).collect();
+            if tags.iter().any(String::is_empty) {
+                return Err(Problem::new(
+                    span,
+                    "bad-value",
+                    format!("`tags={value}` has an empty tag"),
+                    Some("list tags separated by commas, like `tags=slow,aws`".into()),
+                ));
+            }
+            o.tags = tags;
+        }
+        "skip" => o.skip = true,
+        "manual" => o.manual = true,
+        "interactive" => o.interactive = true,
+        "confirm" => o.confirm = true,
+        "background" => o.background = true,
+        "setup" => o.setup = true,
+        "run" => out.run = Some((!value.is_empty()).then_some(value)),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Drops unknown and repeated attributes, reporting each.
+fn unique<'a>(attrs: &'a [Attr], known: &[&str], problems: &mut Vec<Problem>) -> Vec<&'a Attr> {
+    let mut kept: Vec<&Attr> = Vec::new();
+    for attr in attrs {
+        if !known.contains(&attr.key.as_str()) {
+            let help = match alias(&attr.key, known).or_else(|| did_you_mean(&attr.key, known)) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("known attributes: {}", known.join(", ")),
+            };
+            problems.push(Problem::new(
+                attr.span.clone(),
+                "unknown-attribute",
+                format!("unknown attribute `{}`", attr.key),
+                Some(help),
+            ));
+        } else if kept.iter().any(|k| k.key == attr.key) {
+            problems.push(Problem::new(
+                attr.span.clone(),
+                "duplicate-attribute",
+                format!("`{}` is given twice", attr.key),
+                Some("keep one of them".into()),
+            ));
+        } else {
+            kept.push(attr);
+        }
+    }
+    kept
+}
+
+/// Output block settings: `match=` and `stream=`.
+pub(crate) fn output_attrs(attrs: &[Attr], problems: &mut Vec<Problem>) -> (MatchMode, Stream) {
+    let mut mode = MatchMode::default();
+    let mut stream = Stream::default();
+    for attr in unique(attrs, OUTPUT_KEYS, problems) {
+        let value = attr.value.as_deref().unwrap_or("");
+        let span = attr.span.clone();
+        match attr.key.as_str() {
+            "match" => match value {
+                "exact" => mode = MatchMode::Exact,
+                "contains" => mode = MatchMode::Contains,
+                "regex" => mode = MatchMode::Regex,
+                _ => problems.push(bad_choice(
+                    "match",
+                    value,
+                    &["exact", "contains", "regex"],
+                    span,
+                )),
+            },
+            _ => match value {
+                "both" => stream = Stream::Both,
+                "stdout" => stream = Stream::Stdout,
+                "stderr" => stream = Stream::Stderr,
+                _ => problems.push(bad_choice(
+                    "stream",
+                    value,
+                    &["both", "stdout", "stderr"],
+                    span,
+                )),
+            },
+        }
+    }
+    (mode, stream)
+}
+
+fn bad_choice(key: &str, value: &str, choices: &[&str], span: Range<usize>) -> Problem {
+    let help = match did_you_mean(value, choices) {
+        Some(s) => format!("did you mean `{key}={s}`?"),
+        None => format!("choose one of: {}", choices.join(", ")),
+    };
+    Problem::new(
+        span,
+        "bad-value",
+        format!("`{key}={value}` is not a valid choice"),
+        Some(help),
+    )
+}
+
+/// `[a-z0-9][a-z0-9_-]*`
+pub(crate) fn valid_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn check_id(id: &str, span: Range<usize>) -> Result<(), Problem> {
+    if valid_id(id) {
+        return Ok(());
+    }
+    let fixed: String = id
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let fixed = fixed.trim_start_matches(['-', '_']).to_string();
+    let help = if valid_id(&fixed) {
+        format!("ids use lower-case letters, digits, `-` and `_`: try `#{fixed}`")
+    } else {
+        "ids use lower-case letters, digits, `-` and `_`, like `#build-image`".into()
+    };
+    Err(Problem::new(
+        span,
+        "invalid-id",
+        format!("`{id}` is not a valid step id"),
+        Some(help),
+    ))
+}
+
+fn duration(key: &str, value: &str, span: Range<usize>) -> Result<Duration, Problem> {
+    humantime::parse_duration(value).map_err(|e| {
+        Problem::new(
+            span,
+            "bad-duration",
+            format!("`{key}={value}` is not a duration ({e})"),
+            Some("write a duration like `90s`, `20m` or `1h30m`".into()),
+        )
+    })
+}
+
+/// `0`, `0,1`, `any`, `nonzero`; codes are 0-255.
+pub(crate) fn exit_codes(value: &str) -> Option<ExitExpect> {
+    match value {
+        "any" => Some(ExitExpect::Any),
+        "nonzero" => Some(ExitExpect::Nonzero),
+        _ => value
+            .split(',')
+            .map(|c| c.trim().parse::<u8>().ok().map(i32::from))
+            .collect::<Option<Vec<i32>>>()
+            .map(ExitExpect::Codes),
+    }
+}
+
+fn bad_exit(value: &str, span: Range<usize>) -> Problem {
+    Problem::new(
+        span,
+        "bad-exit-code",
+        format!("`exit={value}` is not an exit status"),
+        Some("write a number (0-255), a list like `0,1`, `any` or `nonzero`".into()),
+    )
+}
+
+/// Words other tools use for runsheet's attributes.
+const ALIASES: &[(&str, &[&str])] = &[
+    (
+        "cwd",
+        &["dir", "workdir", "directory", "chdir", "working-directory"],
+    ),
+    ("id", &["name"]),
+    ("tags", &["tag", "label", "labels"]),
+    ("retry", &["retries", "attempts"]),
+    ("delay", &["wait", "sleep", "interval"]),
+    (
+        "exit",
+        &["exit-code", "exit_code", "exitcode", "status", "returncode"],
+    ),
+    ("skip", &["ignore", "disabled", "disable"]),
+    ("confirm", &["ask", "prompt"]),
+    ("background", &["bg", "async", "daemon", "detach"]),
+    ("run", &["interpreter", "exec", "runner"]),
+];
+
+/// The attribute another tool's word stands for, if it is one of `known`.
+fn alias<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    let (target, _) = ALIASES.iter().find(|(_, words)| words.contains(&word))?;
+    known.iter().find(|k| *k == target).copied()
+}
+
+/// The closest known word, if it is close enough to be a likely typo.
+pub(crate) fn did_you_mean<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(word, k), *k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(info: &str) -> (StepAttrs, Vec<Problem>) {
+        let parsed = parse_info(info);
+        let mut problems = parsed.problems;
+        let attrs = step_attrs(&parsed.attrs, &mut problems);
+        (attrs, problems)
+    }
+
+    #[test]
+    fn language_stops_at_space_or_brace() {
+        assert_eq!(parse_info("bash").lang, "bash");
+        assert_eq!(parse_info("bash{#x}").lang, "bash");
+        assert_eq!(parse_info("python title=x").lang, "python");
+        assert!(parse_info("python title=x").attrs.is_empty());
+        assert_eq!(parse_info("").lang, "");
+    }
+
+    #[test]
+    fn every_attribute_is_read() {
+        let (a, p) = step(
+            "bash {#build cwd=src/x timeout=25m exit=0,3 retry=2 delay=5s tags=slow,aws skip manual interactive confirm background setup}",
+        );
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(a.id.unwrap().0, "build");
+        let o = a.options;
+        assert_eq!(o.cwd.as_deref(), Some("src/x"));
+        assert_eq!(o.timeout, Some(Duration::from_secs(25 * 60)));
+        assert_eq!(o.exit, ExitExpect::Codes(vec![0, 3]));
+        assert_eq!((o.retry, o.delay), (2, Some(Duration::from_secs(5))));
+        assert_eq!(o.tags, ["slow", "aws"]);
+        assert!(o.skip && o.manual && o.interactive && o.confirm && o.background && o.setup);
+    }
+
+    #[test]
+    fn quoted_values_keep_spaces_and_escapes() {
+        let parsed = parse_info(r#"sh {cwd="dir with spaces" id="a-b" tags="x,y"}"#);
+        assert!(parsed.problems.is_empty());
+        assert_eq!(parsed.attrs[0].value.as_deref(), Some("dir with spaces"));
+        let parsed = parse_info(r#"sh {cwd="say \"hi\" }\\"}"#);
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        assert_eq!(parsed.attrs[0].value.as_deref(), Some(r#"say "hi" }\"#));
+        let parsed = parse_info(r#"sh {cwd="open}"#);
+        assert_eq!(parsed.problems[0].code, "unclosed-quote");
+        let parsed = parse_info("sh {cwd=x");
+        assert_eq!(parsed.problems[0].code, "unclosed-attributes");
+    }
+
+    #[test]
+    fn run_takes_an_optional_interpreter() {
+        assert_eq!(step("python {run}").0.run, Some(None));
+        assert_eq!(
+            step("text {run=python3}").0.run,
+            Some(Some("python3".into()))
+        );
+        assert_eq!(step("sh {#x}").0.run, None);
+    }
+
+    #[test]
+    fn bad_values_are_problems_with_help() {
+        let cases = [
+            (
+                "sh {timout=5m}",
+                "unknown-attribute",
+                "did you mean `timeout`?",
+            ),
+            ("sh {timeout=5}", "bad-duration", "like `90s`"),
+            ("sh {timeout}", "bad-value", "`timeout=...`"),
+            ("sh {exit=maybe}", "bad-exit-code", "`nonzero`"),
+            ("sh {exit=300}", "bad-exit-code", "0-255"),
+            ("sh {retry=-1}", "bad-retry", "retry=3"),
+            ("sh {delay=soon}", "bad-duration", "1h30m"),
+            ("sh {skip=yes}", "bad-value", "just `skip`"),
+            ("sh {#Build_Image}", "invalid-id", "try `#build_image`"),
+            ("sh {tags=a,,b}", "bad-value", "commas"),
+            ("sh {cwd=a cwd=b}", "duplicate-attribute", "keep one"),
+            (
+                "sh {frobnicate}",
+                "unknown-attribute",
+                "known attributes: id, cwd",
+            ),
+        ];
+        for (info, code, help) in cases {
+            let (_, p) = step(info);
+            assert_eq!(p.len(), 1, "{info}: {p:?}");
+            assert_eq!(p[0].code, code, "{info}");
+            let h = p[0].help.clone().unwrap_or_default();
+            assert!(h.contains(help), "{info}: {h}");
+        }
+    }
+
+    #[test]
+    fn problem_spans_point_at_the_attribute() {
+        let info = "sh {#ok timout=5m}";
+        let (_, p) = step(info);
+        assert_eq!(&info[p[0].span.clone()], "timout=5m");
+    }
+
+    #[test]
+    fn output_settings() {
+        let parsed = parse_info("output {match=regex stream=stderr}");
+        let mut p = Vec::new();
+        assert_eq!(
+            output_attrs(&parsed.attrs, &mut p),
+            (MatchMode::Regex, Stream::Stderr)
+        );
+        assert!(p.is_empty());
+        let parsed = parse_info("output {match=contain strem=stdout}");
+        output_attrs(&parsed.attrs, &mut p);
+        assert_eq!(p.len(), 2);
+        assert!(p[0].help.as_deref().unwrap().contains("`stream`"));
+        assert!(p[1].help.as_deref().unwrap().contains("match=contains"));
+    }
+}

@@ -1,0 +1,91 @@
+//! GitHub's heading anchors (github-slugger), so a section id can be copied from
+//! the rendered page's URL.
+
+use std::collections::HashMap;
+
+/// The anchor GitHub gives a heading's text: lower-case, letters, digits, `-`
+/// and `_` kept (Unicode letters too), each space a `-`, everything else dropped.
+pub fn slugify(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.trim().chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() || is_combining_mark(c) || c == '-' || c == '_' {
+            out.push(c);
+        } else if c == ' ' {
+            out.push('-');
+        }
+    }
+    out
+}
+
+/// GitHub keeps combining marks (`\p{M}`): an accent written as its own code
+/// point, an Indic virama. These blocks hold the common ones.
+fn is_combining_mark(c: char) -> bool {
+    matches!(c,
+        '\u{0300}'..='\u{036F}'
+        | '\u{0483}'..='\u{0489}'
+        | '\u{0591}'..='\u{05BD}'
+        | '\u{0610}'..='\u{061A}'
+        | '\u{064B}'..='\u{065F}'
+        | '\u{0900}'..='\u{0903}'
+        | '\u{093A}'..='\u{094F}'
+        | '\u{1AB0}'..='\u{1AFF}'
+        | '\u{1DC0}'..='\u{1DFF}'
+        | '\u{20D0}'..='\u{20FF}'
+        | '\u{FE20}'..='\u{FE2F}'
+    )
+}
+
+/// Hands out unique slugs in document order: a repeated one gets `-1`, `-2`, ...
+#[derive(Debug, Default)]
+pub(crate) struct Slugger {
+    seen: HashMap<String, usize>,
+}
+
+impl Slugger {
+    pub(crate) fn slug(&mut self, text: &str) -> String {
+        let base = slugify(text);
+        let mut slug = base.clone();
+        while self.seen.contains_key(&slug) {
+            let n = self.seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            slug = format!("{base}-{n}");
+        }
+        self.seen.insert(slug.clone(), 0);
+        slug
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn punctuation_is_dropped_and_spaces_become_hyphens() {
+        assert_eq!(slugify("Build The Image"), "build-the-image");
+        assert_eq!(slugify("What's new? (v2.0)"), "whats-new-v20");
+        assert_eq!(slugify("  a -- b  "), "a----b");
+        assert_eq!(slugify("snake_case & `code`"), "snake_case--code");
+    }
+
+    #[test]
+    fn unicode_letters_are_kept_and_lowered() {
+        assert_eq!(slugify("Déploiement Énergie"), "déploiement-énergie");
+        assert_eq!(slugify("Привет Мир"), "привет-мир");
+        assert_eq!(slugify("日本語 テスト"), "日本語-テスト");
+        assert_eq!(slugify("Emoji 🚀 launch"), "emoji--launch");
+        // "é" written as e + U+0301 keeps its accent, as on GitHub.
+        assert_eq!(slugify("Cafe\u{301} Menu"), "cafe\u{301}-menu");
+        assert_eq!(slugify("नमस्ते दुनिया"), "नमस्ते-दुनिया");
+    }
+
+    #[test]
+    fn duplicates_get_counters_like_github() {
+        let mut s = Slugger::default();
+        assert_eq!(s.slug("Setup"), "setup");
+        assert_eq!(s.slug("Setup"), "setup-1");
+        assert_eq!(s.slug("Setup"), "setup-2");
+        // A heading that is literally "Setup 1" after the counter took `setup-1`.
+        assert_eq!(s.slug("setup-1"), "setup-1-1");
+        assert_eq!(s.slug("Other"), "other");
+    }
+}

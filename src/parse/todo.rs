@@ -1,0 +1,51 @@
+//! Missing steps written as prose (SPEC §1.5): a paragraph, list item, table
+//! cell or heading whose text starts with `TODO` or `FIXME`.
+
+const MARKERS: &[&str] = &["TODO", "FIXME"];
+
+/// The TODO's text when `text` (emphasis already removed) is a TODO: what follows
+/// the marker and its `:`, or the marker itself when nothing follows.
+pub(crate) fn todo_text(text: &str) -> Option<String> {
+    let text = text.trim_start();
+    let marker = MARKERS.iter().find(|m| text.starts_with(*m))?;
+    let rest = &text[marker.len()..];
+    match rest.chars().next() {
+        None | Some(':') => {}
+        Some(c) if c.is_whitespace() => {}
+        Some(_) => return None,
+    }
+    let rest = rest
+        .trim_start_matches(|c: char| c == ':' || c.is_whitespace())
+        .trim_end();
+    Some(if rest.is_empty() {
+        (*marker).to_string()
+    } else {
+        collapse_spaces(rest)
+    })
+}
+
+/// Soft line breaks arrive as spaces; a wrapped paragraph reads as one line.
+fn collapse_spaces(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_need_a_colon_space_or_end() {
+        assert_eq!(todo_text("TODO: fix it"), Some("fix it".into()));
+        assert_eq!(todo_text("TODO fix it"), Some("fix it".into()));
+        assert_eq!(todo_text("FIXME: broken"), Some("broken".into()));
+        assert_eq!(todo_text("TODO"), Some("TODO".into()));
+        assert_eq!(todo_text("TODO:"), Some("TODO".into()));
+        assert_eq!(
+            todo_text("  TODO:  spaced  out "),
+            Some("spaced out".into())
+        );
+        assert_eq!(todo_text("TODOS are fine"), None);
+        assert_eq!(todo_text("todo: lower case is prose"), None);
+        assert_eq!(todo_text("Not a TODO: here"), None);
+    }
+}

@@ -1,0 +1,835 @@
+//! The walk over pulldown-cmark's events that builds the [`Runbook`]. Every
+//! position comes from `into_offset_iter()` ranges (shifted past the front
+//! matter); the text is never searched again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+
+use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
+use sha2::{Digest, Sha256};
+
+use crate::diag::{Diagnostic, Severity};
+use crate::model::{Block, BlockRole, Check, FrontMatter, Section, Step, StepKind, Todo};
+use crate::source::{Source, Span};
+
+use super::attrs::{self, Problem};
+use super::console::parse_console;
+use super::hidden::{find_checks, Hidden};
+use super::slug::Slugger;
+use super::todo::todo_text;
+use super::UnfencedCommand;
+
+/// Languages whose blocks are steps without `run`.
+pub(crate) const SHELL_LANGS: &[&str] = &["sh", "bash", "shell", "zsh", "console"];
+
+pub(crate) fn options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_GFM
+}
+
+/// What a check or an output block after it would attach to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Attach {
+    Nothing,
+    Step {
+        index: usize,
+        has_output: bool,
+    },
+    /// An empty step: a missing step, so its checks have nothing to check yet.
+    Empty,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum InlineKind {
+    Paragraph,
+    Item,
+    Cell,
+    Heading(u8),
+}
+
+/// The text of a paragraph, list item, table cell or heading as it is read.
+#[derive(Debug)]
+struct Inline {
+    kind: InlineKind,
+    range: Range<usize>,
+    text: String,
+    /// Inline code content, when the element is nothing but one code span.
+    code: Option<String>,
+    /// Anything besides one code span was seen.
+    mixed: bool,
+}
+
+#[derive(Debug)]
+struct CodeBlock {
+    range: Range<usize>,
+    info: Option<String>,
+    text: String,
+}
+
+#[derive(Debug, Default)]
+struct Html {
+    text: String,
+    /// (offset in `text`, offset in the source) of each piece, for spans.
+    pieces: Vec<(usize, usize)>,
+}
+
+pub(crate) struct Walker<'a> {
+    source: &'a Source,
+    front: FrontMatter,
+    base: usize,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+    sections: Vec<Section>,
+    stack: Vec<(u8, usize)>,
+    slugger: Slugger,
+    steps: Vec<Step>,
+    /// The span of each step's id attribute; empty for a default id.
+    id_spans: Vec<Range<usize>>,
+    todos: Vec<Todo>,
+    blocks: Vec<Block>,
+    step_counts: HashMap<String, usize>,
+    attach: Attach,
+    inline: Vec<Inline>,
+    code: Option<CodeBlock>,
+    html: Option<Html>,
+    unfenced: Vec<UnfencedCommand>,
+}
+
+/// What the walk found.
+pub(crate) struct Walked {
+    pub(crate) sections: Vec<Section>,
+    pub(crate) steps: Vec<Step>,
+    pub(crate) todos: Vec<Todo>,
+    pub(crate) blocks: Vec<Block>,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+    pub(crate) unfenced: Vec<UnfencedCommand>,
+}
+
+impl<'a> Walker<'a> {
+    pub(crate) fn new(source: &'a Source, front: FrontMatter, base: usize) -> Self {
+        Walker {
+            source,
+            front,
+            base,
+            diagnostics: Vec::new(),
+            sections: Vec::new(),
+            stack: Vec::new(),
+            slugger: Slugger::default(),
+            steps: Vec::new(),
+            id_spans: Vec::new(),
+            todos: Vec::new(),
+            blocks: Vec::new(),
+            step_counts: HashMap::new(),
+            attach: Attach::Nothing,
+            inline: Vec::new(),
+            code: None,
+            html: None,
+            unfenced: Vec::new(),
+        }
+    }
+
+    /// Records a problem; its span is absolute.
+    pub(crate) fn diag(&mut self, severity: Severity, problem: Problem) {
+        let (line, column) = self.source.line_col(problem.span.start);
+        self.diagnostics.push(Diagnostic {
+            severity,
+            path: self.source.path.clone(),
+            span: problem.span.into(),
+            line,
+            column,
+            code: problem.code,
+            message: problem.message,
+            help: problem.help,
+        });
+    }
+
+    fn error(
+        &mut self,
+        span: Range<usize>,
+        code: &'static str,
+        message: String,
+        help: Option<String>,
+    ) {
+        let p = Problem {
+            span,
+            code,
+            message,
+            help,
+        };
+        self.diag(Severity::Error, p);
+    }
+
+    fn warn(
+        &mut self,
+        span: Range<usize>,
+        code: &'static str,
+        message: String,
+        help: Option<String>,
+    ) {
+        let p = Problem {
+            span,
+            code,
+            message,
+            help,
+        };
+        self.diag(Severity::Warning, p);
+    }
+
+    pub(crate) fn walk(mut self) -> Walked {
+        let body = &self.source.text[self.base..];
+        for (event, range) in Parser::new_ext(body, options()).into_offset_iter() {
+            let range = range.start + self.base..range.end + self.base;
+            self.event(event, range);
+        }
+        self.check_ids();
+        Walked {
+            sections: self.sections,
+            steps: self.steps,
+            todos: self.todos,
+            blocks: self.blocks,
+            diagnostics: self.diagnostics,
+            unfenced: self.unfenced,
+        }
+    }
+
+    fn event(&mut self, event: Event<'_>, range: Range<usize>) {
+        match event {
+            Event::Start(tag) => self.start(tag, range),
+            Event::End(tag) => self.end(tag),
+            Event::Text(t) => {
+                if let Some(code) = &mut self.code {
+                    code.text.push_str(&t);
+                } else {
+                    self.inline_text(&t, !t.trim().is_empty());
+                }
+            }
+            Event::Code(t) => {
+                if let Some(top) = self.inline.last_mut() {
+                    top.code = if top.code.is_none() && !top.mixed && top.text.trim().is_empty() {
+                        Some(t.to_string())
+                    } else {
+                        top.mixed = true;
+                        None
+                    };
+                    top.text.push_str(&t);
+                }
+            }
+            Event::SoftBreak | Event::HardBreak => self.inline_text(" ", true),
+            Event::Html(h) => {
+                if let Some(html) = &mut self.html {
+                    html.pieces.push((html.text.len(), range.start));
+                    html.text.push_str(&h);
+                }
+            }
+            Event::InlineHtml(h) => {
+                self.mark_mixed();
+                let html = Html {
+                    text: h.to_string(),
+                    pieces: vec![(0, range.start)],
+                };
+                self.hidden_checks(&html);
+            }
+            Event::FootnoteReference(_) | Event::TaskListMarker(_) | Event::Rule => {
+                self.mark_mixed()
+            }
+            Event::InlineMath(t) | Event::DisplayMath(t) => self.inline_text(&t, true),
+        }
+    }
+
+    fn inline_text(&mut self, text: &str, mixed: bool) {
+        if let Some(top) = self.inline.last_mut() {
+            top.text.push_str(text);
+            if mixed {
+                top.mixed = true;
+                top.code = None;
+            }
+        }
+    }
+
+    fn mark_mixed(&mut self) {
+        if let Some(top) = self.inline.last_mut() {
+            top.mixed = true;
+            top.code = None;
+        }
+    }
+
+    fn open_inline(&mut self, kind: InlineKind, range: Range<usize>) {
+        self.inline.push(Inline {
+            kind,
+            range,
+            text: String::new(),
+            code: None,
+            mixed: false,
+        });
+    }
+
+    fn start(&mut self, tag: Tag<'_>, range: Range<usize>) {
+        match tag {
+            Tag::Heading { level, .. } => self.open_inline(InlineKind::Heading(level as u8), range),
+            Tag::Paragraph => self.open_inline(InlineKind::Paragraph, range),
+            Tag::Item => self.open_inline(InlineKind::Item, range),
+            Tag::TableCell => self.open_inline(InlineKind::Cell, range),
+            Tag::CodeBlock(kind) => {
+                let info = match kind {
+                    CodeBlockKind::Fenced(info) => Some(info.to_string()),
+                    CodeBlockKind::Indented => None,
+                };
+                self.code = Some(CodeBlock {
+                    range,
+                    info,
+                    text: String::new(),
+                });
+            }
+            Tag::HtmlBlock => self.html = Some(Html::default()),
+            // Emphasis, links, images: a code span inside them is not a command.
+            _ => self.mark_mixed(),
+        }
+    }
+
+    fn end(&mut self, tag: TagEnd) {
+        match tag {
+            TagEnd::Heading(_) | TagEnd::Paragraph | TagEnd::Item | TagEnd::TableCell => {
+                if let Some(inline) = self.inline.pop() {
+                    self.close_inline(inline);
+                }
+            }
+            TagEnd::CodeBlock => {
+                if let Some(code) = self.code.take() {
+                    self.code_block(code);
+                }
+            }
+            TagEnd::HtmlBlock => {
+                if let Some(html) = self.html.take() {
+                    self.hidden_checks(&html);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn current_section(&self) -> Option<String> {
+        self.stack.last().map(|&(_, i)| self.sections[i].id.clone())
+    }
+
+    fn close_inline(&mut self, inline: Inline) {
+        if let InlineKind::Heading(level) = inline.kind {
+            self.heading(level, &inline);
+        }
+        if let Some(text) = todo_text(&inline.text) {
+            self.todo(inline.range.clone(), text);
+        }
+        if inline.kind == InlineKind::Paragraph && !inline.mixed {
+            if let Some(command) = inline.code {
+                self.unfenced_command(inline.range, command);
+            }
+        }
+    }
+
+    fn heading(&mut self, level: u8, inline: &Inline) {
+        let title = inline.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let id = self.slugger.slug(&title);
+        while self.stack.last().is_some_and(|&(l, _)| l >= level) {
+            self.stack.pop();
+        }
+        let parent = self.current_section();
+        self.sections.push(Section {
+            id,
+            title,
+            level,
+            line: self.source.line(inline.range.start),
+            parent,
+            span: trim_newline(&self.source.text, inline.range.clone()).into(),
+        });
+        self.stack.push((level, self.sections.len() - 1));
+    }
+
+    fn todo(&mut self, range: Range<usize>, text: String) {
+        let range = trim_newline(&self.source.text, range);
+        let section = self.current_section();
+        self.warn(
+            range.clone(),
+            "todo",
+            format!("missing step{}: {text}", in_section(section.as_deref())),
+            Some("write the step, or leave the TODO to keep it on the list".into()),
+        );
+        self.todos.push(Todo {
+            section,
+            line: self.source.line(range.start),
+            text,
+            span: range.into(),
+        });
+    }
+
+    fn unfenced_command(&mut self, range: Range<usize>, command: String) {
+        let range = trim_newline(&self.source.text, range);
+        let line = self.source.line(range.start);
+        self.warn(
+            range.clone(),
+            "command-outside-fence",
+            format!(
+                "`{command}` looks like a command but is not in a code block, so it never runs"
+            ),
+            Some("put it in a ```sh block (`runsheet lint --fix` does this)".into()),
+        );
+        self.unfenced.push(UnfencedCommand {
+            span: range.into(),
+            line,
+            command,
+        });
+    }
+
+    fn hidden_checks(&mut self, html: &Html) {
+        let to_source = |off: usize| {
+            let piece = html.pieces.iter().rev().find(|(t, _)| *t <= off);
+            piece.map_or(off, |(t, s)| s + (off - t))
+        };
+        for (span, found) in find_checks(&html.text) {
+            let span = to_source(span.start)..to_source(span.end).max(to_source(span.start));
+            let span = span.start..span.end.min(self.source.text.len());
+            let hidden = match found {
+                Ok(h) => h,
+                Err(mut p) => {
+                    p.span = span;
+                    self.diag(Severity::Error, p);
+                    continue;
+                }
+            };
+            let line = self.source.line(span.start);
+            let check = match hidden {
+                Hidden::Contains(text) => Check::Contains { line, text },
+                Hidden::NotContains(text) => Check::NotContains { line, text },
+                Hidden::Matches(regex) => Check::Matches { line, regex },
+            };
+            match self.attach {
+                Attach::Step { index, .. } => self.steps[index].checks.push(check),
+                Attach::Empty => {}
+                Attach::Nothing => self.error(
+                    span,
+                    "check-without-step",
+                    "this check comes before any step, so there is nothing to check".into(),
+                    Some("move it after the code block whose output it checks".into()),
+                ),
+            }
+        }
+    }
+
+    fn code_block(&mut self, code: CodeBlock) {
+        let Some(info) = code.info else {
+            return; // Indented code blocks are never steps, nor `blocks`.
+        };
+        let range = code.range;
+        let text = &self.source.text;
+        let line = self.source.line(range.start);
+        let fence = Fence::read(text, range.clone());
+        let info_at = fence.info_offset(text, &info);
+        let content_span = fence.content;
+        if !fence.closed {
+            let open_line = range.start..fence.first_line_end;
+            self.error(
+                open_line,
+                "unterminated-fence",
+                "this code block is never closed".into(),
+                Some(format!(
+                    "add a closing fence ({}) where the block should end",
+                    fence.marker
+                )),
+            );
+        }
+        let parsed = attrs::parse_info(&info);
+        let is_step = !parsed.lang.is_empty()
+            && (SHELL_LANGS.contains(&parsed.lang.as_str())
+                || parsed.attrs.iter().any(|a| a.key == "run"));
+        let shift = |r: Range<usize>| match info_at {
+            Some(at) => at + r.start..at + r.end,
+            None => range.start..fence.first_line_end,
+        };
+        let role = if is_step {
+            self.step(&code.text, &parsed, line, range.clone(), &shift)
+        } else if parsed.lang == "output" {
+            self.output_block(
+                &code.text,
+                &parsed,
+                line,
+                content_span,
+                range.clone(),
+                &shift,
+            );
+            BlockRole::Output
+        } else {
+            self.attrs_without_step(&parsed, &shift);
+            BlockRole::Other
+        };
+        self.blocks.push(Block {
+            line,
+            info: info.clone(),
+            lang: parsed.lang,
+            code: code.text,
+            role,
+            span: range.into(),
+        });
+    }
+
+    /// `python {#x timeout=5m}` without `run` is not a step: probably a
+    /// forgotten `run`. Attributes that are not runsheet's (`{.class}`) belong
+    /// to other tools and are left alone.
+    fn attrs_without_step(
+        &mut self,
+        parsed: &attrs::Info,
+        shift: &dyn Fn(Range<usize>) -> Range<usize>,
+    ) {
+        let ours = |a: &attrs::Attr| attrs::STEP_KEYS.contains(&a.key.as_str());
+        let (Some(first), Some(last)) = (parsed.attrs.first(), parsed.attrs.last()) else {
+            return;
+        };
+        if parsed.lang.is_empty() || !parsed.attrs.iter().all(ours) {
+            return;
+        }
+        let lang = &parsed.lang;
+        self.warn(
+            shift(first.span.start..last.span.end),
+            "not-a-step",
+            format!("`{lang}` blocks are not steps, so these attributes do nothing"),
+            Some(format!("add `run` to run it: `{lang} {{run ...}}`")),
+        );
+    }
+
+    fn report(&mut self, problems: Vec<Problem>, shift: &dyn Fn(Range<usize>) -> Range<usize>) {
+        for mut p in problems {
+            p.span = shift(p.span);
+            self.diag(Severity::Error, p);
+        }
+    }
+
+    fn step(
+        &mut self,
+        code: &str,
+        parsed: &attrs::Info,
+        line: usize,
+        range: Range<usize>,
+        shift: &dyn Fn(Range<usize>) -> Range<usize>,
+    ) -> BlockRole {
+        let mut problems = parsed.problems.clone();
+        let sa = attrs::step_attrs(&parsed.attrs, &mut problems);
+        self.report(problems, shift);
+        if code.trim().is_empty() {
+            let range = trim_newline(&self.source.text, range);
+            let section = self.current_section();
+            self.warn(
+                range.clone(),
+                "empty-step",
+                format!(
+                    "this code block is empty: a missing step{}",
+                    in_section(section.as_deref())
+                ),
+                Some("write the command(s) it should run".into()),
+            );
+            self.todos.push(Todo {
+                section,
+                line,
+                text: "empty step".into(),
+                span: range.into(),
+            });
+            self.attach = Attach::Empty;
+            return BlockRole::Other;
+        }
+        let lang = parsed.lang.as_str();
+        let kind = self.step_kind(code, parsed, &sa, line, shift);
+        let section = self.current_section();
+        let n = self
+            .step_counts
+            .entry(section.clone().unwrap_or_default())
+            .or_insert(0);
+        *n += 1;
+        let (id, id_span) = match sa.id {
+            Some((id, span)) => (id, shift(span)),
+            None => {
+                let prefix = section
+                    .as_deref()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or("step");
+                (format!("{prefix}-{n}"), range.start..range.start)
+            }
+        };
+        let hash = step_hash(&kind, code, &sa.options);
+        let attrs: BTreeMap<String, String> = parsed
+            .attrs
+            .iter()
+            .map(|a| (a.key.clone(), a.value.clone().unwrap_or_default()))
+            .collect();
+        self.steps.push(Step {
+            id,
+            section,
+            line,
+            lang: lang.to_string(),
+            code: code.to_string(),
+            attrs,
+            kind,
+            options: sa.options,
+            checks: Vec::new(),
+            span: range.into(),
+            hash,
+        });
+        self.id_spans.push(id_span);
+        self.attach = Attach::Step {
+            index: self.steps.len() - 1,
+            has_output: false,
+        };
+        BlockRole::Step
+    }
+
+    /// How the step runs: its language, `run`, and the front matter's `shell`.
+    fn step_kind(
+        &mut self,
+        code: &str,
+        parsed: &attrs::Info,
+        sa: &attrs::StepAttrs,
+        line: usize,
+        shift: &dyn Fn(Range<usize>) -> Range<usize>,
+    ) -> StepKind {
+        let lang = parsed.lang.as_str();
+        let shell = self.front.shell.clone().unwrap_or_else(|| "bash".into());
+        let shell_for = |lang: &str| match lang {
+            "zsh" => "zsh".to_string(),
+            _ => shell.clone(),
+        };
+        match &sa.run {
+            Some(Some(program)) => StepKind::Interpreter {
+                program: program.clone(),
+            },
+            Some(None) if SHELL_LANGS.contains(&lang) && lang != "console" => StepKind::Shell {
+                program: shell_for(lang),
+            },
+            Some(None) if lang != "console" => match interpreter(lang) {
+                Some(program) => StepKind::Interpreter {
+                    program: program.into(),
+                },
+                None => {
+                    let span = parsed
+                        .attrs
+                        .iter()
+                        .find(|a| a.key == "run")
+                        .map_or(0..0, |a| a.span.clone());
+                    self.error(
+                        shift(span),
+                        "unknown-interpreter",
+                        format!("runsheet does not know which program runs `{lang}` blocks"),
+                        Some(format!(
+                            "name it: `run=PROGRAM`, e.g. `{lang} {{run={lang}}}`"
+                        )),
+                    );
+                    StepKind::Interpreter {
+                        program: lang.into(),
+                    }
+                }
+            },
+            _ if lang == "console" => {
+                let (commands, problems) = parse_console(code, line + 1, self.source);
+                for (severity, p) in problems {
+                    self.diag(severity, p);
+                }
+                StepKind::Console {
+                    program: shell_for(lang),
+                    commands,
+                }
+            }
+            _ => StepKind::Shell {
+                program: shell_for(lang),
+            },
+        }
+    }
+
+    fn output_block(
+        &mut self,
+        code: &str,
+        parsed: &attrs::Info,
+        line: usize,
+        content_span: Span,
+        range: Range<usize>,
+        shift: &dyn Fn(Range<usize>) -> Range<usize>,
+    ) {
+        let mut problems = parsed.problems.clone();
+        let (mode, stream) = attrs::output_attrs(&parsed.attrs, &mut problems);
+        self.report(problems, shift);
+        let fence_line = trim_newline(&self.source.text, range.start..range.end);
+        let fence_line = fence_line.start
+            ..self.source.text[fence_line.clone()]
+                .find('\n')
+                .map_or(fence_line.end, |i| fence_line.start + i);
+        match self.attach {
+            Attach::Nothing => self.error(
+                fence_line,
+                "output-without-step",
+                "this `output` block has no step before it".into(),
+                Some("put it after the code block whose output it shows".into()),
+            ),
+            Attach::Empty => {}
+            Attach::Step {
+                has_output: true, ..
+            } => self.warn(
+                fence_line,
+                "second-output",
+                "only the first `output` block after a step is checked".into(),
+                Some("merge the blocks, or use `match=contains`".into()),
+            ),
+            Attach::Step { index, .. } => {
+                self.steps[index].checks.push(Check::Output {
+                    line,
+                    expected: code.to_string(),
+                    mode,
+                    stream,
+                    content_span,
+                });
+                self.attach = Attach::Step {
+                    index,
+                    has_output: true,
+                };
+            }
+        }
+    }
+
+    /// Ids are unique in a runbook; the later of two is the one reported.
+    fn check_ids(&mut self) {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut dups = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            match seen.get(&step.id) {
+                Some(&first) => dups.push((i, first)),
+                None => {
+                    seen.insert(step.id.clone(), step.line);
+                }
+            }
+        }
+        for (i, first_line) in dups {
+            let step = &self.steps[i];
+            let mut span = self.id_spans[i].clone();
+            if span.is_empty() {
+                span = trim_newline(&self.source.text, step.span.range());
+                span.end = self.source.text[span.clone()]
+                    .find('\n')
+                    .map_or(span.end, |n| span.start + n);
+            }
+            let message = format!(
+                "step id `{}` is already used by the step at line {first_line}",
+                step.id
+            );
+            self.error(
+                span,
+                "duplicate-id",
+                message,
+                Some("give one of them its own id, like `{#another-name}`".into()),
+            );
+        }
+    }
+}
+
+/// ` in `id``, naming a section in a message.
+fn in_section(section: Option<&str>) -> String {
+    section.map_or(String::new(), |id| format!(" in `{id}`"))
+}
+
+/// The interpreter for a language named in a block run with a bare `run`.
+fn interpreter(lang: &str) -> Option<&'static str> {
+    Some(match lang {
+        "python" | "python3" | "py" => "python3",
+        "node" | "js" | "javascript" => "node",
+        "ruby" | "rb" => "ruby",
+        "perl" | "pl" => "perl",
+        _ => return None,
+    })
+}
+
+/// Stable: depends on what runs and how, not on where the step stands.
+fn step_hash(kind: &StepKind, code: &str, options: &crate::model::StepOptions) -> String {
+    let (tag, program) = match kind {
+        StepKind::Shell { program } => ("shell", program),
+        StepKind::Console { program, .. } => ("console", program),
+        StepKind::Interpreter { program } => ("interpreter", program),
+    };
+    let mut h = Sha256::new();
+    for part in [tag, program.as_str(), code] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.update(serde_json::to_vec(options).unwrap_or_default());
+    hex(&h.finalize())
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn trim_newline(text: &str, range: Range<usize>) -> Range<usize> {
+    let slice = &text[range.clone()];
+    let trimmed = slice.trim_end_matches(['\n', '\r']);
+    range.start..range.start + trimmed.len()
+}
+
+/// The shape of a fenced block as it stands in the source.
+struct Fence {
+    start: usize,
+    marker: String,
+    first_line_end: usize,
+    closed: bool,
+    /// Between the fences: whole source lines, container prefixes included.
+    content: Span,
+}
+
+impl Fence {
+    fn read(text: &str, range: Range<usize>) -> Fence {
+        let block = &text[range.clone()];
+        let first_end = block.find('\n');
+        let first_line = &block[..first_end.unwrap_or(block.len())];
+        let opening = first_line.trim_start();
+        let ch = opening.chars().next().unwrap_or('`');
+        let count = opening.chars().take_while(|&c| c == ch).count();
+        let marker: String = std::iter::repeat_n(ch, count.max(3)).collect();
+        let first_line_end = range.start + first_line.len();
+        let Some(first_end) = first_end else {
+            return Fence {
+                start: range.start,
+                marker,
+                first_line_end,
+                closed: false,
+                content: Span::new(range.end, range.end),
+            };
+        };
+        let content_start = range.start + first_end + 1;
+        let rest = &block[first_end + 1..];
+        let last_start = rest
+            .trim_end_matches(['\n', '\r'])
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let last = rest[last_start..].trim_start_matches(|c: char| c.is_whitespace() || c == '>');
+        let last = last.trim_end();
+        let closed = !rest.ends_with('\n')
+            && last.len() >= count
+            && !last.is_empty()
+            && last.chars().all(|c| c == ch);
+        let content_end = if closed {
+            content_start + last_start
+        } else {
+            range.end
+        };
+        Fence {
+            start: range.start,
+            marker,
+            first_line_end,
+            closed,
+            content: Span::new(content_start, content_end.max(content_start)),
+        }
+    }
+
+    /// Where the info string starts in the source, when it stands there as
+    /// pulldown-cmark reports it (escapes would make the two differ).
+    fn info_offset(&self, text: &str, info: &str) -> Option<usize> {
+        let line = &text[self.start..self.first_line_end];
+        let lead = line.len() - line.trim_start().len();
+        let ch = self.marker.chars().next()?;
+        let rest = line[lead..].trim_start_matches(ch);
+        let pad = rest.len() - rest.trim_start().len();
+        let at = self.first_line_end - rest.len() + pad;
+        (rest.trim() == info.trim()).then_some(at)
+    }
+}

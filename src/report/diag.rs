@@ -1,0 +1,127 @@
+//! Diagnostics as a person reads them: `path:line:col`, the offending line with
+//! a caret under the spot, and the help ("did you mean `timeout`?").
+
+use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
+
+use crate::diag::{Diagnostic, Severity};
+use crate::source::Source;
+
+use super::Palette;
+
+/// How many source lines a long span (a whole code block) shows at most.
+const MAX_LINES: usize = 4;
+
+/// Renders every diagnostic, each followed by a blank line.
+pub fn render(palette: &Palette, source: &Source, diagnostics: &[Diagnostic]) -> String {
+    let renderer = if palette.enabled {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
+    let mut out = String::new();
+    for d in diagnostics {
+        out.push_str(&renderer.render(&[group(source, d)]));
+        out.push_str("\n\n");
+    }
+    out
+}
+
+fn group<'a>(source: &'a Source, d: &'a Diagnostic) -> annotate_snippets::Group<'a> {
+    let level = match d.severity {
+        Severity::Error => Level::ERROR,
+        Severity::Warning => Level::WARNING,
+    };
+    let text = &source.text;
+    let start = d.span.start.min(text.len());
+    let first = source.line(start);
+    let last = source
+        .line(
+            d.span
+                .end
+                .max(start + 1)
+                .min(text.len())
+                .saturating_sub(1)
+                .max(start),
+        )
+        .min(first + MAX_LINES - 1);
+    let from = source.line_start(first);
+    let to = text[source.line_start(last)..]
+        .find('\n')
+        .map_or(text.len(), |i| source.line_start(last) + i);
+    let to = to.max(from);
+    let end = d.span.end.clamp(start, to);
+    let snippet = Snippet::source(&text[from..to])
+        .line_start(first)
+        .path(source.path.to_string_lossy().into_owned())
+        .fold(false)
+        .annotation(AnnotationKind::Primary.span(start - from..end - from));
+    let mut group = level
+        .primary_title(d.message.as_str())
+        .id(d.code)
+        .element(snippet);
+    if let Some(help) = &d.help {
+        group = group.element(Level::HELP.message(help.as_str()));
+    }
+    group
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse;
+
+    #[test]
+    fn shows_place_line_caret_and_help() {
+        let source = Source::new("rb.md", "# A\n\n```sh {#ok timout=5m}\ntrue\n```\n");
+        let parsed = parse(&source);
+        let out = render(&Palette::plain(), &source, &parsed.diagnostics);
+        assert!(
+            out.contains("error[unknown-attribute]: unknown attribute `timout`"),
+            "{out}"
+        );
+        assert!(out.contains("rb.md:3:12"), "{out}");
+        assert!(out.contains("3 | ```sh {#ok timout=5m}"), "{out}");
+        assert!(out.contains("^^^^^^^^^"), "{out}");
+        assert!(out.contains("help: did you mean `timeout`?"), "{out}");
+    }
+
+    #[test]
+    fn a_span_at_the_end_of_the_file_renders() {
+        let source = Source::new("rb.md", "```sh\necho");
+        let parsed = parse(&source);
+        let out = render(&Palette::plain(), &source, &parsed.diagnostics);
+        assert!(out.contains("rb.md:1:1"), "{out}");
+    }
+}
+
+#[cfg(test)]
+mod fatal_tests {
+
+    use crate::report::{fatal_message, Palette};
+
+    #[test]
+    fn an_invalid_runbook_shows_its_errors_even_when_wrapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.md");
+        std::fs::write(&path, "```sh {nope}\ntrue\n```\n").unwrap();
+        let err = crate::parse::load(&path).unwrap_err();
+        let err = anyhow::Error::new(err).context("while checking");
+        let out = fatal_message(&Palette::plain(), &err);
+        assert!(
+            out.contains("error[unknown-attribute]: unknown attribute `nope`"),
+            "{out}"
+        );
+        assert!(out.contains("bad.md:1:8"), "{out}");
+        assert!(out.ends_with("is not a valid runbook: 1 error\n"), "{out}");
+        assert!(out.contains("error: while checking: "), "{out}");
+    }
+
+    #[test]
+    fn other_errors_are_one_line() {
+        let err = anyhow::anyhow!("no such section `x`");
+        assert_eq!(
+            fatal_message(&Palette::plain(), &err),
+            "error: no such section `x`\n"
+        );
+    }
+}

@@ -1,0 +1,404 @@
+//! `runsheet list`: the runbook as an outline for people, and as JSON (SPEC §6)
+//! for tools.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::model::{Check, Runbook, Step, StepKind};
+
+use super::Palette;
+
+/// The readable outline: sections as an indented tree, each with its steps
+/// (id, line, first command line, checks) and missing steps in document order.
+pub fn outline(palette: &Palette, rb: &Runbook) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{} {}\n",
+        palette.strong(&rb.title),
+        palette.dim(&format!("({})", rb.path.display()))
+    ));
+    let checks: usize = rb.steps.iter().map(check_count).sum();
+    out.push_str(&format!(
+        "{}, {}, {}\n",
+        count(rb.steps.len(), "step"),
+        count(checks, "check"),
+        count(rb.todos.len(), "missing step"),
+    ));
+    let mut bodies = bodies(palette, rb);
+    let depths = depths(rb);
+    let top = take(&mut bodies, None);
+    if !top.is_empty() {
+        out.push('\n');
+        out.push_str(&top);
+    }
+    for section in &rb.sections {
+        let depth = depths.get(section.id.as_str()).copied().unwrap_or(0);
+        let pad = "  ".repeat(depth);
+        out.push_str(&format!(
+            "\n{pad}{} {} {}\n",
+            palette.strong(&section.title),
+            palette.accent(&format!("#{}", section.id)),
+            palette.dim(&format!("line {}", section.line)),
+        ));
+        out.push_str(&take(&mut bodies, Some(&section.id)));
+    }
+    out
+}
+
+/// Checks on a step, each expectation of a console transcript included.
+fn check_count(step: &Step) -> usize {
+    let console = match &step.kind {
+        StepKind::Console { commands, .. } => commands
+            .iter()
+            .filter(|c| c.expected.is_some() || c.exit.is_some())
+            .count(),
+        _ => 0,
+    };
+    step.checks.len() + console
+}
+
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The lines of each section's own steps and TODOs, in line order, keyed by
+/// section id (`None`: before the first heading). Built in one pass: a long
+/// runbook has thousands of sections.
+fn bodies<'a>(
+    palette: &Palette,
+    rb: &'a Runbook,
+) -> HashMap<Option<&'a str>, Vec<(usize, String)>> {
+    let depths = depths(rb);
+    let depth_of =
+        |section: Option<&str>| section.map_or(0, |id| depths.get(id).map_or(0, |d| d + 1));
+    let mut map: HashMap<Option<&str>, Vec<(usize, String)>> = HashMap::new();
+    for step in &rb.steps {
+        let depth = depth_of(step.section.as_deref());
+        let pad = "  ".repeat(depth);
+        map.entry(step.section.as_deref())
+            .or_default()
+            .push((step.line, step_line(palette, step, &pad)));
+    }
+    for todo in &rb.todos {
+        let depth = depth_of(todo.section.as_deref());
+        let pad = "  ".repeat(depth);
+        let text = format!(
+            "{pad}{} {} {}\n",
+            palette.warning("missing step"),
+            palette.dim(&format!("line {}", todo.line)),
+            todo.text
+        );
+        map.entry(todo.section.as_deref())
+            .or_default()
+            .push((todo.line, text));
+    }
+    for lines in map.values_mut() {
+        lines.sort_by_key(|(line, _)| *line);
+    }
+    map
+}
+
+/// How deep each section sits in the tree (0 for a top section). Parents come
+/// before their children, so one pass suffices.
+fn depths(rb: &Runbook) -> HashMap<&str, usize> {
+    let mut depths: HashMap<&str, usize> = HashMap::new();
+    for s in &rb.sections {
+        let d = s
+            .parent
+            .as_deref()
+            .and_then(|p| depths.get(p))
+            .map_or(0, |d| d + 1);
+        depths.insert(&s.id, d);
+    }
+    depths
+}
+
+fn take<'a>(
+    bodies: &mut HashMap<Option<&'a str>, Vec<(usize, String)>>,
+    section: Option<&'a str>,
+) -> String {
+    bodies
+        .remove(&section)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect()
+}
+
+fn step_line(palette: &Palette, step: &Step, pad: &str) -> String {
+    let mut flags = Vec::new();
+    let o = &step.options;
+    for (on, name) in [
+        (o.setup, "setup"),
+        (o.skip, "skip"),
+        (o.manual, "manual"),
+        (o.interactive, "interactive"),
+        (o.confirm, "confirm"),
+        (o.background, "background"),
+    ] {
+        if on {
+            flags.push(name.to_string());
+        }
+    }
+    if !o.tags.is_empty() {
+        flags.push(format!("tags: {}", o.tags.join(",")));
+    }
+    if let Some(cwd) = &o.cwd {
+        flags.push(format!("cwd: {cwd}"));
+    }
+    if let Some(t) = o.timeout {
+        flags.push(format!("timeout: {}", humantime::format_duration(t)));
+    }
+    if o.exit != crate::model::ExitExpect::default() {
+        flags.push(format!("exit: {}", o.exit));
+    }
+    if o.retry > 0 {
+        flags.push(format!(
+            "retry: {} every {}",
+            o.retry,
+            humantime::format_duration(o.retry_delay())
+        ));
+    }
+    let flags = if flags.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", palette.dim(&format!("[{}]", flags.join("; "))))
+    };
+    let mut text = format!(
+        "{pad}{} {} {} {}{flags}\n",
+        palette.success("step"),
+        palette.accent(&step.id),
+        palette.dim(&format!("line {}", step.line)),
+        first_command(step),
+    );
+    for check in &step.checks {
+        text.push_str(&format!(
+            "{pad}  {} {} {}\n",
+            palette.dim("check"),
+            palette.dim(&format!("line {}", check.line())),
+            describe(check)
+        ));
+    }
+    if let StepKind::Console { commands, .. } = &step.kind {
+        for c in commands
+            .iter()
+            .filter(|c| c.expected.is_some() || c.exit.is_some())
+        {
+            let exit = c
+                .exit
+                .as_ref()
+                .map_or(String::new(), |e| format!(" (exit {e})"));
+            text.push_str(&format!(
+                "{pad}  {} {} output of `{}`{exit}\n",
+                palette.dim("check"),
+                palette.dim(&format!("line {}", c.line)),
+                first_line(&c.command),
+            ));
+        }
+    }
+    text
+}
+
+/// What the step runs, in one line: the first line of its first command.
+fn first_command(step: &Step) -> String {
+    let cmd = match &step.kind {
+        StepKind::Console { commands, .. } => commands
+            .first()
+            .map(|c| format!("$ {}", c.command))
+            .unwrap_or_default(),
+        StepKind::Interpreter { program } => format!("({program}) {}", first_code_line(&step.code)),
+        StepKind::Shell { .. } => first_code_line(&step.code).to_string(),
+    };
+    let more = step.code.trim().lines().count() > 1;
+    let line = first_line(&cmd);
+    if more {
+        format!("{line} …")
+    } else {
+        line.to_string()
+    }
+}
+
+fn first_code_line(code: &str) -> &str {
+    code.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .or_else(|| code.lines().find(|l| !l.trim().is_empty()))
+        .unwrap_or("")
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+fn describe(check: &Check) -> String {
+    match check {
+        Check::Output { mode, stream, .. } => {
+            let mode = serde_json::to_value(mode).ok();
+            let stream = serde_json::to_value(stream).ok();
+            let s = |v: Option<Value>| {
+                v.and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            };
+            format!("output block, match {}, stream {}", s(mode), s(stream))
+        }
+        Check::Contains { text, .. } => format!("contains {text:?}"),
+        Check::NotContains { text, .. } => format!("does not contain {text:?}"),
+        Check::Matches { regex, .. } => format!("matches /{regex}/"),
+    }
+}
+
+/// `list --json` (SPEC §6), fields in the order the spec shows them. Fields
+/// may be added; none change meaning.
+#[derive(Serialize)]
+struct ListJson<'a> {
+    runbook: String,
+    title: &'a str,
+    sections: Vec<SectionJson<'a>>,
+    steps: Vec<StepJson<'a>>,
+    todos: Vec<TodoJson<'a>>,
+    blocks: Vec<BlockJson<'a>>,
+    front: &'a crate::model::FrontMatter,
+    hash: &'a str,
+}
+
+#[derive(Serialize)]
+struct SectionJson<'a> {
+    id: &'a str,
+    title: &'a str,
+    level: u8,
+    line: usize,
+    parent: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct TodoJson<'a> {
+    section: Option<&'a str>,
+    line: usize,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct BlockJson<'a> {
+    line: usize,
+    info: &'a str,
+    lang: &'a str,
+    code: &'a str,
+    role: crate::model::BlockRole,
+}
+
+/// The pretty-printed JSON document.
+pub fn json(rb: &Runbook) -> String {
+    let list = ListJson {
+        runbook: rb.path.to_string_lossy().into_owned(),
+        title: &rb.title,
+        sections: rb
+            .sections
+            .iter()
+            .map(|s| SectionJson {
+                id: &s.id,
+                title: &s.title,
+                level: s.level,
+                line: s.line,
+                parent: s.parent.as_deref(),
+            })
+            .collect(),
+        steps: rb.steps.iter().map(step_json).collect(),
+        todos: rb
+            .todos
+            .iter()
+            .map(|t| TodoJson {
+                section: t.section.as_deref(),
+                line: t.line,
+                text: &t.text,
+            })
+            .collect(),
+        blocks: rb
+            .blocks
+            .iter()
+            .map(|b| BlockJson {
+                line: b.line,
+                info: &b.info,
+                lang: &b.lang,
+                code: &b.code,
+                role: b.role,
+            })
+            .collect(),
+        front: &rb.front,
+        hash: &rb.hash,
+    };
+    let mut text = serde_json::to_string_pretty(&list).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[derive(Serialize)]
+struct StepJson<'a> {
+    id: &'a str,
+    section: Option<&'a str>,
+    line: usize,
+    lang: &'a str,
+    code: &'a str,
+    attrs: &'a std::collections::BTreeMap<String, String>,
+    checks: Vec<Value>,
+    kind: &'static str,
+    program: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commands: Option<Vec<CommandJson<'a>>>,
+    options: &'a crate::model::StepOptions,
+    hash: &'a str,
+}
+
+#[derive(Serialize)]
+struct CommandJson<'a> {
+    command: &'a str,
+    line: usize,
+    expected: Option<&'a str>,
+    exit: Option<String>,
+}
+
+fn step_json(s: &Step) -> StepJson<'_> {
+    let (kind, program) = match &s.kind {
+        StepKind::Shell { program } => ("shell", program),
+        StepKind::Console { program, .. } => ("console", program),
+        StepKind::Interpreter { program } => ("interpreter", program),
+    };
+    let commands = match &s.kind {
+        StepKind::Console { commands, .. } => Some(
+            commands
+                .iter()
+                .map(|c| CommandJson {
+                    command: &c.command,
+                    line: c.line,
+                    expected: c.expected.as_deref(),
+                    exit: c.exit.as_ref().map(ToString::to_string),
+                })
+                .collect(),
+        ),
+        _ => None,
+    };
+    StepJson {
+        id: &s.id,
+        section: s.section.as_deref(),
+        line: s.line,
+        lang: &s.lang,
+        code: &s.code,
+        attrs: &s.attrs,
+        checks: s.checks.iter().map(check_json).collect(),
+        kind,
+        program,
+        commands,
+        options: &s.options,
+        hash: &s.hash,
+    }
+}
+
+/// A check without its byte spans, which only `--update` needs.
+fn check_json(c: &Check) -> Value {
+    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+    if let Some(map) = v.as_object_mut() {
+        map.remove("content_span");
+    }
+    v
+}
