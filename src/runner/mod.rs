@@ -13,10 +13,9 @@ use crate::plan::{Plan, Why};
 use crate::record::{RunRecord, Store, KEEP_RUNS};
 
 mod engine;
-mod shim;
 mod step;
 
-pub use shim::Interrupt;
+pub use crate::exec::Interrupt;
 
 /// `run` asks a person; `check` never does (SPEC §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
