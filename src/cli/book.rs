@@ -1,7 +1,151 @@
-//! `runsheet book`.
+//! `runsheet book`: collect runbooks, read their last runs, write the mdBook
+//! source and build it to HTML.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::book::{self, Entry, Options, Recorded};
+use crate::diag::Severity;
+use crate::parse;
+use crate::record::Store;
+use crate::source::Source;
 
 use super::{BookArgs, Exit, Global};
 
-pub(crate) fn run(_global: &Global, _args: BookArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("`runsheet book` is not built yet")
+pub(crate) fn run(global: &Global, args: BookArgs) -> anyhow::Result<Exit> {
+    let files = collect(&args.paths)?;
+    let store = Store::new(&global.state_dir);
+    let mut entries = Vec::with_capacity(files.len());
+    for file in files {
+        entries.push(entry(&store, file)?);
+    }
+    dedupe_chapters(&mut entries);
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    book::write_source(&args.out, &entries, &env, &Options::default())?;
+    if args.src_only {
+        say(&format!(
+            "wrote the mdBook source of {} to {}",
+            runbooks(entries.len()),
+            args.out.display()
+        ));
+        return Ok(Exit::Ok);
+    }
+    let index = book::build_html(&args.out)?;
+    say(&format!(
+        "built {} into {}",
+        runbooks(entries.len()),
+        index.display()
+    ));
+    Ok(Exit::Ok)
+}
+
+fn runbooks(n: usize) -> String {
+    format!("{n} runbook{}", if n == 1 { "" } else { "s" })
+}
+
+#[allow(clippy::print_stdout)]
+fn say(line: &str) {
+    println!("{line}");
+}
+
+/// The runbooks named, directories searched for `*.md` honouring
+/// `.gitignore`, in a stable order.
+pub(crate) fn collect(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let defaulted = paths.is_empty();
+    let paths = if defaulted {
+        vec![PathBuf::from("runbooks")]
+    } else {
+        paths.to_vec()
+    };
+    let mut files = Vec::new();
+    for path in &paths {
+        if path.is_file() {
+            files.push(path.clone());
+        } else if path.is_dir() {
+            files.extend(walk(path)?);
+        } else if defaulted {
+            anyhow::bail!(
+                "there is no runbooks/ directory here; name the runbooks or folders to include: \
+                 runsheet book PATH..."
+            );
+        } else {
+            anyhow::bail!("{}: no such file or directory", path.display());
+        }
+    }
+    files.dedup();
+    if files.is_empty() {
+        anyhow::bail!(
+            "no runbooks (*.md) found in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(files)
+}
+
+fn walk(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    // A book written earlier (say `runsheet book . -o site`) is not a runbook.
+    let walker = ignore::WalkBuilder::new(dir)
+        .require_git(false)
+        .filter_entry(|e| !e.path().join(book::MARKER).exists())
+        .build();
+    for item in walker {
+        let item = item.with_context(|| format!("cannot read {}", dir.display()))?;
+        let path = item.path();
+        if item.file_type().is_some_and(|t| t.is_file())
+            && path.extension().is_some_and(|e| e == "md")
+        {
+            found.push(path.to_path_buf());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn entry(store: &Store, file: PathBuf) -> anyhow::Result<Entry> {
+    let source = Source::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let parsed = parse::parse(&source);
+    let errors: Vec<_> = parsed
+        .diagnostics
+        .into_iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    if !errors.is_empty() {
+        // `report::fatal` shows each error in place.
+        return Err(parse::LoadError::Invalid {
+            file: Box::new(source),
+            diagnostics: errors,
+        }
+        .into());
+    }
+    let abs = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+    let recorded = Recorded::load(store, &abs)
+        .with_context(|| format!("cannot read the run record of {}", file.display()))?;
+    Ok(Entry {
+        chapter: book::chapter_path(&file),
+        runbook: parsed.runbook,
+        text: source.text,
+        recorded,
+    })
+}
+
+/// Two runbooks that map to one chapter file (`../a/x.md`, `../b/x.md`) get
+/// numbered names.
+fn dedupe_chapters(entries: &mut [Entry]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for e in entries.iter_mut() {
+        let mut candidate = e.chapter.clone();
+        let mut n = 2;
+        while !seen.insert(candidate.clone()) {
+            let stem = e.chapter.with_extension("");
+            candidate = PathBuf::from(format!("{}-{n}.md", stem.display()));
+            n += 1;
+        }
+        e.chapter = candidate;
+    }
 }

@@ -219,8 +219,15 @@ pub struct MdbookArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum MdbookCommand {
-    /// mdBook asks whether a renderer is supported.
+    /// mdBook asks whether a renderer is supported (exit 0 for html).
     Supports { renderer: String },
+    /// Build an existing mdBook with the runsheet preprocessor, in-process
+    /// (no mdBook install needed).
+    Build {
+        /// The book's root (the folder holding book.toml).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 /// Shared, validated settings of every command.

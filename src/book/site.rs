@@ -1,0 +1,202 @@
+//! The mdBook tree `runsheet book` writes (`book.toml`, `runsheet.css`,
+//! `src/SUMMARY.md`, the overview, one chapter per runbook) and its in-process
+//! HTML build.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use crate::secrets::Redactor;
+
+use super::ansi::escape;
+use super::panel::{self, counts};
+use super::{chapter, redactor_for, Entry, Options, CSS};
+
+/// Marks a directory as written by `runsheet book`, so that a rebuild may
+/// replace its `src/` and nothing else is ever overwritten.
+pub const MARKER: &str = ".runsheet-book";
+
+const OVERVIEW: &str = "overview.md";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BookError {
+    #[error(
+        "{} already exists and was not written by `runsheet book` (no {MARKER} file); \
+         choose another output directory with -o",
+        .0.display()
+    )]
+    NotOurs(PathBuf),
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("mdBook could not build {}: {message}", dir.display())]
+    Build { dir: PathBuf, message: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BookError + '_ {
+    move |source| BookError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The first page: every runbook with its last run, result and counts.
+pub fn overview(entries: &[Entry]) -> String {
+    let mut md = String::from("# Runbooks\n\n");
+    let _ = writeln!(
+        md,
+        "{} runbook{}. Each chapter shows a runbook as written and, under every command, \
+         what it printed when it last ran.\n",
+        entries.len(),
+        if entries.len() == 1 { "" } else { "s" }
+    );
+    md.push_str("| Runbook | Last run | Result | Steps | Missing |\n");
+    md.push_str("| --- | --- | --- | --- | ---: |\n");
+    for e in entries {
+        let c = counts(&e.runbook, e.recorded.as_ref());
+        let record = e.recorded.as_ref().map(|r| &r.record);
+        let when = record.map_or("never".to_string(), |r| panel::format_time(&r.started));
+        let _ = writeln!(
+            md,
+            "| [{}](<{}>)<br><code>{}</code> | <span class=\"runsheet-nowrap\">{}</span> | {} | {} | {} |",
+            md_text(&e.runbook.title),
+            link(&e.chapter),
+            escape(&e.runbook.path.display().to_string()).replace('|', "&#124;"),
+            escape(&when),
+            panel::run_badge(record),
+            step_counts(&c),
+            c.missing
+        );
+    }
+    md
+}
+
+/// `3 passed`, `1 failed`, `2 not run`, `1 stale` on their own lines; zeros left out.
+fn step_counts(c: &panel::Counts) -> String {
+    let mut parts = Vec::new();
+    for (n, what, class) in [
+        (c.passed, "passed", "runsheet-count-passed"),
+        (c.failed, "failed", "runsheet-count-failed"),
+        (c.not_run, "not run", "runsheet-count-idle"),
+    ] {
+        if n > 0 {
+            parts.push(format!(
+                "<span class=\"runsheet-nowrap {class}\">{n} {what}</span>"
+            ));
+        }
+    }
+    let mut text = if parts.is_empty() {
+        "no steps".to_string()
+    } else {
+        parts.join("<br>")
+    };
+    if c.stale > 0 {
+        text.push_str(&format!(
+            "<br><span class=\"runsheet-nowrap runsheet-count-stale\">{} stale</span>",
+            c.stale
+        ));
+    }
+    text
+}
+
+/// `SUMMARY.md`: the overview first, then the runbooks in the given order.
+pub fn summary(entries: &[Entry]) -> String {
+    let mut md = format!("# Summary\n\n[Overview]({OVERVIEW})\n\n");
+    for e in entries {
+        let _ = writeln!(
+            md,
+            "- [{}](<{}>)",
+            md_text(&e.runbook.title),
+            link(&e.chapter)
+        );
+    }
+    md
+}
+
+/// Text safe inside a Markdown link label and a table cell.
+fn md_text(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if matches!(c, '[' | ']' | '|' | '\\' | '*' | '_' | '`' | '<' | '>') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn link(path: &Path) -> String {
+    path.to_string_lossy()
+        .replace('\\', "/")
+        .replace(['<', '>'], "")
+}
+
+fn book_toml() -> String {
+    "# Written by `runsheet book`; rebuilt on every run.\n\
+     [book]\n\
+     title = \"Runbooks\"\n\
+     language = \"en\"\n\
+     src = \"src\"\n\
+     \n\
+     [output.html]\n\
+     additional-css = [\"runsheet.css\"]\n\
+     no-section-label = true\n"
+        .to_string()
+}
+
+/// Writes the mdBook source tree into `dir` (created if needed). A directory
+/// that exists, is not empty and was not written by runsheet is refused.
+pub fn write_source(
+    dir: &Path,
+    entries: &[Entry],
+    env: &[(String, String)],
+    opts: &Options,
+) -> Result<(), BookError> {
+    prepare(dir)?;
+    let base = Redactor::new(env.iter().map(|(k, v)| (k.as_str(), v.as_str())), &[]);
+    let src = dir.join("src");
+    write(&dir.join(MARKER), "")?;
+    write(&dir.join("book.toml"), &book_toml())?;
+    write(&dir.join("runsheet.css"), CSS)?;
+    write(&src.join("SUMMARY.md"), &base.redact(&summary(entries)))?;
+    write(&src.join(OVERVIEW), &base.redact(&overview(entries)))?;
+    for e in entries {
+        let redactor = redactor_for(&e.runbook, env);
+        let md = chapter(&e.runbook, &e.text, e.recorded.as_ref(), &redactor, opts);
+        write(&src.join(&e.chapter), &base.redact(&md))?;
+    }
+    Ok(())
+}
+
+fn prepare(dir: &Path) -> Result<(), BookError> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir).map_err(io(dir))?.next().is_none();
+        if !empty && !dir.join(MARKER).exists() {
+            return Err(BookError::NotOurs(dir.to_path_buf()));
+        }
+        let src = dir.join("src");
+        if src.exists() {
+            std::fs::remove_dir_all(&src).map_err(io(&src))?;
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(io(dir))
+}
+
+fn write(path: &Path, text: &str) -> Result<(), BookError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    std::fs::write(path, text).map_err(io(path))
+}
+
+/// Builds the HTML in-process and returns the path of its `index.html`.
+pub fn build_html(dir: &Path) -> Result<PathBuf, BookError> {
+    let fail = |e: anyhow::Error| BookError::Build {
+        dir: dir.to_path_buf(),
+        message: format!("{e:#}"),
+    };
+    let book = mdbook_driver::MDBook::load(dir).map_err(fail)?;
+    book.build().map_err(fail)?;
+    Ok(book.build_dir_for("html").join("index.html"))
+}
