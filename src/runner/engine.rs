@@ -7,12 +7,12 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::shim::{spawn_background, Background};
 use super::step::{self, Attempt, Context, Tee};
 use super::{
     fresh_state, Mode, Question, Reporter, RunError, RunOptions, RunStart, StepEnd, StepStart,
 };
 use crate::exec::ShellState;
+use crate::exec::{spawn_background, Background};
 use crate::model::{Runbook, Step};
 use crate::plan::{Entry, Plan, Why};
 use crate::record::{

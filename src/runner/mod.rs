@@ -13,10 +13,9 @@ use crate::plan::{Plan, Why};
 use crate::record::{RunRecord, Store, KEEP_RUNS};
 
 mod engine;
-mod shim;
 mod step;
 
-pub use shim::Interrupt;
+pub use crate::exec::Interrupt;
 
 /// `run` asks a person; `check` never does (SPEC §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +211,7 @@ pub fn run(
 
 /// One line of `--dry-run`: a planned step and where it would run.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DryStep {
     /// Index into `Runbook::steps`.
     pub index: usize,
@@ -258,6 +258,7 @@ pub fn dry_run(runbook: &Runbook, plan: &Plan, opts: &RunOptions) -> Vec<DryStep
 
 /// Counts for a summary line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Summary {
     pub passed: usize,
     pub failed: usize,

@@ -7,8 +7,9 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::shim::{run_step, Interrupt};
+use super::Interrupt;
 use super::{Mode, Reporter, RunOptions};
+use crate::exec::run_step;
 use crate::exec::{Ending, Outcome, OutputSink, ShellState, StepRun, StreamKind};
 use crate::model::{ExitExpect, Runbook, Step, StepKind};
 use crate::record::{CheckRecord, StepStatus};

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::sheet::{fixture, Ran, Sheet};
+use crate::sheet::{Ran, Sheet};
 
 /// A scratch copy of `run-basic` with its `bin/` on PATH and the stub log
 /// path exported; returns the sheet ready for args, the runbook and the log.
@@ -528,41 +528,47 @@ fn bad_env_and_timeout_arguments_are_refused() {
         .stderr_has("--timeout \"soon\" is not a duration");
 }
 
-/// The project's seed runbook, run end to end against stub `poetry`, `pyinfra`
-/// and `pr` in a scratch copy of the repository layout it expects.
+/// The project's seed runbook (`runbooks/concourse.md`), run end to end against
+/// stub `poetry`, `pyinfra`, `docker` and `packer` in a scratch copy of the
+/// repository layout it expects.
 #[test]
 fn concourse_runbook_runs_end_to_end_against_stubs() {
     let sheet = Sheet::new();
-    let bin = sheet.copy_fixture("run-concourse").join("bin");
+    let stubs = sheet.copy_fixture("run-concourse");
     let root = sheet.dir().to_path_buf();
     std::fs::create_dir_all(root.join("runbooks")).unwrap();
-    std::fs::copy(
-        fixture("run-concourse/concourse.md"),
-        root.join("runbooks/concourse.md"),
-    )
-    .unwrap();
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/concourse.md");
+    std::fs::copy(&seed, root.join("runbooks/concourse.md"))
+        .unwrap_or_else(|e| panic!("{}: {e}", seed.display()));
     std::fs::create_dir_all(root.join("src/bilder/images/concourse")).unwrap();
     let log = root.join("stub.log");
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let path = format!(
+        "{}:{}",
+        stubs.join("bin").display(),
+        std::env::var("PATH").unwrap()
+    );
     let ran = sheet
         .env("PATH", &path)
         .env("STUB_LOG", &log.display().to_string())
-        .args(["run", "runbooks/concourse.md"])
+        .args(["run", "runbooks/concourse.md", "--yes"])
         .run()
         .code(0);
-    ran.stdout_has("▶ Concourse images (runbooks/concourse.md, 4 steps)")
-        .stdout_has("[3/4] Local Testing › local-build")
+    ran.stdout_has("(runbooks/concourse.md, 5 steps)")
+        .stdout_has("Local Testing › local-testing-1")
+        .stdout_has("  │ docker build complete")
         .stdout_has("⚠ missing step: Add curl smoke test for web node")
-        .stdout_has("4 passed, 3 missing steps");
+        .stdout_has("5 passed, 3 missing steps");
+    let here = root.file_name().unwrap().to_string_lossy().into_owned();
     assert_eq!(
         stub_log(&log),
         [
-            format!(
-                "poetry install @ {}",
-                root.file_name().unwrap().to_string_lossy()
-            ),
+            format!("poetry install @ {here}"),
+            format!("poetry env info --path @ {here}"),
             "pyinfra @docker/debian:bookworm deploy.py @ concourse".to_string(),
-            "pr packer build -on-error=ask -var node_type=web -var app_name=concourse \
+            "poetry run packer build -on-error=ask -var node_type=web -var app_name=concourse \
+             -only amazon-ebs.third-party src/bilder/images @ concourse"
+                .to_string(),
+            "packer build -on-error=ask -var node_type=web -var app_name=concourse \
              -only amazon-ebs.third-party src/bilder/images @ concourse"
                 .to_string(),
         ]
