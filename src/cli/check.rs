@@ -15,7 +15,9 @@ use super::{CheckArgs, Exit, Global};
 use crate::diag::Severity;
 use crate::model::{Runbook, StepKind};
 use crate::plan::{self, Plan, Selection};
-use crate::record::{RunRecord, RunStatus, Store, TodoRecord, SCHEMA_VERSION};
+use crate::record::{
+    RunRecord, RunStatus, StepRecord, StepStatus, Store, TodoRecord, SCHEMA_VERSION,
+};
 use crate::report::drift::{self, Checked, Progress};
 use crate::report::{github, json, junit, Palette};
 use crate::runner::{self, Interrupt, Mode, RunOptions};
@@ -276,7 +278,7 @@ fn check_one(
                 failure_output: std::mem::take(&mut progress.failure_output),
                 error: None,
             },
-            Err(e) => refused(&source.path, &runbook, format!("{e:#}")),
+            Err(e) => refused(&source.path, &runbook, &plan, format!("{e:#}")),
         };
         redact_checked(&redactor, &mut checked);
         rounds -= 1;
@@ -395,8 +397,28 @@ fn rewrite(
     new_source
 }
 
-/// A runbook the engine refused to start (a missing program, a held lock).
-fn refused(path: &Path, runbook: &Runbook, error: String) -> Checked {
+/// A runbook the engine refused to start (a missing program, a held lock):
+/// every planned step is reported as not run, for that reason.
+fn refused(path: &Path, runbook: &Runbook, plan: &Plan, error: String) -> Checked {
+    let steps = plan
+        .step_indices()
+        .map(|i| &runbook.steps[i])
+        .map(|step| StepRecord {
+            id: step.id.clone(),
+            line: step.line,
+            section: step.section.clone(),
+            command_hash: step.hash.clone(),
+            status: StepStatus::NotRun,
+            exit_code: None,
+            duration_ms: 0,
+            started: None,
+            reason: Some("the runbook could not start".into()),
+            checks: Vec::new(),
+            log: None,
+            carried_from: None,
+            attempts: 0,
+        })
+        .collect();
     Checked {
         path: path.to_path_buf(),
         record: RunRecord {
@@ -410,7 +432,7 @@ fn refused(path: &Path, runbook: &Runbook, error: String) -> Checked {
             finished: None,
             status: RunStatus::Failed,
             mode: Mode::Check.as_str().into(),
-            steps: Vec::new(),
+            steps,
             todos: runbook.todos.iter().map(todo_record).collect(),
         },
         duration: Duration::ZERO,
@@ -491,7 +513,10 @@ fn closing_line(palette: &Palette, results: &[Checked], exit: Exit) -> String {
             "check failed: {runbooks} passed, but{todo_note} stand in the way (--strict)"
         )),
         Exit::Interrupted => palette.error(&format!("check interrupted: {runbooks}")),
-        Exit::Failed | Exit::Usage => palette.error(&format!(
+        Exit::Usage => palette.error(&format!(
+            "check failed: no runbook could start ({runbooks})"
+        )),
+        Exit::Failed => palette.error(&format!(
             "check failed: {failed} of {runbooks} with failures{todo_note}"
         )),
     };

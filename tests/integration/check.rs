@@ -462,7 +462,13 @@ fn a_runbook_that_cannot_start_fails_the_check_but_not_the_others() {
     assert!(error.attrs["message"].contains("runsheet-no-such-program"));
 
     let (ran, _) = check_in("check-requires", &["check", "runbooks/needs.md"]);
-    ran.code(2).stdout_has("not run");
+    let ran = ran
+        .code(2)
+        .stdout_has("check failed: no runbook could start (1 runbook)");
+    assert_eq!(
+        summary_rows(&ran.stdout)["runbooks/needs.md"],
+        ["0", "0", "1", "0"]
+    );
 }
 
 /// The onboarding runbook (run in CI by `runsheet check`) stays valid.
