@@ -16,7 +16,8 @@ struct Report<'a> {
     schema: u32,
     tool: &'static str,
     version: &'static str,
-    /// `passed`, `failed` or `todos` (only TODOs stood in the way, `--strict`).
+    /// `passed`, `failed`, `todos` (only TODOs stood in the way, `--strict`)
+    /// or `interrupted`.
     result: &'static str,
     exit_code: i32,
     strict: bool,
@@ -94,6 +95,7 @@ pub fn render(results: &[Checked], strict: bool, exit_code: i32) -> String {
     let result = match exit_code {
         0 => "passed",
         3 => "todos",
+        130 => "interrupted",
         _ => "failed",
     };
     let report = Report {
