@@ -494,3 +494,34 @@ fn annotations_name_files_relative_to_the_github_workspace() {
         .code(0)
         .stdout_has("::warning file=tests/fixtures/check-todo/runbooks/todo.md,line=7,");
 }
+
+#[test]
+fn ctrl_c_stops_the_check_with_130_and_runs_nothing_more() {
+    let sheet = Sheet::new();
+    let root = sheet.copy_fixture("check-interrupt");
+    // The sheet owns the scratch dir: keep it alive while the child runs.
+    let sheet = sheet.current_dir(&root).arg("check");
+    let mut cmd = sheet.command();
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("spawn runsheet");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !root.join("started").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow step never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: signalling our own child by its pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("wait runsheet");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("check interrupted"), "{stdout}");
+    assert!(!root.join("finished").exists());
+    assert!(
+        !root.join("later-ran").exists(),
+        "no runbook starts after Ctrl-C"
+    );
+}
