@@ -62,7 +62,7 @@ pub(crate) fn parse_env(pairs: &[String]) -> anyhow::Result<BTreeMap<String, Str
 #[allow(clippy::print_stdout)]
 pub(crate) fn run(global: &Global, args: RunArgs) -> anyhow::Result<Exit> {
     let config = Config::from_args(&args)?;
-    let runbook = load(&args.file)?;
+    let runbook = load(&args.file, &global.palette)?;
     let store = Store::new(&global.state_dir);
     let plan = match make_plan(&runbook, &config, &store) {
         Ok(plan) => plan,
@@ -101,16 +101,17 @@ fn make_plan(runbook: &Runbook, config: &Config, store: &Store) -> Result<Plan, 
     plan::resume(runbook, &config.selection, &record, state)
 }
 
-/// Reads and parses a runbook; an invalid one is refused with every error.
-pub(crate) fn load(path: &Path) -> anyhow::Result<Runbook> {
+/// Reads and parses a runbook; an invalid one is refused with every error,
+/// each shown at its place in the file.
+pub(crate) fn load(path: &Path, palette: &crate::report::Palette) -> anyhow::Result<Runbook> {
     match crate::parse::load(path) {
         Ok(runbook) => Ok(runbook),
         Err(crate::parse::LoadError::Invalid { file, diagnostics }) => {
-            let list = crate::diag::Diagnostics(diagnostics);
+            let shown = crate::report::diag::render(palette, &file, &diagnostics);
             bail!(
-                "{} is not a valid runbook; nothing was run:\n{}",
+                "{} is not a valid runbook; nothing was run:\n\n{}",
                 file.path.display(),
-                list.to_string().trim_end()
+                shown.trim_end()
             )
         }
         Err(e) => Err(e.into()),

@@ -620,7 +620,8 @@ fn a_runbook_that_cannot_start_runs_nothing() {
         .run()
         .code(2)
         .stderr_has("invalid.md is not a valid runbook; nothing was run")
-        .stderr_has("invalid.md:3:");
+        .stderr_has("invalid.md:3:13")
+        .stderr_has("help: did you mean `timeout`?");
     assert!(!dir.join("ran").exists());
     Sheet::new()
         .current_dir(&dir)
