@@ -13,6 +13,7 @@ pub mod book;
 pub mod check;
 pub mod cli;
 pub mod diag;
+pub mod discover;
 pub mod exec;
 pub mod model;
 pub mod parse;

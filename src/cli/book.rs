@@ -1,7 +1,7 @@
 //! `runsheet book`: collect runbooks, read their last runs, write the mdBook
 //! source and build it to HTML.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 
@@ -49,62 +49,20 @@ fn say(line: &str) {
     println!("{line}");
 }
 
-/// The runbooks named, directories searched for `*.md` honouring
-/// `.gitignore`, in a stable order.
+/// The runbooks named (default `runbooks/`), folders searched for `*.md`
+/// honouring `.gitignore`, in a stable order.
 pub(crate) fn collect(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let defaulted = paths.is_empty();
-    let paths = if defaulted {
-        vec![PathBuf::from("runbooks")]
-    } else {
-        paths.to_vec()
-    };
-    let mut files = Vec::new();
-    for path in &paths {
-        if path.is_file() {
-            files.push(path.clone());
-        } else if path.is_dir() {
-            files.extend(walk(path)?);
-        } else if defaulted {
+    if paths.is_empty() {
+        let default = PathBuf::from("runbooks");
+        if !default.is_dir() {
             anyhow::bail!(
                 "there is no runbooks/ directory here; name the runbooks or folders to include: \
                  runsheet book PATH..."
             );
-        } else {
-            anyhow::bail!("{}: no such file or directory", path.display());
         }
+        return crate::discover::markdown_files(&[default]);
     }
-    files.dedup();
-    if files.is_empty() {
-        anyhow::bail!(
-            "no runbooks (*.md) found in {}",
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    Ok(files)
-}
-
-fn walk(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    // A book written earlier (say `runsheet book . -o site`) is not a runbook.
-    let walker = ignore::WalkBuilder::new(dir)
-        .require_git(false)
-        .filter_entry(|e| !e.path().join(book::MARKER).exists())
-        .build();
-    for item in walker {
-        let item = item.with_context(|| format!("cannot read {}", dir.display()))?;
-        let path = item.path();
-        if item.file_type().is_some_and(|t| t.is_file())
-            && path.extension().is_some_and(|e| e == "md")
-        {
-            found.push(path.to_path_buf());
-        }
-    }
-    found.sort();
-    Ok(found)
+    crate::discover::markdown_files(paths)
 }
 
 fn entry(store: &Store, file: PathBuf) -> anyhow::Result<Entry> {

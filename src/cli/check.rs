@@ -95,7 +95,7 @@ struct Done {
 
 pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
     let config = Config::from_args(args)?;
-    let files = discover(&config.paths)?;
+    let files = crate::discover::markdown_files(&config.paths)?;
     let Some(jobs) = prepare(&global.palette, &files, &config.selection)? else {
         return Ok(Exit::Usage);
     };
@@ -128,43 +128,6 @@ pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
         write_report(path, &json::render(&results, config.strict, exit as i32))?;
     }
     Ok(exit)
-}
-
-/// Every runbook under `paths`: files as given, directories walked for `*.md`
-/// honouring `.gitignore` (also outside a git repository), sorted per path,
-/// each file once.
-fn discover(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_file() {
-            files.push(path.clone());
-            continue;
-        }
-        if !path.is_dir() {
-            bail!("{}: no such file or directory", path.display());
-        }
-        let mut found = Vec::new();
-        let walker = ignore::WalkBuilder::new(path)
-            .require_git(false)
-            .sort_by_file_path(|a, b| a.cmp(b))
-            .build();
-        for entry in walker {
-            let entry = entry.with_context(|| format!("cannot read {}", path.display()))?;
-            let p = entry.path();
-            if entry.file_type().is_some_and(|t| t.is_file())
-                && p.extension().is_some_and(|e| e == "md")
-            {
-                found.push(p.to_path_buf());
-            }
-        }
-        if found.is_empty() {
-            bail!("no runbooks (*.md) in {}", path.display());
-        }
-        files.extend(found);
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
-    Ok(files)
 }
 
 /// Reads, parses and plans every runbook; `None` (after printing every

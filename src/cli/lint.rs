@@ -1,9 +1,9 @@
 //! `runsheet lint`: every static problem in the given runbooks, with file:line
 //! and a suggestion; `--fix` fences commands written outside code blocks.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use super::{Exit, Global, LintArgs};
 use crate::diag::{Diagnostic, Severity};
@@ -22,7 +22,7 @@ struct Tally {
 
 #[allow(clippy::print_stdout)]
 pub(crate) fn run(global: &Global, args: LintArgs) -> anyhow::Result<Exit> {
-    let files = runbooks(&args.paths)?;
+    let files = crate::discover::markdown_files(&args.paths)?;
     let mut tally = Tally::default();
     for file in &files {
         tally.files += 1;
@@ -64,32 +64,6 @@ pub(crate) fn run(global: &Global, args: LintArgs) -> anyhow::Result<Exit> {
     println!("{}", summary(&global.palette, &tally));
     let failed = tally.errors > 0 || (args.deny_warnings && tally.warnings > 0);
     Ok(if failed { Exit::Failed } else { Exit::Ok })
-}
-
-/// The files named, and the `*.md` files under the directories named
-/// (honouring `.gitignore`), each once, in a stable order.
-fn runbooks(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut found = Vec::new();
-            for entry in ignore::WalkBuilder::new(path).require_git(false).build() {
-                let entry = entry.with_context(|| format!("cannot search {}", path.display()))?;
-                let p = entry.path();
-                if p.is_file() && p.extension().is_some_and(|e| e == "md") {
-                    found.push(p.to_path_buf());
-                }
-            }
-            found.sort();
-            files.extend(found);
-        } else if path.exists() {
-            files.push(path.clone());
-        } else {
-            bail!("{} does not exist", path.display());
-        }
-    }
-    files.dedup();
-    Ok(files)
 }
 
 /// Warnings for `requires:` programs that are not on `PATH`.

@@ -466,7 +466,7 @@ fn book_and_mdbook_explain_what_is_missing() {
         .args(["book", "empty"])
         .run()
         .code(2)
-        .stderr_has("no runbooks (*.md) found in empty");
+        .stderr_has("no runbooks (*.md) in empty");
     Sheet::new()
         .args(["mdbook", "build", "nowhere"])
         .run()

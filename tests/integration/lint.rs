@@ -145,7 +145,7 @@ fn a_missing_path_is_a_usage_error() {
         .args(["lint", "nowhere"])
         .run()
         .code(2)
-        .stderr_has("nowhere does not exist");
+        .stderr_has("nowhere: no such file or directory");
 }
 
 #[test]
