@@ -164,7 +164,12 @@ impl Terminal {
         let _ = self.out.flush();
         let answer = read_line_unless(self.interrupt.as_ref());
         if answer.is_none() {
+            // Standard input ended (not a terminal, or Ctrl-D): say why the
+            // step counts as not done, and what to do instead.
+            let hint = "no answer: standard input is closed; answer in a terminal, \
+                        or use `runsheet check`, which reports manual steps without asking";
             let _ = writeln!(self.out);
+            let _ = writeln!(self.out, "{}", self.palette.dim(hint));
         }
         answer.is_some_and(|line| {
             matches!(
