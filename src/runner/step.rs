@@ -123,11 +123,19 @@ pub(super) struct Context<'a> {
 impl Context<'_> {
     pub(super) fn request<'b>(&'b self, script: &'b str, state: &'b ShellState) -> StepRun<'b> {
         StepRun {
+            cwd_override: cwd_override(self.runbook, self.step, self.opts),
+            ..self.request_in(script, state)
+        }
+    }
+
+    /// A request that starts in `state.cwd` and reports where it ended.
+    fn request_in<'b>(&'b self, script: &'b str, state: &'b ShellState) -> StepRun<'b> {
+        StepRun {
             program: program(self.runbook, self.step),
             script,
             state,
             base_env: self.base_env,
-            cwd_override: cwd_override(self.runbook, self.step, self.opts),
+            cwd_override: None,
             timeout: timeout(self.runbook, self.step, self.opts),
             interactive: self.step.options.interactive && self.opts.mode == Mode::Run,
             capture: crate::check::capture_for(self.step),
@@ -176,7 +184,15 @@ fn console(
     state: &ShellState,
     tee: &mut Tee<'_>,
 ) -> std::io::Result<Attempt> {
+    // A `cwd=` holds for the whole transcript, and a `$ cd` in it holds for the
+    // commands after it; only the step after the transcript starts back where
+    // the transcript started.
+    let started_in = state.cwd.clone();
+    let step_cwd = cwd_override(cx.runbook, cx.step, cx.opts);
     let mut state = state.clone();
+    if let Some(dir) = &step_cwd {
+        state.cwd = dir.clone();
+    }
     let mut checks = Vec::new();
     let mut all = Vec::new();
     let mut last = None;
@@ -188,7 +204,7 @@ fn console(
                 tee.error = Some(e);
             }
         }
-        let outcome = run_step(&cx.request(&cmd.command, &state), tee, cx.interrupt)?;
+        let outcome = run_step(&cx.request_in(&cmd.command, &state), tee, cx.interrupt)?;
         all.extend_from_slice(&outcome.combined);
         let expect = cmd.exit.clone().unwrap_or_default();
         let check = crate::check::console_check(cmd, &outcome);
@@ -201,6 +217,9 @@ fn console(
         if failed {
             break;
         }
+    }
+    if step_cwd.is_some() {
+        state.cwd = started_in;
     }
     let Some((mut outcome, verdict)) = last else {
         return Ok(Attempt {

@@ -630,3 +630,18 @@ fn a_runbook_that_cannot_start_runs_nothing() {
         .code(2)
         .stderr_has("cannot read missing.md");
 }
+
+#[test]
+fn a_console_cwd_holds_for_the_transcript_and_its_cd_for_later_commands() {
+    let sheet = Sheet::new();
+    let dir = sheet.dir().to_path_buf();
+    std::fs::create_dir_all(dir.join("sub/inner")).unwrap();
+    std::fs::write(
+        dir.join("cwd.md"),
+        "# Cwd\n\n```console {cwd=sub}\n$ cd inner\n$ basename \"$PWD\"\ninner\n```\n\n\
+         ```bash\nbasename \"$PWD\"\n```\n\n```output\n{name}\n```\n"
+            .replace("{name}", &dir.file_name().unwrap().to_string_lossy()),
+    )
+    .unwrap();
+    sheet.args(["run", "cwd.md"]).run().code(0);
+}
