@@ -659,7 +659,17 @@ fn ctrl_c_in_an_interactive_step_interrupts_the_run() {
         |stdin, dir| {
             wait_for(&dir.join("ready"));
             use std::io::Write;
-            stdin.write_all(b"\x03").unwrap();
+            // Under heavy load a ^C typed in the instant between `touch` and
+            // the next command can be lost (seen once in ~20 runs on 2 busy
+            // cores); a person presses it again, and so does this test.
+            for _ in 0..20 {
+                stdin.write_all(b"\x03").unwrap();
+                stdin.flush().unwrap();
+                std::thread::sleep(Duration::from_millis(250));
+                if dir.join("report").exists() {
+                    break;
+                }
+            }
         },
     );
     assert_eq!(report, "Interrupted Some(130) flag=true fg=true out=");
