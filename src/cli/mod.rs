@@ -243,6 +243,9 @@ pub fn run(cli: Cli) -> Exit {
         palette: Palette::choose(cli.color),
         state_dir: cli.state_dir,
     };
+    if !matches!(cli.command, Command::Run(_) | Command::Check(_)) {
+        die_quietly_on_closed_pipe();
+    }
     let result = match cli.command {
         Command::List(args) => list::run(&global, args),
         Command::Lint(args) => lint::run(&global, args),
@@ -254,6 +257,18 @@ pub fn run(cli: Cli) -> Exit {
         Command::Completions { shell } => completions(shell),
     };
     result.unwrap_or_else(|err| crate::report::fatal(&global.palette, &err))
+}
+
+/// `runsheet list x | head` should end quietly when `head` has read enough, as
+/// Unix tools do, not panic in `println!`. Only for commands that run no steps:
+/// `run` and `check` must outlive a closed pipe to stop their steps and finish
+/// the record, so their reporters ignore write errors instead.
+fn die_quietly_on_closed_pipe() {
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread
+    // is started; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 fn completions(shell: clap_complete::Shell) -> anyhow::Result<Exit> {

@@ -228,3 +228,36 @@ fn a_missing_file_is_a_usage_error() {
         .code(2)
         .stderr_has("cannot read nope.md");
 }
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let sheet = Sheet::new();
+    // Far more output than a pipe buffers, so the writer meets the closed pipe.
+    let steps: String = (0..3000)
+        .map(|i| format!("```sh\necho step {i}\n```\n\n"))
+        .collect();
+    std::fs::write(sheet.dir().join("big.md"), format!("# Big\n\n{steps}")).unwrap();
+    let mut child = sheet
+        .args(["list", "--json", "big.md"])
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read a little, then close the pipe as `head` would.
+    let mut out = child.stdout.take().unwrap();
+    let mut start = [0u8; 16];
+    out.read_exact(&mut start).unwrap();
+    drop(out);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+}
