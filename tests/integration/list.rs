@@ -239,8 +239,9 @@ fn a_closed_pipe_ends_quietly() {
         .map(|i| format!("```sh\necho step {i}\n```\n\n"))
         .collect();
     std::fs::write(sheet.dir().join("big.md"), format!("# Big\n\n{steps}")).unwrap();
+    // Keep the builder (and its scratch dir) alive while the child runs.
+    let sheet = sheet.args(["list", "--json", "big.md"]);
     let mut child = sheet
-        .args(["list", "--json", "big.md"])
         .command()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
