@@ -15,9 +15,7 @@ use super::{CheckArgs, Exit, Global};
 use crate::diag::Severity;
 use crate::model::{Runbook, StepKind};
 use crate::plan::{self, Plan, Selection};
-use crate::record::{
-    RunRecord, RunStatus, StepRecord, StepStatus, Store, TodoRecord, SCHEMA_VERSION,
-};
+use crate::record::{RunRecord, RunStatus, StepRecord, Store, TodoRecord, SCHEMA_VERSION};
 use crate::report::drift::{self, Checked, Progress};
 use crate::report::{github, json, junit, Palette};
 use crate::runner::{self, Interrupt, Mode, RunOptions};
@@ -366,21 +364,7 @@ fn refused(path: &Path, runbook: &Runbook, plan: &Plan, error: String) -> Checke
     let steps = plan
         .step_indices()
         .map(|i| &runbook.steps[i])
-        .map(|step| StepRecord {
-            id: step.id.clone(),
-            line: step.line,
-            section: step.section.clone(),
-            command_hash: step.hash.clone(),
-            status: StepStatus::NotRun,
-            exit_code: None,
-            duration_ms: 0,
-            started: None,
-            reason: Some("the runbook could not start".into()),
-            checks: Vec::new(),
-            log: None,
-            carried_from: None,
-            attempts: 0,
-        })
+        .map(|step| StepRecord::not_run(step, Some("the runbook could not start".into())))
         .collect();
     Checked {
         path: path.to_path_buf(),

@@ -94,6 +94,27 @@ pub struct StepRecord {
     pub attempts: u32,
 }
 
+impl StepRecord {
+    /// A step that has not run (yet), for `reason`.
+    pub fn not_run(step: &crate::model::Step, reason: Option<String>) -> Self {
+        StepRecord {
+            id: step.id.clone(),
+            line: step.line,
+            section: step.section.clone(),
+            command_hash: step.hash.clone(),
+            status: StepStatus::NotRun,
+            exit_code: None,
+            duration_ms: 0,
+            started: None,
+            reason,
+            checks: Vec::new(),
+            log: None,
+            carried_from: None,
+            attempts: 0,
+        }
+    }
+}
+
 /// One check's verdict.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckRecord {

@@ -247,21 +247,7 @@ impl Engine<'_> {
     }
 
     fn blank(&self, step: &Step) -> StepRecord {
-        StepRecord {
-            id: step.id.clone(),
-            line: step.line,
-            section: step.section.clone(),
-            command_hash: step.hash.clone(),
-            status: StepStatus::NotRun,
-            exit_code: None,
-            duration_ms: 0,
-            started: None,
-            reason: None,
-            checks: Vec::new(),
-            log: None,
-            carried_from: None,
-            attempts: 0,
-        }
+        StepRecord::not_run(step, None)
     }
 
     /// Runs a step's process(es), with retries, logging to its log file.
@@ -443,24 +429,9 @@ fn first_record(
     opts: &RunOptions,
     runbook_abs: PathBuf,
 ) -> RunRecord {
-    let planned = plan.step_indices().map(|i| {
-        let step = &runbook.steps[i];
-        StepRecord {
-            id: step.id.clone(),
-            line: step.line,
-            section: step.section.clone(),
-            command_hash: step.hash.clone(),
-            status: StepStatus::NotRun,
-            exit_code: None,
-            duration_ms: 0,
-            started: None,
-            reason: Some(NOT_REACHED.to_string()),
-            checks: Vec::new(),
-            log: None,
-            carried_from: None,
-            attempts: 0,
-        }
-    });
+    let planned = plan
+        .step_indices()
+        .map(|i| StepRecord::not_run(&runbook.steps[i], Some(NOT_REACHED.to_string())));
     RunRecord {
         schema: SCHEMA_VERSION,
         run_id: new_run_id(),
