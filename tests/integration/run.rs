@@ -645,3 +645,19 @@ fn a_console_cwd_holds_for_the_transcript_and_its_cd_for_later_commands() {
     .unwrap();
     sheet.args(["run", "cwd.md"]).run().code(0);
 }
+
+#[test]
+fn a_manual_step_with_no_one_to_answer_says_why_it_failed() {
+    let sheet = Sheet::new();
+    std::fs::write(
+        sheet.dir().join("manual.md"),
+        "# Manual\n\n```sh {#by-hand manual}\nreboot the router\n```\n",
+    )
+    .unwrap();
+    sheet
+        .args(["run", "manual.md"])
+        .run()
+        .code(1)
+        .stdout_has("no answer: standard input is closed")
+        .stdout_has("manual step not done");
+}
