@@ -2,6 +2,9 @@
 //! per step carrying the runbook's `file` and the step's `line` (as attributes
 //! and properties) so CI test widgets link back to the Markdown, failures with
 //! their diffs, and TODOs as skipped testcases (failures under `--strict`).
+//!
+//! Every string passes through [`xml_text`]: a step may print anything, and a
+//! report CI cannot parse is worse than none.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -27,15 +30,15 @@ pub fn render(results: &[Checked], strict: bool) -> String {
 }
 
 fn suite(checked: &Checked, strict: bool) -> TestSuite {
-    let file = checked.path.display().to_string();
+    let file = xml_text(&checked.path.display().to_string());
     let mut suite = TestSuite::new(file.clone());
     suite.set_time(checked.duration);
     suite.add_property(Property::new("file", file.clone()));
-    suite.add_property(Property::new("title", checked.record.title.clone()));
-    suite.add_property(Property::new("run_id", checked.record.run_id.clone()));
+    suite.add_property(Property::new("title", xml_text(&checked.record.title)));
+    suite.add_property(Property::new("run_id", xml_text(&checked.record.run_id)));
     if let Some(error) = &checked.error {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-        status.set_message(error.clone());
+        status.set_message(xml_text(error));
         status.set_type("not-run");
         suite.add_test_case(located("(runbook)".into(), status, &file, 1));
     }
@@ -63,9 +66,9 @@ fn step_case(file: &str, step: &StepRecord) -> TestCase {
         StepStatus::Passed => TestCaseStatus::success(),
         StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            status.set_message(step_reason(step));
+            status.set_message(xml_text(&step_reason(step)));
             status.set_type(step.status.as_str());
-            status.set_description(failure_text(file, step));
+            status.set_description(xml_text(&failure_text(file, step)));
             status
         }
         StepStatus::Skipped | StepStatus::Manual | StepStatus::NotRun => {
@@ -74,12 +77,12 @@ fn step_case(file: &str, step: &StepRecord) -> TestCase {
                 .reason
                 .clone()
                 .unwrap_or_else(|| step.status.as_str().into());
-            status.set_message(why);
+            status.set_message(xml_text(&why));
             status.set_type(step.status.as_str());
             status
         }
     };
-    let mut case = located(step.id.clone(), status, file, step.line);
+    let mut case = located(xml_text(&step.id), status, file, step.line);
     case.set_time(Duration::from_millis(step.duration_ms));
     case
 }
@@ -105,15 +108,31 @@ fn todo_case(file: &str, todo: &TodoRecord, strict: bool) -> TestCase {
     } else {
         TestCaseStatus::skipped()
     };
-    status.set_message(format!("missing step: {}", todo.text));
+    status.set_message(xml_text(&format!("missing step: {}", todo.text)));
     status.set_type("todo");
-    let name = format!("TODO (line {}): {}", todo.line, todo.text);
+    let name = xml_text(&format!("TODO (line {}): {}", todo.line, todo.text));
     located(name, status, file, todo.line)
+}
+
+/// Text XML 1.0 can hold: every character it forbids (control characters
+/// other than tab, LF and CR; U+FFFE and U+FFFF) becomes U+FFFD, so a reader
+/// sees that something was there. Escape sequences are kept whole for
+/// quick-junit, which strips ANSI codes itself.
+pub(crate) fn xml_text(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' | '\u{1b}' => c,
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => '\u{fffd}',
+            _ => c,
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+
     use crate::report::drift::tests::sample;
 
     #[test]
@@ -163,5 +182,61 @@ mod tests {
         let xml = render(&[sample()], true);
         let report = Report::deserialize_from_str(&xml).expect("valid JUnit");
         assert_eq!(report.failures, 2);
+    }
+
+    /// Reads the whole document with a strict XML parser; any error means CI
+    /// could not read the report.
+    fn assert_well_formed(xml: &str) {
+        let mut reader = quick_xml::Reader::from_str(xml);
+        reader.config_mut().check_end_names = true;
+        loop {
+            match reader.read_event() {
+                Ok(quick_xml::events::Event::Eof) => break,
+                Ok(quick_xml::events::Event::Text(t)) => {
+                    let text = t.decode().expect("text decodes");
+                    assert!(
+                        text.chars().all(xml_char),
+                        "a character XML forbids: {text:?}"
+                    );
+                }
+                Ok(quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e)) => {
+                    for a in e.attributes() {
+                        let a = a.expect("attribute parses");
+                        let v = a.unescape_value().expect("attribute value unescapes");
+                        assert!(v.chars().all(xml_char), "a character XML forbids: {v:?}");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => panic!("not well-formed at {}: {e}\n{xml}", reader.error_position()),
+            }
+        }
+    }
+
+    /// XML 1.0's `Char` production.
+    fn xml_char(c: char) -> bool {
+        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+    }
+
+    #[test]
+    fn any_output_gives_a_well_formed_report() {
+        let hostile = "a\u{fffe}b\u{ffff}c\u{0}d\u{1}e\u{8}f\u{b}g\u{c}h\u{1f}i\u{1b}[31mred\u{1b}[0m\u{1b}j\u{7f}\u{85}k\u{fffd}l <&>\"' ]]> 😀";
+        let mut checked = sample();
+        checked.path = PathBuf::from(format!("runbooks/{hostile}.md"));
+        checked.record.title = hostile.into();
+        checked.record.run_id = hostile.into();
+        checked.error = Some(hostile.into());
+        let step = &mut checked.record.steps[1];
+        step.reason = Some(hostile.into());
+        step.checks[0].message = hostile.into();
+        step.checks[0].diff = Some(format!("--- expected\n+++ actual\n-x\n+{hostile}\n"));
+        checked.record.steps[2].reason = Some(hostile.into());
+        checked.record.todos[0].text = hostile.into();
+        for strict in [false, true] {
+            let xml = render(std::slice::from_ref(&checked), strict);
+            assert_well_formed(&xml);
+            assert!(xml.contains("k\u{fffd}l"), "text around forbidden characters is kept");
+            assert!(xml.contains("a\u{fffd}b\u{fffd}c"), "{xml}");
+            assert!(!xml.contains("[31m"), "ANSI codes are removed");
+        }
     }
 }
