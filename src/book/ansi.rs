@@ -2,10 +2,18 @@
 //! inline colour for 256-colour and true-colour codes), every other escape
 //! sequence and control character is dropped, and every byte of text is
 //! HTML-escaped. Nothing from the log reaches the page unescaped.
+//!
+//! Escaping goes further than HTML needs: the characters that open a
+//! preprocessor's syntax (`{{#include …}}` of mdBook's links preprocessor,
+//! `{% … %}`, `[[#…]]`, `$…$`, `\(…\)`, `@@cite`, backticks) are written as
+//! numeric character references too. A preprocessor reads the Markdown text,
+//! where `&#123;&#123;#include` is no directive; the browser shows `{{#include`.
+//! This holds wherever runsheet's output sits in a book's preprocessor order.
 
 use std::fmt::Write;
 
-/// Escapes text for HTML element content and attribute values.
+/// Escapes text for HTML element content and attribute values, leaving no
+/// character a preprocessor could read as the start of a directive.
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -21,8 +29,89 @@ fn push_escaped(out: &mut String, c: char) {
         '>' => out.push_str("&gt;"),
         '"' => out.push_str("&quot;"),
         '\'' => out.push_str("&#39;"),
+        '{' => out.push_str("&#123;"),
+        '}' => out.push_str("&#125;"),
+        '[' => out.push_str("&#91;"),
+        ']' => out.push_str("&#93;"),
+        '$' => out.push_str("&#36;"),
+        '\\' => out.push_str("&#92;"),
+        '`' => out.push_str("&#96;"),
+        '@' => out.push_str("&#64;"),
         _ => out.push(c),
     }
+}
+
+/// Plain text for a place Markdown reads (a heading, a link label, a table
+/// cell): on one line, every ASCII punctuation character written as a
+/// character reference, so nothing in it is markup, a table column, a link or
+/// a preprocessor directive. A title with a newline or `](x)` stays a title.
+pub(crate) fn markdown_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split(|c: char| c.is_whitespace() || c.is_control()) {
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        for c in word.chars() {
+            if c.is_ascii_punctuation() {
+                out.push_str(&format!("&#{};", c as u32));
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Text with `` `code` `` spans (runsheet's reasons and check messages) as
+/// escaped HTML with `<code>` elements; a backtick without a partner is text.
+pub(crate) fn inline_code(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('`') {
+        let run = rest[open..].len() - rest[open..].trim_start_matches('`').len();
+        let after = &rest[open + run..];
+        match find_run(after, run) {
+            Some(end) => {
+                out.push_str(&escape(&rest[..open]));
+                let code = &after[..end];
+                let code = match code.strip_prefix(' ').and_then(|c| c.strip_suffix(' ')) {
+                    Some(inner) if !inner.trim().is_empty() => inner,
+                    _ => code,
+                };
+                out.push_str("<code>");
+                out.push_str(&escape(code));
+                out.push_str("</code>");
+                rest = &after[end + run..];
+            }
+            None => {
+                out.push_str(&escape(&rest[..open + run]));
+                rest = after;
+            }
+        }
+    }
+    out.push_str(&escape(rest));
+    out
+}
+
+/// The offset of the next run of exactly `len` backticks in `text`.
+fn find_run(text: &str, len: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'`' {
+            let run = bytes[i..].iter().take_while(|&&b| b == b'`').count();
+            if run == len {
+                return Some(i);
+            }
+            i += run;
+        } else {
+            i += 1;
+        }
+    }
+    None
 }
 
 /// What a terminal shows of a line that rewrites itself with `\r` (progress
@@ -247,6 +336,41 @@ mod tests {
     }
 
     #[test]
+    fn no_preprocessor_directive_survives_escaping() {
+        let text = r"{{#include /etc/passwd}} {{#title x}} {% raw %} [[#arg]] $x$ \(y\) @@key `c` \{{#x}}";
+        let html = escape(text);
+        for opener in ["{", "}", "[", "]", "$", "\\", "`", "@"] {
+            assert!(!html.contains(opener), "{opener} left in {html}");
+        }
+        assert!(html.starts_with("&#123;&#123;#include /etc/passwd&#125;&#125;"));
+        assert!(!to_html(text).contains("{{"));
+    }
+
+    #[test]
+    fn markdown_text_is_one_line_of_plain_text() {
+        assert_eq!(
+            markdown_text("Evil\n- [evil](y) | {{#title x}}\r\t<b>"),
+            "Evil &#45; &#91;evil&#93;&#40;y&#41; &#124; &#123;&#123;&#35;title x&#125;&#125; &#60;b&#62;"
+        );
+        assert_eq!(markdown_text("  Déploiement  du\u{0}site "), "Déploiement du site");
+    }
+
+    #[test]
+    fn code_spans_in_reasons_become_code_elements() {
+        assert_eq!(
+            inline_code("`confirm` step: pass `--yes` <now>"),
+            "<code>confirm</code> step: pass <code>--yes</code> &lt;now&gt;"
+        );
+        assert_eq!(
+            inline_code("``a ` b`` and ` lone"),
+            "<code>a &#96; b</code> and &#96; lone"
+        );
+        assert_eq!(inline_code("`{{#include x}}`"), "<code>&#123;&#123;#include x&#125;&#125;</code>");
+        assert_eq!(inline_code("no code"), "no code");
+        assert_eq!(inline_code("```"), "&#96;&#96;&#96;");
+    }
+
+    #[test]
     fn colours_become_spans_and_reset_closes_them() {
         assert_eq!(
             to_html("\x1b[1;31merror\x1b[0m: <b>"),
@@ -288,14 +412,17 @@ mod tests {
 
     proptest::proptest! {
         /// Whatever a command printed, the only markup in the result is
-        /// runsheet's own colour spans, and no control character survives.
+        /// runsheet's own colour spans, no control character survives, and no
+        /// character that opens a preprocessor directive is left.
         #[test]
-        fn output_can_never_inject_markup(text in "(\\PC|[\u{1b}\r\t\n<>&\"';\\[\\]m0-9])*") {
+        fn output_can_never_inject_markup(text in "(\\PC|[\u{1b}\r\t\n<>&\"';\\[\\]m0-9{}$`@#%])*") {
             let html = to_html(&text);
             let tags = regex::Regex::new(r#"<span( class="[a-z0-9 -]+")?( style="[a-z:#0-9;-]+")?>|</span>"#)
                 .expect("regex");
             let rest = tags.replace_all(&html, "");
             proptest::prop_assert!(!rest.contains('<') && !rest.contains('>'), "{}", html);
+            let directive = rest.contains(['{', '}', '[', ']', '$', '`', '@', '\\']);
+            proptest::prop_assert!(!directive, "preprocessor syntax left in {:?}", html);
             let clean = !rest.contains('\u{1b}') && !rest.contains('\r');
             proptest::prop_assert!(clean, "control characters left in {:?}", html);
             proptest::prop_assert_eq!(html.matches("<span").count(), html.matches("</span>").count());

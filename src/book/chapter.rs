@@ -2,12 +2,15 @@
 //! runsheet's `{...}` attributes stripped from fences, and the HTML of
 //! [`panel`](super::panel) spliced in at byte offsets taken from the parse model
 //! (a step's span end, a TODO's span). The text is never searched for what to
-//! replace, so nothing else in the file can change.
+//! replace, so nothing else in the file can change. The same goes for link
+//! destinations the book rewrites (their spans come from `parse::links`), and
+//! for the label over each expected-output block.
 
-use crate::model::Runbook;
+use crate::model::{BlockRole, Runbook};
 use crate::secrets::Redactor;
 use crate::source::{Source, Span};
 
+use super::ansi::markdown_text;
 use super::panel;
 use super::{Options, Recorded};
 
@@ -18,13 +21,18 @@ struct Edit {
     text: String,
 }
 
-/// The chapter's Markdown.
+/// A link destination the book writes instead of the one in the file.
+pub(crate) type Rewrite = (Span, String);
+
+/// The chapter's Markdown, with `rewrites` applied to the link destinations
+/// they name.
 pub(crate) fn render(
     runbook: &Runbook,
     text: &str,
     recorded: Option<&Recorded>,
     redactor: &Redactor,
     opts: &Options,
+    rewrites: &[Rewrite],
 ) -> String {
     let source = Source::new(&runbook.path, text);
     let label = runbook.path.display().to_string();
@@ -42,13 +50,16 @@ pub(crate) fn render(
         .iter()
         .map(|b| b.span)
         .chain(runbook.steps.iter().map(|s| s.span));
-    let mut seen = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for span in fences {
-        if !seen.contains(&span.start) {
-            seen.push(span.start);
+        if seen.insert(span.start) {
             edits.extend(info_edit(text, span));
         }
     }
+    edits.extend(rewrites.iter().map(|(span, text)| Edit {
+        span: *span,
+        text: text.clone(),
+    }));
     for step in runbook.steps.iter().filter(|s| !panel::is_empty(s)) {
         let html = panel::step_panel(step, recorded, redactor, opts);
         edits.push(block_after(&source, step.span, &html));
@@ -63,6 +74,10 @@ pub(crate) fn render(
                 text: format!(" {}", panel::missing_inline()),
             }),
         }
+    }
+    // After the panels: a panel and a label at one place read panel, then label.
+    for block in runbook.blocks.iter().filter(|b| b.role == BlockRole::Output) {
+        edits.extend(expected_label(&source, block.span));
     }
     redactor.redact(&apply(text, edits))
 }
@@ -94,7 +109,7 @@ fn head(
             let title = if runbook.sections.iter().any(|s| s.level == 1) {
                 String::new()
             } else {
-                format!("# {}\n\n", runbook.title)
+                format!("# {}\n\n", markdown_text(&runbook.title))
             };
             edits.push(Edit {
                 span: Span::new(body_start, body_start),
@@ -102,6 +117,20 @@ fn head(
             });
         }
     }
+}
+
+/// "Expected output (from the runbook)" over an `output` block, so a reader
+/// tells it from the recorded output in the panel above. Only where the fence
+/// starts its line (after quote markers and indentation): a label before a
+/// list marker would leave the list item.
+fn expected_label(source: &Source, fence: Span) -> Option<Edit> {
+    let at = source.line_start(source.line(fence.start));
+    let lead = source.text.get(at..fence.start)?;
+    if !lead.chars().all(|c| matches!(c, ' ' | '\t' | '>')) {
+        return None;
+    }
+    let html = "<div class=\"runsheet-label\">Expected output (from the runbook)</div>\n";
+    Some(insertion(source, fence.start, at, html))
 }
 
 fn is_atx(source: &Source, line: usize) -> bool {

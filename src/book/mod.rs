@@ -9,7 +9,7 @@
 //! - [`preprocess`] is the same embedding for a team's own `book.toml`.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::model::Runbook;
 use crate::record::{RunRecord, Store};
@@ -17,12 +17,16 @@ use crate::secrets::Redactor;
 
 mod ansi;
 mod chapter;
+mod links;
+mod names;
 mod panel;
 mod preprocess;
 mod site;
 
+pub use names::{chapter_path, chapter_paths};
 pub use preprocess::{preprocess, PreprocessConfig, RunsheetPreprocessor};
 pub use site::{build_html, overview, summary, write_source, BookError, MARKER};
+
 
 /// The stylesheet for badges, panels and callouts (light and dark themes).
 pub const CSS: &str = include_str!("runsheet.css");
@@ -110,6 +114,21 @@ impl Recorded {
     }
 }
 
+/// Something in a runbook the book could not carry (a broken relative link, a
+/// file outside the folders given), with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub path: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.path.display(), self.line, self.message)
+    }
+}
+
 /// How much of each output to show, and what to add around the prose.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -153,7 +172,7 @@ pub fn chapter(
     redactor: &Redactor,
     opts: &Options,
 ) -> String {
-    chapter::render(runbook, text, recorded, redactor, opts)
+    chapter::render(runbook, text, recorded, redactor, opts, &[])
 }
 
 /// Masks the secrets of the current environment plus the runbook's own
@@ -168,24 +187,6 @@ pub fn redactor_for(runbook: &Runbook, env: &[(String, String)]) -> Redactor {
             .map(|(k, v)| (k.as_str(), v.as_str())),
     );
     Redactor::new(vars, &runbook.front.redact)
-}
-
-/// The chapter file for a runbook path: the path itself when it is relative
-/// and stays below the current directory (so links between runbooks keep
-/// working), else `external/<file name>`.
-pub fn chapter_path(runbook: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in runbook.components() {
-        match c {
-            Component::Normal(part) => out.push(part),
-            Component::CurDir => {}
-            _ => {
-                let name = runbook.file_name().unwrap_or(runbook.as_os_str());
-                return Path::new("external").join(name).with_extension("md");
-            }
-        }
-    }
-    out.with_extension("md")
 }
 
 #[cfg(test)]

@@ -3,6 +3,9 @@
 //! and the run banner at the top. Every piece is one or more lines of raw HTML
 //! with no blank line inside, so Markdown treats it as a single HTML block, and
 //! newlines inside `<pre>` are written as `&#10;` for the same reason.
+//!
+//! Each piece carries the `tex2jax_ignore mathjax_ignore` classes: a book with
+//! MathJax on must not typeset a `$…$` or `\(…\)` that a command printed.
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -11,8 +14,18 @@ use crate::model::{Runbook, Step, Todo};
 use crate::record::{CheckRecord, RunRecord, RunStatus, StepRecord, StepStatus};
 use crate::secrets::Redactor;
 
-use super::ansi::{escape, to_html, visible_line};
+use super::ansi::{escape, inline_code, to_html, visible_line};
 use super::{Log, Options, Recorded};
+
+/// Classes that keep MathJax (mdBook's `mathjax-support`) off runsheet's HTML.
+const NO_MATH: &str = "tex2jax_ignore mathjax_ignore";
+
+/// A failed check's diff shows its first and last lines, as the terminal
+/// shows its first: a check on a huge output must not make a huge page.
+const DIFF_HEAD_LINES: usize = 80;
+const DIFF_TAIL_LINES: usize = 20;
+/// Characters of one diff line shown; the rest is cut with a note.
+const DIFF_LINE_CHARS: usize = 2000;
 
 /// What the book says about a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +126,7 @@ pub(crate) fn step_panel(
     let badge = badge(step, record);
     let id = escape(&step.id);
     let mut html = format!(
-        "<div class=\"runsheet-step runsheet-step-{}\" id=\"runsheet-{id}\">\n",
+        "<div class=\"runsheet-step runsheet-step-{} {NO_MATH}\" id=\"runsheet-{id}\">\n",
         badge.class()
     );
     html.push_str("<div class=\"runsheet-step-head\">");
@@ -174,7 +187,7 @@ fn recorded_details(
         let _ = writeln!(
             html,
             "<div class=\"runsheet-note\">{}</div>",
-            escape(&redactor.redact(reason))
+            inline_code(&redactor.redact(reason))
         );
     }
     if let Some(run) = &r.carried_from {
@@ -211,50 +224,71 @@ fn failed_check(html: &mut String, check: &CheckRecord, redactor: &Redactor) {
     let title = format!(
         "Check failed (line {}): {}",
         check.line,
-        redactor.redact(&check.message)
+        inline_code(&redactor.redact(&check.message))
     );
     match &check.diff {
         Some(diff) => {
             let _ = writeln!(
                 html,
-                "<details class=\"runsheet-check\" open><summary>{}</summary><pre class=\"runsheet-diff\">{}</pre></details>",
-                escape(&title),
+                "<details class=\"runsheet-check\" open><summary>{title}</summary><pre class=\"runsheet-diff\">{}</pre></details>",
                 diff_html(&redactor.redact(diff))
             );
         }
         None => {
-            let _ = writeln!(
-                html,
-                "<div class=\"runsheet-check\">{}</div>",
-                escape(&title)
-            );
+            let _ = writeln!(html, "<div class=\"runsheet-check\">{title}</div>");
         }
     }
 }
 
+/// The diff as coloured, escaped lines: its first [`DIFF_HEAD_LINES`] and
+/// last [`DIFF_TAIL_LINES`], with a note of how many stand between, and no
+/// line longer than [`DIFF_LINE_CHARS`].
 fn diff_html(diff: &str) -> String {
-    let lines: Vec<String> = diff
-        .lines()
-        .map(|line| {
-            let class = if line.starts_with("+++") || line.starts_with("---") {
-                Some("runsheet-diff-file")
-            } else if line.starts_with('+') {
-                Some("runsheet-diff-add")
-            } else if line.starts_with('-') {
-                Some("runsheet-diff-del")
-            } else if line.starts_with("@@") {
-                Some("runsheet-diff-hunk")
-            } else {
-                None
-            };
-            let text = to_html(line);
-            match class {
-                Some(c) => format!("<span class=\"{c}\">{text}</span>"),
-                None => text,
-            }
-        })
-        .collect();
+    let total = diff.lines().count();
+    let cut = total.saturating_sub(DIFF_HEAD_LINES + DIFF_TAIL_LINES);
+    let mut lines: Vec<String> = Vec::with_capacity(total.min(DIFF_HEAD_LINES + DIFF_TAIL_LINES + 1));
+    for (i, line) in diff.lines().enumerate() {
+        if cut > 0 && i == DIFF_HEAD_LINES {
+            lines.push(format!(
+                "<span class=\"runsheet-cut\">… {cut} more line{} of the diff not shown \
+                 (the whole diff is in the run record, run.json)</span>",
+                if cut == 1 { "" } else { "s" }
+            ));
+        }
+        if cut > 0 && (DIFF_HEAD_LINES..DIFF_HEAD_LINES + cut).contains(&i) {
+            continue;
+        }
+        lines.push(diff_line(line));
+    }
     lines.join("&#10;")
+}
+
+fn diff_line(line: &str) -> String {
+    let class = if line.starts_with("+++") || line.starts_with("---") {
+        Some("runsheet-diff-file")
+    } else if line.starts_with('+') {
+        Some("runsheet-diff-add")
+    } else if line.starts_with('-') {
+        Some("runsheet-diff-del")
+    } else if line.starts_with("@@") {
+        Some("runsheet-diff-hunk")
+    } else {
+        None
+    };
+    let mut text = match line.char_indices().nth(DIFF_LINE_CHARS) {
+        Some((at, _)) => {
+            let more = line[at..].chars().count();
+            format!(
+                "{}<span class=\"runsheet-cut\"> … {more} more characters</span>",
+                to_html(&line[..at])
+            )
+        }
+        None => to_html(line),
+    };
+    if let Some(c) = class {
+        text = format!("<span class=\"{c}\">{text}</span>");
+    }
+    text
 }
 
 /// The recorded output: the last `opts.tail_lines` lines, a note of how many
@@ -275,9 +309,9 @@ fn output(html: &mut String, log: &Log, badge: Badge, redactor: &Redactor, opts:
     let total = log.lines_before + lines.len();
     let open = badge.class() == "failed" || shown.len() <= opts.open_lines;
     let summary = match (total, cut) {
-        (1, _) => "Output · 1 line".to_string(),
-        (n, 0) => format!("Output · {n} lines"),
-        (n, _) => format!("Output · last {} of {n} lines", shown.len()),
+        (1, _) => "Output of the last run · 1 line".to_string(),
+        (n, 0) => format!("Output of the last run · {n} lines"),
+        (n, _) => format!("Output of the last run · last {} of {n} lines", shown.len()),
     };
     let _ = write!(
         html,
@@ -303,7 +337,7 @@ pub(crate) fn missing_callout(todo: &Todo, file: &str) -> String {
         "This part of the runbook is not written yet: nothing runs here."
     };
     format!(
-        "<div class=\"runsheet-missing\"><span class=\"runsheet-missing-title\">⚠ Missing step</span> {what} <span class=\"runsheet-where\">{}:{}</span></div>\n",
+        "<div class=\"runsheet-missing {NO_MATH}\"><span class=\"runsheet-missing-title\">⚠ Missing step</span> {what} <span class=\"runsheet-where\">{}:{}</span></div>\n",
         escape(file),
         todo.line
     )
@@ -319,8 +353,9 @@ pub(crate) fn missing_inline() -> &'static str {
 pub(crate) struct Counts {
     pub(crate) passed: usize,
     pub(crate) failed: usize,
-    /// Skipped, manual, not run, never run and stale steps.
+    /// Skipped, manual, not run and never run steps.
     pub(crate) not_run: usize,
+    /// Recorded, but changed since: neither passed nor failed as written now.
     pub(crate) stale: usize,
     pub(crate) missing: usize,
 }
@@ -334,10 +369,7 @@ pub(crate) fn counts(runbook: &Runbook, recorded: Option<&Recorded>) -> Counts {
         match badge(step, step_record(step, recorded)) {
             Badge::Passed => c.passed += 1,
             Badge::Failed | Badge::TimedOut | Badge::Interrupted => c.failed += 1,
-            Badge::Stale => {
-                c.stale += 1;
-                c.not_run += 1;
-            }
+            Badge::Stale => c.stale += 1,
             _ => c.not_run += 1,
         }
     }
@@ -366,7 +398,7 @@ pub(crate) fn run_banner(runbook: &Runbook, recorded: Option<&Recorded>) -> Stri
     let path = escape(&runbook.path.display().to_string());
     let Some(rec) = recorded.map(|r| &r.record) else {
         return format!(
-            "<div class=\"runsheet-run\">{} This runbook has no recorded run. Run it with \
+            "<div class=\"runsheet-run {NO_MATH}\">{} This runbook has no recorded run. Run it with \
              <code>runsheet run {path}</code> and rebuild the book to see every command's output here.</div>\n",
             run_badge(None)
         );
@@ -379,6 +411,9 @@ pub(crate) fn run_banner(runbook: &Runbook, recorded: Option<&Recorded>) -> Stri
     if counts.not_run > 0 {
         parts.push(format!("{} not run", counts.not_run));
     }
+    if counts.stale > 0 {
+        parts.push(format!("{} stale", counts.stale));
+    }
     if counts.missing > 0 {
         parts.push(format!(
             "{} missing step{}",
@@ -387,7 +422,7 @@ pub(crate) fn run_banner(runbook: &Runbook, recorded: Option<&Recorded>) -> Stri
         ));
     }
     let mut html = format!(
-        "<div class=\"runsheet-run\">{} {}",
+        "<div class=\"runsheet-run {NO_MATH}\">{} {}",
         run_badge(Some(rec)),
         parts.join(" · ")
     );
@@ -454,7 +489,7 @@ mod tests {
             html,
             "<span class=\"runsheet-diff-file\">--- expected</span>&#10;\
              <span class=\"runsheet-diff-file\">+++ actual</span>&#10;\
-             <span class=\"runsheet-diff-hunk\">@@ -1 +1 @@</span>&#10;\
+             <span class=\"runsheet-diff-hunk\">&#64;&#64; -1 +1 &#64;&#64;</span>&#10;\
              <span class=\"runsheet-diff-del\">-&lt;a&gt;</span>&#10;\
              <span class=\"runsheet-diff-add\">+&lt;b&gt;</span>&#10; same"
         );

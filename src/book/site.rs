@@ -1,15 +1,21 @@
 //! The mdBook tree `runsheet book` writes (`book.toml`, `runsheet.css`,
-//! `src/SUMMARY.md`, the overview, one chapter per runbook) and its in-process
-//! HTML build.
+//! `src/SUMMARY.md`, the overview, one chapter per runbook, the files the
+//! runbooks link to) and its in-process HTML build.
+//!
+//! Titles and paths are written as plain text wherever Markdown reads them
+//! ([`markdown_text`]), and chapter links are percent-encoded: a title with a
+//! newline or `](x)` cannot add an entry to `SUMMARY.md`, and a file name
+//! cannot break a link.
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use crate::secrets::Redactor;
 
-use super::ansi::escape;
+use super::ansi::{escape, markdown_text};
+use super::names::relative_url;
 use super::panel::{self, counts};
-use super::{chapter, redactor_for, Entry, Options, CSS};
+use super::{chapter, links, redactor_for, Entry, Options, Warning, CSS};
 
 /// Marks a directory as written by `runsheet book`, so that a rebuild may
 /// replace its `src/` and nothing else is ever overwritten.
@@ -59,10 +65,10 @@ pub fn overview(entries: &[Entry]) -> String {
         let when = record.map_or("never".to_string(), |r| panel::format_time(&r.started));
         let _ = writeln!(
             md,
-            "| [{}](<{}>)<br><code>{}</code> | <span class=\"runsheet-nowrap\">{}</span> | {} | {} | {} |",
-            md_text(&e.runbook.title),
+            "| [{}]({})<br><code>{}</code> | <span class=\"runsheet-nowrap\">{}</span> | {} | {} | {} |",
+            title(e),
             link(&e.chapter),
-            escape(&e.runbook.path.display().to_string()).replace('|', "&#124;"),
+            code_text(&e.runbook.path.display().to_string()),
             escape(&when),
             panel::run_badge(record),
             step_counts(&c),
@@ -104,32 +110,37 @@ fn step_counts(c: &panel::Counts) -> String {
 pub fn summary(entries: &[Entry]) -> String {
     let mut md = format!("# Summary\n\n[Overview]({OVERVIEW})\n\n");
     for e in entries {
-        let _ = writeln!(
-            md,
-            "- [{}](<{}>)",
-            md_text(&e.runbook.title),
-            link(&e.chapter)
-        );
+        let _ = writeln!(md, "- [{}]({})", title(e), link(&e.chapter));
     }
     md
 }
 
-/// Text safe inside a Markdown link label and a table cell.
-fn md_text(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        if matches!(c, '[' | ']' | '|' | '\\' | '*' | '_' | '`' | '<' | '>') {
-            out.push('\\');
-        }
-        out.push(c);
+/// The runbook's title as plain Markdown text; its chapter's file name when
+/// the title is blank (a link needs a label).
+fn title(e: &Entry) -> String {
+    let text = markdown_text(&e.runbook.title);
+    if text.is_empty() {
+        let stem = e.chapter.file_stem().unwrap_or_default();
+        markdown_text(&stem.to_string_lossy())
+    } else {
+        text
     }
-    out
 }
 
-fn link(path: &Path) -> String {
-    path.to_string_lossy()
-        .replace('\\', "/")
-        .replace(['<', '>'], "")
+/// Text inside `<code>` in a table cell, where Markdown still reads emphasis
+/// and `|` ends the cell.
+fn code_text(text: &str) -> String {
+    escape(text)
+        .replace('|', "&#124;")
+        .replace('*', "&#42;")
+        .replace('_', "&#95;")
+        .replace('~', "&#126;")
+}
+
+/// A chapter's URL from the top of `src/` (where `SUMMARY.md` and the
+/// overview stand).
+fn link(chapter: &Path) -> String {
+    relative_url(Path::new("SUMMARY.md"), chapter)
 }
 
 fn book_toml() -> String {
@@ -139,6 +150,11 @@ fn book_toml() -> String {
      language = \"en\"\n\
      src = \"src\"\n\
      \n\
+     # Runbooks are shown as GitHub shows them: mdBook's {{#include}}, {{#title}}\n\
+     # and the other directives of its default preprocessors are text here.\n\
+     [build]\n\
+     use-default-preprocessors = false\n\
+     \n\
      [output.html]\n\
      additional-css = [\"runsheet.css\"]\n\
      no-section-label = true\n"
@@ -147,12 +163,16 @@ fn book_toml() -> String {
 
 /// Writes the mdBook source tree into `dir` (created if needed). A directory
 /// that exists, is not empty and was not written by runsheet is refused.
+/// `roots` are the folders (or files) the runbooks were collected from: only
+/// files under them are copied into the book. Returns what could not be
+/// carried (broken or outside links), each with its file:line.
 pub fn write_source(
     dir: &Path,
     entries: &[Entry],
+    roots: &[PathBuf],
     env: &[(String, String)],
     opts: &Options,
-) -> Result<(), BookError> {
+) -> Result<Vec<Warning>, BookError> {
     prepare(dir)?;
     let base = Redactor::new(env.iter().map(|(k, v)| (k.as_str(), v.as_str())), &[]);
     let src = dir.join("src");
@@ -161,12 +181,46 @@ pub fn write_source(
     write(&dir.join("runsheet.css"), CSS)?;
     write(&src.join("SUMMARY.md"), &base.redact(&summary(entries)))?;
     write(&src.join(OVERVIEW), &base.redact(&overview(entries)))?;
-    for e in entries {
+    let carry = links::plan(entries, roots);
+    let mut warnings = carry.warnings;
+    for (e, rewrites) in entries.iter().zip(&carry.rewrites) {
         let redactor = redactor_for(&e.runbook, env);
-        let md = chapter(&e.runbook, &e.text, e.recorded.as_ref(), &redactor, opts);
+        let md = chapter::render(
+            &e.runbook,
+            &e.text,
+            e.recorded.as_ref(),
+            &redactor,
+            opts,
+            rewrites,
+        );
         write(&src.join(&e.chapter), &base.redact(&md))?;
     }
-    Ok(())
+    for (from, to) in &carry.files {
+        warnings.extend(copy(from, &src.join(to), &base)?);
+    }
+    Ok(warnings)
+}
+
+/// Copies a file a runbook links to. Text has the environment's secrets
+/// masked like every other file of the book; a binary file holding one is
+/// not copied (masking would break it), and says so.
+fn copy(from: &Path, to: &Path, redactor: &Redactor) -> Result<Option<Warning>, BookError> {
+    let bytes = std::fs::read(from).map_err(io(from))?;
+    let masked = redactor.redact_bytes(&bytes);
+    if masked != bytes && (std::str::from_utf8(&bytes).is_err() || bytes.contains(&0)) {
+        return Ok(Some(Warning {
+            path: from.to_path_buf(),
+            line: 1,
+            message: "not copied into the book: this binary file holds the value of a \
+                      secret variable of the environment"
+                .into(),
+        }));
+    }
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    std::fs::write(to, masked).map_err(io(to))?;
+    Ok(None)
 }
 
 fn prepare(dir: &Path) -> Result<(), BookError> {

@@ -16,13 +16,21 @@ use super::{BookArgs, Exit, Global};
 pub(crate) fn run(global: &Global, args: BookArgs) -> anyhow::Result<Exit> {
     let files = collect(&args.paths)?;
     let store = Store::new(&global.state_dir);
+    let chapters = book::chapter_paths(&files);
     let mut entries = Vec::with_capacity(files.len());
-    for file in files {
-        entries.push(entry(&store, file)?);
+    for (file, chapter) in files.into_iter().zip(chapters) {
+        entries.push(entry(&store, file, chapter)?);
     }
-    dedupe_chapters(&mut entries);
     let env: Vec<(String, String)> = std::env::vars().collect();
-    book::write_source(&args.out, &entries, &env, &Options::default())?;
+    let roots = if args.paths.is_empty() {
+        vec![PathBuf::from("runbooks")]
+    } else {
+        args.paths.clone()
+    };
+    let warnings = book::write_source(&args.out, &entries, &roots, &env, &Options::default())?;
+    for w in &warnings {
+        warn(&w.to_string());
+    }
     if args.src_only {
         say(&format!(
             "wrote the mdBook source of {} to {}",
@@ -49,6 +57,11 @@ fn say(line: &str) {
     println!("{line}");
 }
 
+#[allow(clippy::print_stderr)]
+fn warn(line: &str) {
+    eprintln!("warning: {line}");
+}
+
 /// The runbooks named (default `runbooks/`), folders searched for `*.md`
 /// honouring `.gitignore`, in a stable order.
 pub(crate) fn collect(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -65,7 +78,7 @@ pub(crate) fn collect(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     crate::discover::markdown_files(paths)
 }
 
-fn entry(store: &Store, file: PathBuf) -> anyhow::Result<Entry> {
+fn entry(store: &Store, file: PathBuf, chapter: PathBuf) -> anyhow::Result<Entry> {
     let source = Source::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
     let parsed = parse::parse(&source);
     let errors: Vec<_> = parsed
@@ -85,25 +98,9 @@ fn entry(store: &Store, file: PathBuf) -> anyhow::Result<Entry> {
     let recorded = Recorded::load(store, &abs)
         .with_context(|| format!("cannot read the run record of {}", file.display()))?;
     Ok(Entry {
-        chapter: book::chapter_path(&file),
+        chapter,
         runbook: parsed.runbook,
         text: source.text,
         recorded,
     })
-}
-
-/// Two runbooks that map to one chapter file (`../a/x.md`, `../b/x.md`) get
-/// numbered names.
-fn dedupe_chapters(entries: &mut [Entry]) {
-    let mut seen = std::collections::BTreeSet::new();
-    for e in entries.iter_mut() {
-        let mut candidate = e.chapter.clone();
-        let mut n = 2;
-        while !seen.insert(candidate.clone()) {
-            let stem = e.chapter.with_extension("");
-            candidate = PathBuf::from(format!("{}-{n}.md", stem.display()));
-            n += 1;
-        }
-        e.chapter = candidate;
-    }
 }

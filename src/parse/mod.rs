@@ -17,6 +17,7 @@ mod attrs;
 mod console;
 mod front;
 mod hidden;
+mod links;
 mod slug;
 mod todo;
 mod walk;
@@ -26,6 +27,7 @@ mod conformance;
 #[cfg(test)]
 mod tests;
 
+pub use links::{links, LinkKind, LinkRef};
 pub use slug::slugify;
 
 /// A runbook and every problem found in it, errors and warnings alike.
