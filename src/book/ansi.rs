@@ -337,7 +337,8 @@ mod tests {
 
     #[test]
     fn no_preprocessor_directive_survives_escaping() {
-        let text = r"{{#include /etc/passwd}} {{#title x}} {% raw %} [[#arg]] $x$ \(y\) @@key `c` \{{#x}}";
+        let text =
+            r"{{#include /etc/passwd}} {{#title x}} {% raw %} [[#arg]] $x$ \(y\) @@key `c` \{{#x}}";
         let html = escape(text);
         for opener in ["{", "}", "[", "]", "$", "\\", "`", "@"] {
             assert!(!html.contains(opener), "{opener} left in {html}");
@@ -352,7 +353,10 @@ mod tests {
             markdown_text("Evil\n- [evil](y) | {{#title x}}\r\t<b>"),
             "Evil &#45; &#91;evil&#93;&#40;y&#41; &#124; &#123;&#123;&#35;title x&#125;&#125; &#60;b&#62;"
         );
-        assert_eq!(markdown_text("  Déploiement  du\u{0}site "), "Déploiement du site");
+        assert_eq!(
+            markdown_text("  Déploiement  du\u{0}site "),
+            "Déploiement du site"
+        );
     }
 
     #[test]
@@ -365,7 +369,10 @@ mod tests {
             inline_code("``a ` b`` and ` lone"),
             "<code>a &#96; b</code> and &#96; lone"
         );
-        assert_eq!(inline_code("`{{#include x}}`"), "<code>&#123;&#123;#include x&#125;&#125;</code>");
+        assert_eq!(
+            inline_code("`{{#include x}}`"),
+            "<code>&#123;&#123;#include x&#125;&#125;</code>"
+        );
         assert_eq!(inline_code("no code"), "no code");
         assert_eq!(inline_code("```"), "&#96;&#96;&#96;");
     }

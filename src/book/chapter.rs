@@ -76,7 +76,11 @@ pub(crate) fn render(
         }
     }
     // After the panels: a panel and a label at one place read panel, then label.
-    for block in runbook.blocks.iter().filter(|b| b.role == BlockRole::Output) {
+    for block in runbook
+        .blocks
+        .iter()
+        .filter(|b| b.role == BlockRole::Output)
+    {
         edits.extend(expected_label(&source, block.span));
     }
     redactor.redact(&apply(text, edits))

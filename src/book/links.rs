@@ -70,7 +70,11 @@ pub(crate) fn plan(entries: &[Entry], roots: &[PathBuf]) -> Carry {
         }
         carry.rewrites.push(rewrites);
     }
-    carry.files = placed.files.into_iter().map(|(to, from)| (from, to)).collect();
+    carry.files = placed
+        .files
+        .into_iter()
+        .map(|(to, from)| (from, to))
+        .collect();
     carry
 }
 
@@ -132,7 +136,9 @@ fn follow(
         ));
     }
     if !canonical.is_file() {
-        return Followed::Warn(format!("`{dest}` is not a regular file, so it is not copied"));
+        return Followed::Warn(format!(
+            "`{dest}` is not a regular file, so it is not copied"
+        ));
     }
     if canonical
         .extension()
@@ -171,10 +177,7 @@ fn is_relative(dest: &str) -> bool {
     if dest.is_empty() || dest.starts_with(['#', '?', '/', '\\']) {
         return false;
     }
-    let scheme = dest
-        .find(':')
-        .map(|i| &dest[..i])
-        .filter(|s| !s.is_empty());
+    let scheme = dest.find(':').map(|i| &dest[..i]).filter(|s| !s.is_empty());
     let has_scheme = scheme.is_some_and(|s| {
         s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
             && s.chars()
@@ -349,7 +352,12 @@ mod tests {
 
     #[test]
     fn what_counts_as_a_relative_link() {
-        for dest in ["img/a.png", "../db/restore.md#verify", "x.md?raw=1", "1:2.png"] {
+        for dest in [
+            "img/a.png",
+            "../db/restore.md#verify",
+            "x.md?raw=1",
+            "1:2.png",
+        ] {
             assert!(is_relative(dest), "{dest}");
         }
         for dest in [
@@ -381,7 +389,10 @@ mod tests {
             kind: LinkKind::Html,
             ..md
         };
-        assert_eq!(write_dest(&html, "x", "a.png?x=1&y=\"2\""), "a.png?x=1&amp;y=&quot;2&quot;");
+        assert_eq!(
+            write_dest(&html, "x", "a.png?x=1&y=\"2\""),
+            "a.png?x=1&amp;y=&quot;2&quot;"
+        );
         assert_eq!(percent_decode("my%20notes%2Etxt%zz%"), "my notes.txt%zz%");
         assert_eq!(percent_decode("bad%ff"), "bad%ff");
     }

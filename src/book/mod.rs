@@ -27,7 +27,6 @@ pub use names::{chapter_path, chapter_paths};
 pub use preprocess::{preprocess, PreprocessConfig, RunsheetPreprocessor};
 pub use site::{build_html, overview, summary, write_source, BookError, MARKER};
 
-
 /// The stylesheet for badges, panels and callouts (light and dark themes).
 pub const CSS: &str = include_str!("runsheet.css");
 

@@ -266,9 +266,18 @@ mod tests {
     #[test]
     fn urls_between_book_files() {
         let from = Path::new("ops/deploy.md");
-        assert_eq!(relative_url(from, Path::new("ops/img/a b.png")), "img/a%20b.png");
-        assert_eq!(relative_url(from, Path::new("db/restore.md")), "../db/restore.md");
-        assert_eq!(relative_url(Path::new("top.md"), Path::new("a/b.md")), "a/b.md");
+        assert_eq!(
+            relative_url(from, Path::new("ops/img/a b.png")),
+            "img/a%20b.png"
+        );
+        assert_eq!(
+            relative_url(from, Path::new("db/restore.md")),
+            "../db/restore.md"
+        );
+        assert_eq!(
+            relative_url(Path::new("top.md"), Path::new("a/b.md")),
+            "a/b.md"
+        );
         assert_eq!(percent_encode("a#b?c%d{e}"), "a%23b%3Fc%25d%7Be%7D");
     }
 }

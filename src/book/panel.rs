@@ -246,7 +246,8 @@ fn failed_check(html: &mut String, check: &CheckRecord, redactor: &Redactor) {
 fn diff_html(diff: &str) -> String {
     let total = diff.lines().count();
     let cut = total.saturating_sub(DIFF_HEAD_LINES + DIFF_TAIL_LINES);
-    let mut lines: Vec<String> = Vec::with_capacity(total.min(DIFF_HEAD_LINES + DIFF_TAIL_LINES + 1));
+    let mut lines: Vec<String> =
+        Vec::with_capacity(total.min(DIFF_HEAD_LINES + DIFF_TAIL_LINES + 1));
     for (i, line) in diff.lines().enumerate() {
         if cut > 0 && i == DIFF_HEAD_LINES {
             lines.push(format!(

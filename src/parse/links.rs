@@ -54,8 +54,9 @@ pub fn links(source: &Source) -> Vec<LinkRef> {
     let base = front::front_matter(source).body_start;
     let body = &source.text[base..];
     let mut out = Vec::new();
-    // Open inline links and images: (kind, dest, range, end of their text).
-    let mut open: Vec<Option<(LinkKind, String, Range<usize>, usize)>> = Vec::new();
+    // Open inline links and images (`None`: reference-style, reported with
+    // its definition).
+    let mut open: Vec<Option<Open>> = Vec::new();
     let mut html = HtmlRun::default();
     let mut iter = Parser::new_ext(body, options()).into_offset_iter();
     for (event, range) in iter.by_ref() {
@@ -71,10 +72,14 @@ pub fn links(source: &Source) -> Vec<LinkRef> {
                 continue;
             }
             Event::Start(Tag::Link {
-                link_type, dest_url, ..
+                link_type,
+                dest_url,
+                ..
             }) => open.push(inline(LinkKind::Link, link_type, &dest_url, range, 1)),
             Event::Start(Tag::Image {
-                link_type, dest_url, ..
+                link_type,
+                dest_url,
+                ..
             }) => open.push(inline(LinkKind::Image, link_type, &dest_url, range, 2)),
             Event::End(TagEnd::Link | TagEnd::Image) => {
                 if let Some(Some((kind, dest, range, text_end))) = open.pop() {
@@ -109,6 +114,10 @@ pub fn links(source: &Source) -> Vec<LinkRef> {
     out
 }
 
+/// An inline link or image being read: kind, destination, range, and the end
+/// of its text so far.
+type Open = (LinkKind, String, Range<usize>, usize);
+
 /// An inline link or image worth following: reference-style ones point at a
 /// definition (reported on its own), autolinks and e-mail links are absolute.
 fn inline(
@@ -117,7 +126,7 @@ fn inline(
     dest: &str,
     range: Range<usize>,
     opener: usize,
-) -> Option<(LinkKind, String, Range<usize>, usize)> {
+) -> Option<Open> {
     matches!(link_type, LinkType::Inline).then(|| {
         let text_start = range.start + opener;
         (kind, dest.to_string(), range, text_start)
@@ -140,7 +149,9 @@ fn definition_dest(text: &str, range: &Range<usize>) -> Option<Span> {
     while i + 1 < bytes.len() {
         match bytes[i] {
             b'\\' => i += 2,
-            b']' if bytes[i + 1] == b':' => return dest_token(text, range.start + i + 2, range.end),
+            b']' if bytes[i + 1] == b':' => {
+                return dest_token(text, range.start + i + 2, range.end)
+            }
             _ => i += 1,
         }
     }
@@ -265,7 +276,13 @@ fn attr_regex() -> &'static Regex {
 
 /// `src` and `href` values of the tags in `html` (comments skipped). `at` is
 /// where `html` stands in the file when it is the file's own text.
-fn attributes(source: &Source, html: &str, at: Option<usize>, line_at: usize, out: &mut Vec<LinkRef>) {
+fn attributes(
+    source: &Source,
+    html: &str,
+    at: Option<usize>,
+    line_at: usize,
+    out: &mut Vec<LinkRef>,
+) {
     for tag in tag_regex().find_iter(html) {
         if tag.as_str().starts_with("<!--") {
             continue;
@@ -352,8 +369,18 @@ mod tests {
         let got = found(text);
         let want = [
             (LinkKind::Image, "img/arch.png", Some("img/arch.png"), 6),
-            (LinkKind::Link, "files/my app.yaml", Some("<files/my app.yaml>"), 6),
-            (LinkKind::Link, "../db/restore.md#verify", Some("../db/restore.md#verify"), 7),
+            (
+                LinkKind::Link,
+                "files/my app.yaml",
+                Some("<files/my app.yaml>"),
+                6,
+            ),
+            (
+                LinkKind::Link,
+                "../db/restore.md#verify",
+                Some("../db/restore.md#verify"),
+                7,
+            ),
             (LinkKind::Image, "img/b.svg", Some("img/b.svg"), 9),
             (LinkKind::Link, "deploy.md", Some("deploy.md"), 9),
             (LinkKind::Link, "ref/target.md", Some("ref/target.md"), 11),

@@ -236,7 +236,10 @@ mod tests {
         for strict in [false, true] {
             let xml = render(std::slice::from_ref(&checked), strict);
             assert_well_formed(&xml);
-            assert!(xml.contains("k\u{fffd}l"), "text around forbidden characters is kept");
+            assert!(
+                xml.contains("k\u{fffd}l"),
+                "text around forbidden characters is kept"
+            );
             assert!(xml.contains("a\u{fffd}b\u{fffd}c"), "{xml}");
             assert!(!xml.contains("[31m"), "ANSI codes are removed");
         }
