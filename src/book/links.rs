@@ -29,6 +29,8 @@ pub(crate) struct Carry {
 /// A folder given to `runsheet book` (a file given stands for its folder).
 #[derive(Debug)]
 struct Root {
+    /// As given (shown in messages).
+    given: PathBuf,
     canonical: PathBuf,
     /// Where its files go under `src/`: its own path when that is below the
     /// current directory (as chapters are placed), else `external/…`.
@@ -125,7 +127,7 @@ fn follow(
              copied and the link leads nowhere in the book; give a folder that holds it",
             roots
                 .iter()
-                .map(|r| r.canonical.display().to_string())
+                .map(|r| r.given.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
@@ -231,6 +233,7 @@ fn resolve_roots(roots: &[PathBuf]) -> Vec<Root> {
             };
             let canonical = std::fs::canonicalize(dir).ok()?;
             Some(Root {
+                given: dir.to_path_buf(),
                 prefix: root_prefix(dir, &canonical),
                 canonical,
             })

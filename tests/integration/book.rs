@@ -17,6 +17,16 @@ type StepResult<'a> = (&'a str, StepStatus, &'a [u8]);
 /// as `runsheet run` does, with each step's log. Steps not listed are left out
 /// of the record (never run).
 fn record_run(state: &Path, runbook: &Path, results: &[StepResult<'_>]) -> PathBuf {
+    record_run_edited(state, runbook, results, |_| {})
+}
+
+/// [`record_run`], with `edit` applied to the record before it is saved.
+fn record_run_edited(
+    state: &Path,
+    runbook: &Path,
+    results: &[StepResult<'_>],
+    edit: impl FnOnce(&mut RunRecord),
+) -> PathBuf {
     let parsed = runsheet::parse::load(runbook).expect("fixture runbook parses");
     let abs = std::fs::canonicalize(runbook).expect("runbook path");
     let steps: Vec<StepRecord> = results
@@ -66,6 +76,7 @@ fn record_run(state: &Path, runbook: &Path, results: &[StepResult<'_>]) -> PathB
         std::fs::write(&path, log).expect("write log");
         record.steps[i].log = Some(name);
     }
+    edit(&mut record);
     run.save(&record, true).expect("save run");
     run.path
 }
@@ -526,7 +537,7 @@ fn crlf_and_a_missing_final_newline_keep_the_chapter_well_formed() {
         "{chapter:?}"
     );
     assert!(
-        chapter.contains("TODO: more\r\n\n<div class=\"runsheet-missing\""),
+        chapter.contains("TODO: more\r\n\n<div class=\"runsheet-missing "),
         "{chapter:?}"
     );
     assert!(
@@ -558,4 +569,373 @@ fn book_reads_records_from_the_state_dir_it_is_given() {
     let chapter = std::fs::read_to_string(ran.dir.join("runsheet-book/src/runbooks/release.md"))
         .expect("chapter");
     assert!(chapter.contains("released v1.2.3"), "{chapter}");
+}
+
+// --- hostile input: directives, names, titles, sizes -----------------------
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|f| String::from_utf8_lossy(&std::fs::read(f).expect("read")).contains(needle))
+        .collect()
+}
+
+const PRIVATE: &str = "PRIVATE-7f3a-never-published";
+
+#[test]
+fn a_directive_a_step_printed_is_shown_as_text_and_never_expanded() {
+    let sheet = Sheet::new();
+    let dir = sheet.dir().to_path_buf();
+    std::fs::write(dir.join("private.yml"), format!("key: {PRIVATE}\n")).expect("write");
+    std::fs::write(
+        dir.join("inject.md"),
+        "# Inject\n\n\
+         The runbook's own text, as on GitHub: {{#include ../../private.yml}}\n\n\
+         ```sh {#leak}\n\
+         echo \"{{#include $PWD/private.yml}}\"\n\
+         echo '{{#include ../../private.yml}}'\n\
+         echo '{{#title Pwned}} {{#playground ../../private.yml}} {{ #rustdoc_include ../../private.yml }}'\n\
+         echo '\\{{#include ../../private.yml}} {% include x %} $x$ <!-- cmdrun cat private.yml -->'\n\
+         ```\n\n\
+         ```output\n\
+         nothing like this\n\
+         ```\n",
+    )
+    .expect("write");
+    sheet.args(["run", "inject.md"]).run().code(1);
+    let ran = Sheet::new()
+        .current_dir(&dir)
+        .args(["book", "inject.md", "-o", "site"])
+        .run()
+        .code(0);
+    assert_eq!(
+        files_containing(&dir.join("site"), PRIVATE),
+        Vec::<PathBuf>::new()
+    );
+    let page = std::fs::read_to_string(dir.join("site/book/inject.html")).expect("page");
+    assert!(!page.contains("Pwned</title>"), "the title changed");
+    // The recorded output (log and failed diff) shows each directive as text.
+    let text = page.replace("&#123;", "{").replace("&#125;", "}");
+    assert!(
+        text.matches("{{#include ../../private.yml}}").count() >= 4,
+        "output and diff keep the directive as text: {}",
+        ran.stderr
+    );
+    assert!(text.contains("{{#title Pwned}}"), "{page}");
+}
+
+#[test]
+fn the_preprocessor_s_output_stays_text_wherever_it_runs_in_the_order() {
+    for order in ["", "before = [\"links\"]\n", "after = [\"links\"]\n"] {
+        let sheet = Sheet::new();
+        let root = team_book(&sheet, order);
+        std::fs::write(sheet.dir().join("private.yml"), PRIVATE).expect("write");
+        let include = format!("{{{{#include {}/private.yml}}}}", sheet.dir().display());
+        record_run(
+            &sheet.dir().join(".runsheet"),
+            &root.join("src/onboarding.md"),
+            &[
+                ("tools", StepStatus::Passed, include.as_bytes()),
+                ("clone", StepStatus::Failed, b"{{#title Pwned}}\n"),
+            ],
+        );
+        sheet.args(["mdbook", "build", "docs"]).run().code(0);
+        let page = std::fs::read_to_string(root.join("book/onboarding.html")).expect("page");
+        assert!(!page.contains(PRIVATE), "{order}: the include was expanded");
+        assert!(
+            !page.contains("Pwned</title>"),
+            "{order}: the title changed"
+        );
+        assert!(page.contains("#include"), "{order}: the directive is shown");
+    }
+}
+
+/// Names and titles that broke the book or emptied a chapter.
+const ODD_NAMES: &[&str] = &[
+    "a<b.md",
+    "a\\b.md",
+    "a%20b.md",
+    "a-b.md",
+    "A-B.md",
+    "ünï cödé 日本.md",
+    "with space.md",
+    "{{#include x}}.md",
+    "SUMMARY.md",
+    "overview.md",
+    "index.md",
+    "toc.md",
+];
+
+#[test]
+fn any_file_name_and_title_gets_its_own_chapter() {
+    let sheet = Sheet::new();
+    let dir = sheet.dir().join("runbooks");
+    std::fs::create_dir_all(dir.join("sub")).expect("mkdir");
+    let long = format!("{}.md", "x".repeat(251));
+    let mut names: Vec<String> = ODD_NAMES.iter().map(|s| s.to_string()).collect();
+    names.push(long);
+    names.push("sub/index.md".into());
+    names.push("sub/README.md".into());
+    names.push("sub/SUMMARY.md".into());
+    let titles = [
+        "Evil\\n- [evil](y)",
+        "Closes ](x) early",
+        "<img src=x onerror=alert(1)>",
+        "{{#title Pwned}}",
+        "",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let title = titles.get(i).copied().unwrap_or("Plain");
+        std::fs::write(
+            dir.join(name),
+            format!(
+                "---\ntitle: \"{title}\"\n---\nIntro.\n\n```sh\necho marker-{i}-of-book\n```\n"
+            ),
+        )
+        .expect("write runbook");
+    }
+    let hidden = dir.join(".hidden.md");
+    std::fs::write(
+        &hidden,
+        "# Hidden\n\n```sh\necho marker-hidden-of-book\n```\n",
+    )
+    .expect("write");
+    let state = sheet.dir().join(".runsheet");
+    let mut files: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+    files.push(hidden);
+    for file in &files {
+        let parsed = runsheet::parse::load(file).expect("parses");
+        let id = parsed.steps[0].id.clone();
+        let marker = std::fs::read_to_string(file).expect("read");
+        let marker = marker
+            .lines()
+            .find_map(|l| l.strip_prefix("echo "))
+            .expect("marker")
+            .to_string();
+        record_run(
+            &state,
+            file,
+            &[(
+                id.as_str(),
+                StepStatus::Passed,
+                format!("{marker}\n").as_bytes(),
+            )],
+        );
+    }
+    let ran = sheet
+        .args(["book", "runbooks", "runbooks/.hidden.md", "-o", "site"])
+        .run()
+        .code(0);
+    let site = ran.dir.join("site");
+    let summary = std::fs::read_to_string(site.join("src/SUMMARY.md")).expect("summary");
+    assert_eq!(
+        summary.lines().filter(|l| l.starts_with("- [")).count(),
+        files.len(),
+        "one entry per runbook, no more:\n{summary}"
+    );
+    let book = mdbook_driver::MDBook::load(&site).expect("load the written book");
+    let chapters = book
+        .book
+        .iter()
+        .filter(|i| matches!(i, mdbook_driver::book::BookItem::Chapter(_)))
+        .count();
+    assert_eq!(chapters, files.len() + 1, "every runbook and the overview");
+    let html = site.join("book");
+    for (i, name) in names.iter().enumerate() {
+        let marker = format!("marker-{i}-of-book");
+        let pages: Vec<_> = files_containing(&html, &marker)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "html"))
+            .filter(|p| !p.ends_with("print.html"))
+            .filter(|p| p.parent() != Some(html.as_path()) || !p.ends_with("index.html"))
+            .collect();
+        assert_eq!(pages.len(), 1, "{name:?}: {marker} on {pages:?}");
+    }
+    assert!(!files_containing(&html, "marker-hidden-of-book").is_empty());
+    let overview = std::fs::read_to_string(html.join("overview.html")).expect("overview page");
+    assert!(overview.contains("Runbooks"), "{overview}");
+    assert!(html.join("index.html").exists());
+    for file in files_under(&html) {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).expect("read")).into_owned();
+        assert!(
+            !text.contains("<img src=x"),
+            "{} has a live tag",
+            file.display()
+        );
+        assert!(
+            !text.contains("Pwned</title>"),
+            "{} took a title",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn a_huge_failed_diff_makes_a_small_page() {
+    let sheet = Sheet::new();
+    let runbook = sheet.dir().join("huge.md");
+    std::fs::write(
+        &runbook,
+        "# Huge\n\n```sh {#count}\nseq 1 200000\n```\n\n```output\n1\n```\n",
+    )
+    .expect("write");
+    let mut diff = String::from("--- expected\n+++ actual\n@@ -1 +1,200000 @@\n 1\n");
+    for n in 2..=200_000 {
+        diff.push_str(&format!(
+            "+{n} and some more text on each line of this output\n"
+        ));
+    }
+    record_run_edited(
+        &sheet.dir().join(".runsheet"),
+        &runbook,
+        &[("count", StepStatus::Failed, b"199999\n200000\n")],
+        |record| {
+            record.steps[0].checks = vec![runsheet::record::CheckRecord {
+                kind: "output".into(),
+                line: 7,
+                passed: false,
+                message: "output differs from the expected block".into(),
+                diff: Some(diff),
+                actual: None,
+            }];
+        },
+    );
+    let ran = sheet.args(["book", "huge.md", "-o", "site"]).run().code(0);
+    let page = ran.dir.join("site/book/huge.html");
+    let size = std::fs::metadata(&page).expect("page").len();
+    assert!(size < 200_000, "the page is {size} bytes");
+    let html = std::fs::read_to_string(&page).expect("page");
+    assert!(
+        html.contains("199903 more lines of the diff not shown"),
+        "{html}"
+    );
+    assert!(
+        html.contains("+200000 and some more text"),
+        "the last lines are shown"
+    );
+    assert!(
+        html.contains("+2 and some more text"),
+        "the first lines are shown"
+    );
+}
+
+#[test]
+fn the_book_carries_linked_files_and_links_chapters() {
+    const TOKEN: &str = "registry.example.com";
+    let sheet = Sheet::new();
+    sheet.copy_fixture("book-links/docs");
+    sheet.copy_fixture("book-links/secrets");
+    let ran = sheet
+        .env("REGISTRY_TOKEN", TOKEN)
+        .args(["book", "docs", "-o", "site"])
+        .run()
+        .code(0)
+        .stderr_has(
+            "warning: docs/ops/deploy.md:17: broken link `img/missing.png`: there is no docs/ops/img/missing.png",
+        )
+        .stderr_has("warning: docs/ops/deploy.md:17: `../../secrets/x.pem` is outside the folders given to `runsheet book` (docs)")
+        .stderr_has("warning: docs/ops/deploy.md:17: `notes` is a folder")
+        .stderr_has("warning: docs/ops/deploy.md:18: `#nowhere` is not a section of docs/db/restore.md");
+    assert_eq!(ran.stderr.lines().count(), 4, "{}", ran.stderr);
+    let site = ran.dir.join("site");
+    let png = std::fs::read(fixture("book-links/docs/ops/img/arch.png")).expect("png");
+    assert_eq!(
+        std::fs::read(site.join("src/docs/ops/img/arch.png")).expect("copied"),
+        png
+    );
+    assert_eq!(
+        std::fs::read(site.join("book/docs/ops/img/arch.png")).expect("in the HTML"),
+        png
+    );
+    assert!(site.join("src/docs/ops/img/arch-diagram.png").exists());
+    let yaml = std::fs::read_to_string(site.join("src/docs/ops/files/app.yaml")).expect("yaml");
+    assert_eq!(
+        yaml, "image: ***/web:1.4.2\nreplicas: 3\n",
+        "secrets masked in copies"
+    );
+    assert_eq!(files_containing(&site, "NOT-FOR-THE-BOOK").len(), 0);
+    let chapter = std::fs::read_to_string(site.join("src/docs/ops/deploy.md")).expect("chapter");
+    assert!(
+        chapter.contains("![diagram](img/arch.png)"),
+        "a working link is left as written"
+    );
+    assert!(
+        chapter.contains("[diagram with a space](<img/arch-diagram.png>)"),
+        "{chapter}"
+    );
+    assert!(
+        chapter.contains("[first steps](../db/first-steps.md)"),
+        "{chapter}"
+    );
+    let page = std::fs::read_to_string(site.join("book/docs/ops/deploy.html")).expect("page");
+    for want in [
+        "href=\"../db/restore.html#verify\"",
+        "href=\"../db/first-steps.html\"",
+        "href=\"files/app.yaml\"",
+        "src=\"img/arch.png\"",
+        "href=\"https://example.com/x.png\"",
+    ] {
+        assert!(page.contains(want), "{want} in {page}");
+    }
+    let back = std::fs::read_to_string(site.join("book/docs/db/restore.html")).expect("page");
+    assert!(
+        back.contains("href=\"../ops/deploy.html#deploy\""),
+        "{back}"
+    );
+}
+
+#[test]
+fn the_book_labels_recorded_and_expected_output_and_counts_stale_steps() {
+    let sheet = Sheet::new();
+    let runbook = sheet.dir().join("labels.md");
+    std::fs::write(
+        &runbook,
+        "# Labels\n\n```sh {#greet}\necho hello\n```\n\n```output\nhello\n```\n\n\
+         ```sh {#changed}\necho changed since\n```\n",
+    )
+    .expect("write");
+    record_run_edited(
+        &sheet.dir().join(".runsheet"),
+        &runbook,
+        &[
+            ("greet", StepStatus::Failed, b"hello\n"),
+            ("changed", StepStatus::Passed, b"old\n"),
+        ],
+        |record| {
+            record.steps[0].reason = Some("`confirm` step with no terminal: pass `--yes`".into());
+            record.steps[1].command_hash = "the text before an edit".into();
+        },
+    );
+    let ran = sheet
+        .args(["book", "labels.md", "--src-only", "-o", "site"])
+        .run()
+        .code(0);
+    let chapter = std::fs::read_to_string(ran.dir.join("site/src/labels.md")).expect("chapter");
+    assert!(
+        chapter.contains("<summary>Output of the last run · 1 line</summary>"),
+        "{chapter}"
+    );
+    let label = chapter
+        .find("Expected output (from the runbook)")
+        .expect("label");
+    assert!(
+        label < chapter.find("```output").expect("block"),
+        "{chapter}"
+    );
+    assert!(label > chapter.find("Output of the last run").expect("panel"));
+    assert!(
+        chapter.contains("<code>confirm</code> step with no terminal: pass <code>--yes</code>"),
+        "{chapter}"
+    );
+    assert!(
+        chapter.contains("0 passed · 1 failed · 1 stale"),
+        "{chapter}"
+    );
+    let overview = std::fs::read_to_string(ran.dir.join("site/src/overview.md")).expect("overview");
+    assert!(overview.contains("1 stale"), "{overview}");
+    assert!(
+        !overview.contains("not run"),
+        "a stale step is not counted as not run: {overview}"
+    );
 }
