@@ -525,3 +525,40 @@ fn ctrl_c_stops_the_check_with_130_and_runs_nothing_more() {
         "no runbook starts after Ctrl-C"
     );
 }
+
+/// XML 1.0's `Char` production: what a well-formed document may hold.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+}
+
+#[test]
+fn reports_stay_valid_whatever_a_step_prints() {
+    let sheet = Sheet::new();
+    std::fs::write(
+        sheet.dir().join("hostile.md"),
+        "# Hostile\n\n```sh {#prints}\n\
+         printf 'ok \\357\\277\\276 \\357\\277\\277 \\001\\002\\013\\014 \\377\\376 \\033[31mred\\033[0m ]]> <&> tail\\n'\n\
+         ```\n\n```output\nsomething else\n```\n\n\
+         ```sh {#fails}\nprintf 'bad \\357\\277\\276\\001 bytes\\n'; exit 3\n```\n",
+    )
+    .expect("write");
+    let ran = sheet
+        .args(["check", "hostile.md", "--json", "r.json", "--junit", "r.xml"])
+        .run()
+        .code(1);
+    let xml = std::fs::read_to_string(ran.dir.join("r.xml")).expect("junit written");
+    let bad: Vec<char> = xml.chars().filter(|&c| !xml_char(c)).collect();
+    assert!(bad.is_empty(), "characters XML forbids: {bad:?}\n{xml}");
+    let elements = read_xml(&xml);
+    let failure = elements
+        .iter()
+        .find(|e| e.name == "failure" && e.text.contains("tail"))
+        .unwrap_or_else(|| panic!("the diff is in the report:\n{xml}"));
+    assert!(failure.text.contains("ok \u{fffd} \u{fffd}"), "{}", failure.text);
+    let json = std::fs::read_to_string(ran.dir.join("r.json")).expect("json written");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    let actual = v["runbooks"][0]["steps"][0]["checks"][0]["actual"]
+        .as_str()
+        .expect("actual output");
+    assert!(actual.contains("ok \u{fffe} \u{ffff}") && actual.contains("tail"), "{actual:?}");
+}
