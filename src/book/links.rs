@@ -59,7 +59,14 @@ pub(crate) fn plan(entries: &[Entry], roots: &[PathBuf]) -> Carry {
                     line: link.line,
                     message,
                 }),
-                Followed::To(url) => {
+                Followed::To(url, problem) => {
+                    if let Some(message) = problem {
+                        carry.warnings.push(Warning {
+                            path: entry.runbook.path.clone(),
+                            line: link.line,
+                            message,
+                        });
+                    }
                     if let Some(span) = link.span {
                         let written = &entry.text[span.range()];
                         let text = write_dest(&link, written, &url);
@@ -84,8 +91,9 @@ enum Followed {
     /// Not a relative link to a file (a URL, an anchor on the same page).
     Leave,
     Warn(String),
-    /// The URL to write, relative to the chapter.
-    To(String),
+    /// The URL to write, relative to the chapter, and what is wrong with it
+    /// (an anchor the chapter lacks: the link still leads to the chapter).
+    To(String, Option<String>),
 }
 
 fn follow(
@@ -116,10 +124,8 @@ fn follow(
     };
     if let Some(&i) = runbooks.get(&canonical) {
         let other = &entries[i];
-        if let Some(problem) = missing_anchor(suffix, other) {
-            return Followed::Warn(problem);
-        }
-        return Followed::To(relative_url(&entry.chapter, &other.chapter) + suffix);
+        let url = relative_url(&entry.chapter, &other.chapter) + suffix;
+        return Followed::To(url, missing_anchor(suffix, other));
     }
     let Some(root) = roots.iter().find(|r| canonical.starts_with(&r.canonical)) else {
         return Followed::Warn(format!(
@@ -154,7 +160,7 @@ fn follow(
         .strip_prefix(&root.canonical)
         .unwrap_or(&canonical);
     let to = placed.file(&canonical, &root.prefix.join(safe_path(rel)));
-    Followed::To(relative_url(&entry.chapter, &to) + suffix)
+    Followed::To(relative_url(&entry.chapter, &to) + suffix, None)
 }
 
 /// A warning when `suffix` names an anchor that is not a section (or a step

@@ -1006,6 +1006,10 @@ fn the_book_carries_linked_files_and_links_chapters() {
     ] {
         assert!(page.contains(want), "{want} in {page}");
     }
+    assert!(
+        page.contains("href=\"../db/restore.html#nowhere\""),
+        "a bad anchor still leads to the chapter"
+    );
     let back = std::fs::read_to_string(site.join("book/docs/db/restore.html")).expect("page");
     assert!(
         back.contains("href=\"../ops/deploy.html#deploy\""),
@@ -1065,5 +1069,32 @@ fn the_book_labels_recorded_and_expected_output_and_counts_stale_steps() {
     assert!(
         !overview.contains("not run"),
         "a stale step is not counted as not run: {overview}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_out_of_the_tree_is_not_followed_into_the_book() {
+    let sheet = Sheet::new();
+    let docs = sheet.dir().join("docs");
+    std::fs::create_dir_all(&docs).expect("mkdir");
+    std::fs::write(sheet.dir().join("outside.txt"), PRIVATE).expect("write");
+    std::os::unix::fs::symlink(sheet.dir().join("outside.txt"), docs.join("notes.txt"))
+        .expect("symlink");
+    std::os::unix::fs::symlink(sheet.dir(), docs.join("up")).expect("symlink");
+    std::fs::write(
+        docs.join("r.md"),
+        "# R\n\n[notes](notes.txt) and [up](up/outside.txt)\n\n```sh\necho r\n```\n",
+    )
+    .expect("write");
+    let ran = sheet
+        .args(["book", "docs", "-o", "site"])
+        .run()
+        .code(0)
+        .stderr_has("warning: docs/r.md:3: `notes.txt` is outside the folders given")
+        .stderr_has("warning: docs/r.md:3: `up/outside.txt` is outside the folders given");
+    assert_eq!(
+        files_containing(&ran.dir.join("site"), PRIVATE),
+        Vec::<PathBuf>::new()
     );
 }

@@ -543,7 +543,14 @@ fn reports_stay_valid_whatever_a_step_prints() {
     )
     .expect("write");
     let ran = sheet
-        .args(["check", "hostile.md", "--json", "r.json", "--junit", "r.xml"])
+        .args([
+            "check",
+            "hostile.md",
+            "--json",
+            "r.json",
+            "--junit",
+            "r.xml",
+        ])
         .run()
         .code(1);
     let xml = std::fs::read_to_string(ran.dir.join("r.xml")).expect("junit written");
@@ -554,11 +561,18 @@ fn reports_stay_valid_whatever_a_step_prints() {
         .iter()
         .find(|e| e.name == "failure" && e.text.contains("tail"))
         .unwrap_or_else(|| panic!("the diff is in the report:\n{xml}"));
-    assert!(failure.text.contains("ok \u{fffd} \u{fffd}"), "{}", failure.text);
+    assert!(
+        failure.text.contains("ok \u{fffd} \u{fffd}"),
+        "{}",
+        failure.text
+    );
     let json = std::fs::read_to_string(ran.dir.join("r.json")).expect("json written");
     let v: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
     let actual = v["runbooks"][0]["steps"][0]["checks"][0]["actual"]
         .as_str()
         .expect("actual output");
-    assert!(actual.contains("ok \u{fffe} \u{ffff}") && actual.contains("tail"), "{actual:?}");
+    assert!(
+        actual.contains("ok \u{fffe} \u{ffff}") && actual.contains("tail"),
+        "{actual:?}"
+    );
 }
