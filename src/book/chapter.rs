@@ -44,7 +44,10 @@ pub(crate) fn render(
             text: String::new(),
         });
     }
-    head(&mut edits, runbook, &source, body_start, recorded, opts);
+    let title = redactor.redact(&runbook.title);
+    head(
+        &mut edits, runbook, &title, &source, body_start, recorded, opts,
+    );
     let fences = runbook
         .blocks
         .iter()
@@ -91,6 +94,7 @@ pub(crate) fn render(
 fn head(
     edits: &mut Vec<Edit>,
     runbook: &Runbook,
+    title: &str,
     source: &Source,
     body_start: usize,
     recorded: Option<&Recorded>,
@@ -113,7 +117,7 @@ fn head(
             let title = if runbook.sections.iter().any(|s| s.level == 1) {
                 String::new()
             } else {
-                format!("# {}\n\n", markdown_text(&runbook.title))
+                format!("# {}\n\n", markdown_text(title))
             };
             edits.push(Edit {
                 span: Span::new(body_start, body_start),

@@ -48,7 +48,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BookError + '_ {
 }
 
 /// The first page: every runbook with its last run, result and counts.
-pub fn overview(entries: &[Entry]) -> String {
+/// Titles and paths are masked as their chapters are (the secrets of `env`
+/// and of each runbook's `redact:`) before they are escaped: an escaped
+/// secret would no longer match.
+pub fn overview(entries: &[Entry], env: &[(String, String)]) -> String {
     let mut md = String::from("# Runbooks\n\n");
     let _ = writeln!(
         md,
@@ -60,15 +63,16 @@ pub fn overview(entries: &[Entry]) -> String {
     md.push_str("| Runbook | Last run | Result | Steps | Missing |\n");
     md.push_str("| --- | --- | --- | --- | ---: |\n");
     for e in entries {
+        let redactor = redactor_for(&e.runbook, env);
         let c = counts(&e.runbook, e.recorded.as_ref());
         let record = e.recorded.as_ref().map(|r| &r.record);
         let when = record.map_or("never".to_string(), |r| panel::format_time(&r.started));
         let _ = writeln!(
             md,
             "| [{}]({})<br><code>{}</code> | <span class=\"runsheet-nowrap\">{}</span> | {} | {} | {} |",
-            title(e),
+            title(e, &redactor),
             link(&e.chapter),
-            code_text(&e.runbook.path.display().to_string()),
+            code_text(&redactor.redact(&e.runbook.path.display().to_string())),
             escape(&when),
             panel::run_badge(record),
             step_counts(&c),
@@ -107,18 +111,19 @@ fn step_counts(c: &panel::Counts) -> String {
 }
 
 /// `SUMMARY.md`: the overview first, then the runbooks in the given order.
-pub fn summary(entries: &[Entry]) -> String {
+pub fn summary(entries: &[Entry], env: &[(String, String)]) -> String {
     let mut md = format!("# Summary\n\n[Overview]({OVERVIEW})\n\n");
     for e in entries {
-        let _ = writeln!(md, "- [{}]({})", title(e), link(&e.chapter));
+        let redactor = redactor_for(&e.runbook, env);
+        let _ = writeln!(md, "- [{}]({})", title(e, &redactor), link(&e.chapter));
     }
     md
 }
 
 /// The runbook's title as plain Markdown text; its chapter's file name when
 /// the title is blank (a link needs a label).
-fn title(e: &Entry) -> String {
-    let text = markdown_text(&e.runbook.title);
+fn title(e: &Entry, redactor: &Redactor) -> String {
+    let text = markdown_text(&redactor.redact(&e.runbook.title));
     if text.is_empty() {
         let stem = e.chapter.file_stem().unwrap_or_default();
         markdown_text(&stem.to_string_lossy())
@@ -179,8 +184,11 @@ pub fn write_source(
     write(&dir.join(MARKER), "")?;
     write(&dir.join("book.toml"), &book_toml())?;
     write(&dir.join("runsheet.css"), CSS)?;
-    write(&src.join("SUMMARY.md"), &base.redact(&summary(entries)))?;
-    write(&src.join(OVERVIEW), &base.redact(&overview(entries)))?;
+    write(
+        &src.join("SUMMARY.md"),
+        &base.redact(&summary(entries, env)),
+    )?;
+    write(&src.join(OVERVIEW), &base.redact(&overview(entries, env)))?;
     let carry = links::plan(entries, roots);
     let mut warnings = carry.warnings;
     for (e, rewrites) in entries.iter().zip(&carry.rewrites) {

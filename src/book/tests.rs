@@ -372,8 +372,11 @@ fn chapter_matches_golden() {
 #[test]
 fn overview_and_summary_match_golden() {
     let e = entries();
-    assert_golden(&fixture("book-golden/overview.golden.md"), &overview(&e));
-    assert_golden(&fixture("book-golden/summary.golden.md"), &summary(&e));
+    assert_golden(
+        &fixture("book-golden/overview.golden.md"),
+        &overview(&e, &[]),
+    );
+    assert_golden(&fixture("book-golden/summary.golden.md"), &summary(&e, &[]));
 }
 
 #[test]
@@ -445,6 +448,30 @@ fn every_generated_file_is_free_of_the_environment_s_secrets() {
         assert!(!text.contains(SECRET), "{} leaks a secret", file.display());
         assert!(!text.contains(TOKEN), "{} leaks a token", file.display());
     }
+}
+
+#[test]
+fn a_secret_in_a_title_is_masked_before_it_is_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("book");
+    let mut e = entries();
+    e[1].runbook.title = format!("Uses {SECRET} <now>");
+    write_source(&out, &e, &[], &env(), &Options::default()).expect("write");
+    let escaped = SECRET.replace('-', "&#45;");
+    for file in walk(&out) {
+        let text = std::fs::read_to_string(&file).expect("read");
+        assert!(!text.contains(SECRET), "{} leaks a secret", file.display());
+        assert!(
+            !text.contains(&escaped),
+            "{} leaks it escaped",
+            file.display()
+        );
+    }
+    let summary = std::fs::read_to_string(out.join("src/SUMMARY.md")).expect("summary");
+    assert!(
+        summary.contains("Uses &#42;&#42;&#42; &#60;now&#62;"),
+        "{summary}"
+    );
 }
 
 #[test]
