@@ -51,29 +51,24 @@ pub(crate) fn plan(entries: &[Entry], roots: &[PathBuf]) -> Carry {
         let mut rewrites = Vec::new();
         let source = Source::new(&entry.runbook.path, entry.text.as_str());
         for link in parse::links(&source) {
-            let found = follow(&link, entry, entries, &runbooks, &roots, &mut placed);
-            match found {
-                Followed::Leave => {}
-                Followed::Warn(message) => carry.warnings.push(Warning {
+            let (url, problem) = match follow(&link, entry, entries, &runbooks, &roots, &mut placed)
+            {
+                Followed::Leave => continue,
+                Followed::Warn(message) => (None, Some(message)),
+                Followed::To(url, problem) => (Some(url), problem),
+            };
+            if let Some(message) = problem {
+                carry.warnings.push(Warning {
                     path: entry.runbook.path.clone(),
                     line: link.line,
                     message,
-                }),
-                Followed::To(url, problem) => {
-                    if let Some(message) = problem {
-                        carry.warnings.push(Warning {
-                            path: entry.runbook.path.clone(),
-                            line: link.line,
-                            message,
-                        });
-                    }
-                    if let Some(span) = link.span {
-                        let written = &entry.text[span.range()];
-                        let text = write_dest(&link, written, &url);
-                        if text != written {
-                            rewrites.push((span, text));
-                        }
-                    }
+                });
+            }
+            if let (Some(url), Some(span)) = (url, link.span) {
+                let written = &entry.text[span.range()];
+                let text = write_dest(&link, written, &url);
+                if text != written {
+                    rewrites.push((span, text));
                 }
             }
         }

@@ -209,10 +209,25 @@ pub fn write_source(
     Ok(warnings)
 }
 
+/// A linked file is read whole to mask secrets in it: bigger ones stay out.
+const MAX_COPY_BYTES: u64 = 256 << 20;
+
 /// Copies a file a runbook links to. Text has the environment's secrets
 /// masked like every other file of the book; a binary file holding one is
 /// not copied (masking would break it), and says so.
 fn copy(from: &Path, to: &Path, redactor: &Redactor) -> Result<Option<Warning>, BookError> {
+    let len = std::fs::metadata(from).map_err(io(from))?.len();
+    if len > MAX_COPY_BYTES {
+        return Ok(Some(Warning {
+            path: from.to_path_buf(),
+            line: 1,
+            message: format!(
+                "not copied into the book: {} MiB is more than the {} MiB a linked file may have",
+                len >> 20,
+                MAX_COPY_BYTES >> 20
+            ),
+        }));
+    }
     let bytes = std::fs::read(from).map_err(io(from))?;
     let masked = redactor.redact_bytes(&bytes);
     if masked != bytes && (std::str::from_utf8(&bytes).is_err() || bytes.contains(&0)) {
