@@ -174,7 +174,7 @@ pub fn drift_report(palette: &Palette, results: &[Checked], strict: bool) -> Str
 fn failures(palette: &Palette, checked: &Checked, out: &mut String) {
     let path = checked.path.display().to_string();
     if let Some(error) = &checked.error {
-        let _ = writeln!(out, "{} {path}: not run: {error}", palette.error("✗"));
+        let _ = writeln!(out, "{} {path}: not run: {error}", palette.error(super::FAIL_MARK));
     }
     for step in checked
         .record
@@ -185,7 +185,7 @@ fn failures(palette: &Palette, checked: &Checked, out: &mut String) {
         let _ = writeln!(
             out,
             "{} {}:{} step `{}`{}: {}",
-            palette.error("✗"),
+            palette.error(super::FAIL_MARK),
             path,
             step.line,
             step.id,
@@ -346,7 +346,7 @@ impl Reporter for Progress {
             .palette
             .dim(&format_duration(Duration::from_millis(step.duration_ms)));
         let line = match step.status {
-            StepStatus::Passed => format!("{} {} {time}", self.palette.success("✓"), step.id),
+            StepStatus::Passed => format!("{} {} {time}", self.palette.success(super::PASS_MARK), step.id),
             s if step_failed(s) => {
                 if step.checks.iter().all(|c| c.passed) {
                     let output = crate::check::normalise_bytes(&self.tail);
@@ -354,7 +354,7 @@ impl Reporter for Progress {
                 }
                 format!(
                     "{} {} {time} {}",
-                    self.palette.error("✗"),
+                    self.palette.error(super::FAIL_MARK),
                     step.id,
                     step_reason(step)
                 )

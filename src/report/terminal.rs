@@ -130,7 +130,7 @@ impl Terminal {
         for check in checks.iter().filter(|c| !c.passed) {
             let line = format!(
                 "  {} {} check, line {}: {}",
-                self.palette.error("✘"),
+                self.palette.error(super::FAIL_MARK),
                 check.kind,
                 check.line,
                 check.message
@@ -464,22 +464,22 @@ impl Reporter for Terminal {
         };
         let line = match r.status {
             StepStatus::Passed if reason.is_empty() => {
-                format!("{} {} {took}", self.palette.success("✔"), r.id)
+                format!("{} {} {took}", self.palette.success(super::PASS_MARK), r.id)
             }
             StepStatus::Passed => format!(
                 "{} {} {took} {}",
-                self.palette.success("✔"),
+                self.palette.success(super::PASS_MARK),
                 r.id,
                 self.palette.dim(reason)
             ),
             StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted
                 if reason.is_empty() =>
             {
-                format!("{} {} {took}", self.palette.error("✘"), r.id)
+                format!("{} {} {took}", self.palette.error(super::FAIL_MARK), r.id)
             }
             StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted => format!(
                 "{} {} {took} {}",
-                self.palette.error("✘"),
+                self.palette.error(super::FAIL_MARK),
                 r.id,
                 self.palette.error(reason)
             ),
@@ -500,9 +500,9 @@ impl Reporter for Terminal {
         let summary = Summary::of(record);
         let took = duration(self.started.elapsed().as_millis() as u64);
         let (mark, word) = match record.status {
-            RunStatus::Passed => (self.palette.success("✔"), self.palette.success("passed")),
-            RunStatus::Interrupted => (self.palette.error("✘"), self.palette.error("interrupted")),
-            _ => (self.palette.error("✘"), self.palette.error("failed")),
+            RunStatus::Passed => (self.palette.success(super::PASS_MARK), self.palette.success("passed")),
+            RunStatus::Interrupted => (self.palette.error(super::FAIL_MARK), self.palette.error("interrupted")),
+            _ => (self.palette.error(super::FAIL_MARK), self.palette.error("failed")),
         };
         let line = format!(
             "\n{mark} {word}: {} {}",
