@@ -1,6 +1,14 @@
-//! Secret masking (SPEC §5): values of secret-looking variables, and of the ones
-//! named with `redact:` / `--redact`, become `***` in everything runsheet prints
-//! or writes.
+//! Secret masking (SPEC §5): values of secret-looking variables, of the ones
+//! named with `redact:` / `--redact`, and the ones a step announces with
+//! `::add-mask::`, become `***` in everything runsheet prints or writes.
+//!
+//! Each line of a value is a secret of its own, as in GitHub Actions: a PEM
+//! key printed one line at a time, or with CRLF line ends, is still masked. So
+//! no secret holds a line break, and masking line by line is the same as
+//! masking the whole text. All values go into one Aho-Corasick automaton:
+//! masking costs the same with a thousand secrets as with one.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 /// Name fragments that mark a variable as secret, matched case-insensitively.
 const SECRET_MARKERS: &[&str] = &[
@@ -23,36 +31,95 @@ pub fn is_secret_name(name: &str, extra: &[String]) -> bool {
     SECRET_MARKERS.iter().any(|m| upper.contains(m)) || extra.iter().any(|e| e == name)
 }
 
-/// The secret values of one run, longest first so that a secret containing
-/// another is masked whole.
+/// The lines of `value` worth masking: split at line breaks (LF or CRLF),
+/// each at least [`MIN_SECRET_LEN`] bytes and not only blanks.
+fn secret_lines(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .filter(|l| l.len() >= MIN_SECRET_LEN && !l.trim().is_empty())
+}
+
+/// The secret values of one run and the automaton that finds them.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
+    /// Every secret line, sorted and unique (for prefix look-ups).
     values: Vec<String>,
+    /// Names masked besides the secret-looking ones (`redact:`, `--redact`).
+    extra: Vec<String>,
+    /// Leftmost-longest over `values`: a secret containing another is masked
+    /// whole. `None` when there is no secret.
+    matcher: Option<AhoCorasick>,
+    longest: usize,
+    /// `first[b]`: some secret starts with byte `b`.
+    first: Box<[bool]>,
 }
 
 impl Redactor {
     /// Collects the secret values among `vars`; `extra` are names from `redact:`
     /// and `--redact`.
     pub fn new<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>, extra: &[String]) -> Self {
-        let mut values: Vec<String> = vars
-            .into_iter()
-            .filter(|(k, v)| v.len() >= MIN_SECRET_LEN && is_secret_name(k, extra))
-            .map(|(_, v)| v.to_string())
-            .collect();
-        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        values.dedup();
-        Redactor { values }
-    }
-
-    /// Adds values learnt during a run (a step that exported a new secret).
-    pub fn add(&mut self, value: &str) {
-        if value.len() >= MIN_SECRET_LEN && !self.values.iter().any(|v| v == value) {
-            self.values.push(value.to_string());
-            self.values
-                .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        let mut r = Redactor {
+            extra: extra.to_vec(),
+            ..Redactor::default()
+        };
+        for (name, value) in vars {
+            if is_secret_name(name, extra) {
+                r.values.extend(secret_lines(value).map(str::to_string));
+            }
         }
+        r.rebuild();
+        r
     }
 
+    /// Adds a value learnt during a run (`::add-mask::`, a step that set a
+    /// secret-named variable). Returns whether anything new is masked now.
+    pub fn add(&mut self, value: &str) -> bool {
+        let before = self.values.len();
+        for line in secret_lines(value) {
+            if self.values.binary_search_by(|v| v.as_str().cmp(line)).is_err() {
+                self.values.push(line.to_string());
+            }
+        }
+        if self.values.len() == before {
+            return false;
+        }
+        self.rebuild();
+        true
+    }
+
+    /// Adds the values of the secret-named variables among `vars` (a step's
+    /// environment and shell variables). Returns whether anything is new.
+    pub fn learn<'a>(&mut self, vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+        let extra = std::mem::take(&mut self.extra);
+        let mut grew = false;
+        for (name, value) in vars {
+            if is_secret_name(name, &extra) {
+                grew |= self.add(value);
+            }
+        }
+        self.extra = extra;
+        grew
+    }
+
+    fn rebuild(&mut self) {
+        self.values.sort();
+        self.values.dedup();
+        self.longest = self.values.iter().map(String::len).max().unwrap_or(0);
+        let mut first = vec![false; 256];
+        for v in &self.values {
+            first[usize::from(v.as_bytes()[0])] = true;
+        }
+        self.first = first.into_boxed_slice();
+        self.matcher = (!self.values.is_empty()).then(|| {
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&self.values)
+                .expect("secret values are short enough for the automaton")
+        });
+    }
+
+    /// The secret lines, sorted.
     pub fn values(&self) -> &[String] {
         &self.values
     }
@@ -61,52 +128,163 @@ impl Redactor {
         self.values.is_empty()
     }
 
-    /// Length of the longest secret: a streaming masker holds back this many
-    /// bytes minus one so a secret split across two reads is still caught.
+    /// Length of the longest secret: a streaming masker holds back at most
+    /// this many bytes minus one so a secret split across two reads is caught.
     pub fn longest(&self) -> usize {
-        self.values.first().map_or(0, String::len)
+        self.longest
     }
 
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for v in &self.values {
-            if out.contains(v.as_str()) {
-                out = out.replace(v.as_str(), MASK);
-            }
-        }
+        let Some(m) = &self.matcher else {
+            return text.to_string();
+        };
+        let mut out = String::with_capacity(text.len());
+        m.replace_all_with(text, &mut out, |_, _, dst| {
+            dst.push_str(MASK);
+            true
+        });
         out
     }
 
     pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = bytes.to_vec();
-        for v in &self.values {
-            out = replace_bytes(&out, v.as_bytes(), MASK.as_bytes());
-        }
+        let Some(m) = &self.matcher else {
+            return bytes.to_vec();
+        };
+        let mut out = Vec::with_capacity(bytes.len());
+        m.replace_all_with_bytes(bytes, &mut out, |_, _, dst| {
+            dst.extend_from_slice(MASK.as_bytes());
+            true
+        });
         out
+    }
+
+    /// A masker for a byte stream arriving in pieces.
+    pub fn stream(&self) -> MaskStream {
+        MaskStream {
+            redactor: self.clone(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Whether `tail` is the start of some secret, and shorter than it.
+    fn starts_a_secret(&self, tail: &[u8]) -> bool {
+        let i = self.values.partition_point(|v| v.as_bytes() <= tail);
+        self.values
+            .get(i)
+            .is_some_and(|v| v.len() > tail.len() && v.as_bytes().starts_with(tail))
     }
 }
 
-fn replace_bytes(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return hay.to_vec();
-    }
-    let mut out = Vec::with_capacity(hay.len());
-    let mut i = 0;
-    while i < hay.len() {
-        if hay[i..].starts_with(needle) {
-            out.extend_from_slice(with);
-            i += needle.len();
+/// Masks secrets in a byte stream arriving in pieces. Holds back only a tail
+/// that could be the start of a secret, so output without secrets (and a
+/// prompt without a newline) flows at once.
+#[derive(Debug, Clone)]
+pub struct MaskStream {
+    redactor: Redactor,
+    pending: Vec<u8>,
+}
+
+impl MaskStream {
+    /// Masks what can be decided now and appends it to `out`.
+    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        if self.redactor.is_empty() {
+            out.extend_from_slice(chunk);
+            return;
+        }
+        if self.pending.is_empty() {
+            let used = self.scan(chunk, out, false);
+            self.pending.extend_from_slice(&chunk[used..]);
         } else {
-            out.push(hay[i]);
-            i += 1;
+            self.pending.extend_from_slice(chunk);
+            let pending = std::mem::take(&mut self.pending);
+            let used = self.scan(&pending, out, false);
+            self.pending = pending;
+            self.pending.drain(..used);
         }
     }
-    out
+
+    /// End of stream: everything still held back is decided and appended.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        let pending = std::mem::take(&mut self.pending);
+        if self.redactor.is_empty() {
+            out.extend_from_slice(&pending);
+        } else {
+            self.scan(&pending, out, true);
+        }
+    }
+
+    /// Masks more secrets from now on (what is held back included).
+    pub fn add(&mut self, value: &str) -> bool {
+        self.redactor.add(value)
+    }
+
+    /// Copies `buf` to `out` with secrets masked; returns how many bytes were
+    /// consumed (the rest may be a secret cut off by the read).
+    ///
+    /// Held back is the earliest tail of `buf` (within the longest secret's
+    /// length) that is the start of a secret. A match that begins before it
+    /// cannot grow with more input (a longer secret at the same place would
+    /// make that place a held tail), so it is final.
+    fn scan(&self, buf: &[u8], out: &mut Vec<u8>, at_end: bool) -> usize {
+        let r = &self.redactor;
+        let Some(matcher) = &r.matcher else {
+            out.extend_from_slice(buf);
+            return buf.len();
+        };
+        let window = buf.len().saturating_sub(r.longest.saturating_sub(1));
+        let held_from = |from: usize| {
+            if at_end {
+                return buf.len();
+            }
+            (window.max(from)..buf.len())
+                .find(|&i| r.first[usize::from(buf[i])] && r.starts_a_secret(&buf[i..]))
+                .unwrap_or(buf.len())
+        };
+        let mut hold = held_from(0);
+        let mut done = 0;
+        for m in matcher.find_iter(buf) {
+            if m.start() >= hold {
+                break;
+            }
+            out.extend_from_slice(&buf[done..m.start()]);
+            out.extend_from_slice(MASK.as_bytes());
+            done = m.end();
+            if done > hold {
+                hold = held_from(done);
+            }
+        }
+        let hold = hold.max(done);
+        out.extend_from_slice(&buf[done..hold]);
+        hold
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn redactor(secrets: &[&str]) -> Redactor {
+        let vars: Vec<(String, &str)> = secrets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("TOKEN_{i}"), *s))
+            .collect();
+        Redactor::new(vars.iter().map(|(k, v)| (k.as_str(), *v)), &[])
+    }
+
+    fn mask_in_pieces(secrets: &[&str], pieces: &[&str]) -> (String, Vec<String>) {
+        let mut m = redactor(secrets).stream();
+        let mut all = Vec::new();
+        let mut emitted = Vec::new();
+        for p in pieces {
+            let mut out = Vec::new();
+            m.push(p.as_bytes(), &mut out);
+            emitted.push(String::from_utf8(out.clone()).unwrap());
+            all.extend(out);
+        }
+        m.finish(&mut all);
+        (String::from_utf8(all).unwrap(), emitted)
+    }
 
     #[test]
     fn masks_secret_names_and_extra_names() {
@@ -123,5 +301,100 @@ mod tests {
         let out = r.redact("t=ghp_abcdef p=hunter22 v=s3cr3t! x=visible abc");
         assert_eq!(out, "t=*** p=*** v=*** x=visible abc");
         assert_eq!(r.redact_bytes(b"xhunter22y"), b"x***y");
+    }
+
+    #[test]
+    fn each_line_of_a_multi_line_secret_is_masked_on_its_own() {
+        let pem = "-----BEGIN KEY-----\r\nMIIEowIBAAKCAQEA\r\nqwertyuiop\r\n-----END KEY-----\r\n";
+        let r = Redactor::new([("DEPLOY_PRIVATE_KEY", pem)], &[]);
+        assert_eq!(r.redact("MIIEowIBAAKCAQEA\n"), "***\n");
+        assert_eq!(
+            r.redact("-----BEGIN KEY-----\nMIIEowIBAAKCAQEA\nqwertyuiop\n-----END KEY-----\n"),
+            "***\n***\n***\n***\n"
+        );
+        assert_eq!(r.redact("a qwertyuiop\r\n"), "a ***\r\n");
+        assert!(r.values().iter().all(|v| !v.contains(['\n', '\r'])));
+    }
+
+    #[test]
+    fn learns_only_secret_names_and_says_whether_it_grew() {
+        let mut r = Redactor::new([], &["VAULT".to_string()]);
+        assert!(!r.learn([("PLAIN", "value1")]));
+        assert!(r.learn([("NEW_TOKEN", "tok-123"), ("VAULT", "vault-9")]));
+        assert!(!r.learn([("NEW_TOKEN", "tok-123")]));
+        assert_eq!(r.redact("tok-123 vault-9 value1"), "*** *** value1");
+    }
+
+    #[test]
+    fn secret_split_across_reads_is_masked() {
+        let (all, _) = mask_in_pieces(&["hunter22"], &["pass=hun", "ter22 ok"]);
+        assert_eq!(all, "pass=*** ok");
+    }
+
+    #[test]
+    fn secret_split_byte_by_byte_is_masked() {
+        let text = "a hunter22 b hunter2 c";
+        let pieces: Vec<String> = text.chars().map(String::from).collect();
+        let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
+        let (all, _) = mask_in_pieces(&["hunter22"], &pieces);
+        assert_eq!(all, "a *** b hunter2 c");
+    }
+
+    #[test]
+    fn holds_back_only_a_possible_secret_start() {
+        let (_, emitted) = mask_in_pieces(&["hunter22"], &["Continue? ", "x hun"]);
+        assert_eq!(emitted, vec!["Continue? ", "x "]);
+    }
+
+    #[test]
+    fn flushes_an_unfinished_prefix_at_end() {
+        let (all, _) = mask_in_pieces(&["hunter22"], &["end hunt"]);
+        assert_eq!(all, "end hunt");
+    }
+
+    #[test]
+    fn longest_secret_wins() {
+        let (all, _) = mask_in_pieces(&["abcd", "abcdefgh"], &["xabcdefghy abcdz"]);
+        assert_eq!(all, "x***y ***z");
+        let (all, _) = mask_in_pieces(&["abcd", "abcdefgh"], &["xabcd", "efghy abcd", "z"]);
+        assert_eq!(all, "x***y ***z");
+    }
+
+    #[test]
+    fn a_match_ending_where_another_secret_may_start_is_masked() {
+        // "abcd" ends in "cd", the start of "cdxy": the earlier match wins.
+        let (all, _) = mask_in_pieces(&["abcd", "cdxy"], &["zabcd", "xy"]);
+        assert_eq!(all, "z***xy");
+        let (all, _) = mask_in_pieces(&["abcd", "cdxy"], &["zab", "cdxy"]);
+        assert_eq!(all, "z***xy");
+    }
+
+    #[test]
+    fn no_secrets_passes_through() {
+        let (all, emitted) = mask_in_pieces(&[], &["abc", "def"]);
+        assert_eq!(all, "abcdef");
+        assert_eq!(emitted, vec!["abc", "def"]);
+    }
+
+    #[test]
+    fn streaming_agrees_with_whole_text_masking() {
+        use proptest::prelude::*;
+        let secrets = ["abab", "abcab", "babc", "cccc", "abcabcab"];
+        let r = redactor(&secrets);
+        proptest!(|(text in "[abc ]{0,60}", cuts in proptest::collection::vec(0usize..60, 0..6))| {
+            let whole = r.redact(&text);
+            let mut cuts = cuts;
+            cuts.retain(|&c| c <= text.len());
+            cuts.sort();
+            let mut s = r.stream();
+            let mut out = Vec::new();
+            let mut at = 0;
+            for c in cuts.into_iter().chain([text.len()]) {
+                s.push(&text.as_bytes()[at..c], &mut out);
+                at = c;
+            }
+            s.finish(&mut out);
+            prop_assert_eq!(String::from_utf8(out).unwrap(), whole);
+        });
     }
 }
