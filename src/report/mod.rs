@@ -6,6 +6,8 @@ use std::io::IsTerminal;
 
 use console::Style;
 
+mod sanitize;
+mod screen;
 pub mod status;
 pub mod terminal;
 

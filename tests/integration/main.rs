@@ -9,3 +9,4 @@ mod lint;
 mod list;
 mod run;
 mod secrets;
+mod terminal;
