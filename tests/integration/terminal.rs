@@ -380,3 +380,51 @@ fn a_blocked_stdout_never_holds_up_sigterm() {
     assert_eq!(record["status"], "interrupted", "{record:#}");
     assert!(!dir.join("after").exists());
 }
+
+/// The arguments of the README's first command (`cargo run --release -- ARGS`).
+fn readme_first_command() -> Vec<String> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("cargo run"))
+        .expect("a `cargo run` line in the README");
+    let command = line.split('#').next().unwrap();
+    let args = command
+        .split_once(" -- ")
+        .expect("cargo run --release -- ARGS")
+        .1;
+    args.split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn the_readme_first_command_passes_in_a_terminal_and_with_stdin_closed() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let state = tempfile::tempdir().unwrap();
+    let mut args = readme_first_command();
+    assert_eq!(args[0], "run", "{args:?}");
+    args.push("--state-dir".into());
+    args.push(state.path().display().to_string());
+    let ran = Command::new(env!("CARGO_BIN_EXE_runsheet"))
+        .args(&args)
+        .current_dir(repo)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        ran.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let shown = run_in_pty(repo, &args);
+    assert_eq!(shown.code, Some(0), "{}", shown.rows().join("\n"));
+    let rows = shown.rows();
+    assert!(
+        rows.iter().any(|r| r.starts_with("✓ passed:")),
+        "{}",
+        rows.join("\n")
+    );
+}
