@@ -42,6 +42,7 @@ pub struct Cli {
         global = true,
         value_name = "DIR",
         env = "RUNSHEET_STATE_DIR",
+        hide_env_values = true,
         default_value = ".runsheet",
         value_hint = ValueHint::DirPath,
         help_heading = GLOBAL
@@ -311,5 +312,27 @@ mod tests {
     fn clap_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// Every argument of every command says what it is for.
+    #[test]
+    fn every_argument_has_help() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && !arg.is_hide_set() && arg.get_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut cmd = Cli::command();
+        cmd.build();
+        walk(&cmd, "runsheet", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
     }
 }

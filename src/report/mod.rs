@@ -124,6 +124,19 @@ pub const FAIL_MARK: &str = "✗";
 mod tests {
     use super::*;
 
+    /// Data and types flow one way: `report` is below `cli` (STYLE.md,
+    /// "Growing the tree").
+    #[test]
+    fn report_never_imports_from_cli() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/report");
+        let needle = ["crate", "cli"].join("::");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(!text.contains(&needle), "{} imports cli", path.display());
+        }
+    }
+
     #[test]
     fn a_cause_an_error_already_prints_is_not_repeated() {
         let io = std::io::Error::from(std::io::ErrorKind::NotFound);

@@ -5,6 +5,7 @@ mod sheet;
 
 mod book;
 mod check;
+mod cli;
 mod lint;
 mod list;
 mod run;
