@@ -31,7 +31,6 @@ pub const MIN_SECRET_LEN: usize = 4;
 
 pub const MASK: &str = "***";
 
-
 pub fn is_secret_name(name: &str, extra: &[String]) -> bool {
     let upper = name.to_ascii_uppercase();
     SECRET_MARKERS.iter().any(|m| upper.contains(m)) || extra.iter().any(|e| e == name)
@@ -82,7 +81,11 @@ impl Redactor {
     pub fn add(&mut self, value: &str) -> bool {
         let before = self.values.len();
         for line in secret_lines(value) {
-            if self.values.binary_search_by(|v| v.as_str().cmp(line)).is_err() {
+            if self
+                .values
+                .binary_search_by(|v| v.as_str().cmp(line))
+                .is_err()
+            {
                 self.values.push(line.to_string());
             }
         }
@@ -467,7 +470,11 @@ mod tests {
             let mut out = String::new();
             let mut i = 0;
             while i < text.len() {
-                let best = secrets.iter().filter(|s| text[i..].starts_with(*s)).map(|s| s.len()).max();
+                let best = secrets
+                    .iter()
+                    .filter(|s| text[i..].starts_with(*s))
+                    .map(|s| s.len())
+                    .max();
                 match best {
                     Some(n) => {
                         out.push_str(MASK);

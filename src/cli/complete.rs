@@ -104,7 +104,8 @@ fn runbooks_on_command_line() -> Vec<Runbook> {
         if path.is_file() && path.extension().is_some_and(|e| e == "md") {
             files.push(path.to_path_buf());
         } else if path.is_dir() {
-            files.extend(crate::discover::markdown_files(&[path.to_path_buf()]).unwrap_or_default());
+            files
+                .extend(crate::discover::markdown_files(&[path.to_path_buf()]).unwrap_or_default());
         }
     }
     files

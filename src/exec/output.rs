@@ -63,7 +63,10 @@ enum Start {
 }
 
 fn line_start(held: &[u8]) -> Start {
-    let blanks = held.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+    let blanks = held
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count();
     let rest = &held[blanks..];
     if rest.len() >= ADD_MASK.len() {
         if rest.starts_with(ADD_MASK) {
@@ -224,7 +227,8 @@ mod tests {
 
     #[test]
     fn add_mask_split_across_reads_and_unfinished_at_end() {
-        let (all, emitted, values) = filter(&[":", ":add-m", "ask::abc", "def\nok\n::add-mask::last"]);
+        let (all, emitted, values) =
+            filter(&[":", ":add-m", "ask::abc", "def\nok\n::add-mask::last"]);
         assert_eq!(all, "ok\n");
         assert_eq!(emitted, ["", "", "", "ok\n"]);
         assert_eq!(values, ["abcdef", "last"]);

@@ -174,7 +174,11 @@ pub fn drift_report(palette: &Palette, results: &[Checked], strict: bool) -> Str
 fn failures(palette: &Palette, checked: &Checked, out: &mut String) {
     let path = checked.path.display().to_string();
     if let Some(error) = &checked.error {
-        let _ = writeln!(out, "{} {path}: not run: {error}", palette.error(super::FAIL_MARK));
+        let _ = writeln!(
+            out,
+            "{} {path}: not run: {error}",
+            palette.error(super::FAIL_MARK)
+        );
     }
     for step in checked
         .record
@@ -346,7 +350,11 @@ impl Reporter for Progress {
             .palette
             .dim(&format_duration(Duration::from_millis(step.duration_ms)));
         let line = match step.status {
-            StepStatus::Passed => format!("{} {} {time}", self.palette.success(super::PASS_MARK), step.id),
+            StepStatus::Passed => format!(
+                "{} {} {time}",
+                self.palette.success(super::PASS_MARK),
+                step.id
+            ),
             s if step_failed(s) => {
                 if step.checks.iter().all(|c| c.passed) {
                     let output = crate::check::normalise_bytes(&self.tail);

@@ -147,7 +147,9 @@ impl Sanitizer {
                 let params = &self.buf[2..];
                 let sgr = b == b'm'
                     && self.buf.len() < MAX_SGR
-                    && params.iter().all(|c| c.is_ascii_digit() || *c == b';' || *c == b':');
+                    && params
+                        .iter()
+                        .all(|c| c.is_ascii_digit() || *c == b';' || *c == b':');
                 let reset = params.iter().all(|c| *c == b'0');
                 if sgr && self.colour {
                     self.buf.push(b);
@@ -193,7 +195,14 @@ mod tests {
 
     #[test]
     fn a_sequence_split_across_reads_is_still_recognised() {
-        let out = clean(&[b"a\x1b", b"[3", b"1mb\x1b]0;t", b"itle\x1b", b"\\c\x1b[", b"2Jd"]);
+        let out = clean(&[
+            b"a\x1b",
+            b"[3",
+            b"1mb\x1b]0;t",
+            b"itle\x1b",
+            b"\\c\x1b[",
+            b"2Jd",
+        ]);
         assert_eq!(out, b"a\x1b[31mbcd".to_vec());
     }
 

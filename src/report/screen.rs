@@ -34,7 +34,10 @@ pub(crate) enum Fd {
 }
 
 enum Item {
-    Text { fd: Fd, bytes: Vec<u8> },
+    Text {
+        fd: Fd,
+        bytes: Vec<u8>,
+    },
     /// Step output left out here, in bytes.
     Dropped(u64),
     Spinner(Option<String>),

@@ -515,9 +515,18 @@ impl Reporter for Terminal {
         let summary = Summary::of(record);
         let took = duration(self.started.elapsed().as_millis() as u64);
         let (mark, word) = match record.status {
-            RunStatus::Passed => (self.palette.success(super::PASS_MARK), self.palette.success("passed")),
-            RunStatus::Interrupted => (self.palette.error(super::FAIL_MARK), self.palette.error("interrupted")),
-            _ => (self.palette.error(super::FAIL_MARK), self.palette.error("failed")),
+            RunStatus::Passed => (
+                self.palette.success(super::PASS_MARK),
+                self.palette.success("passed"),
+            ),
+            RunStatus::Interrupted => (
+                self.palette.error(super::FAIL_MARK),
+                self.palette.error("interrupted"),
+            ),
+            _ => (
+                self.palette.error(super::FAIL_MARK),
+                self.palette.error("failed"),
+            ),
         };
         let line = format!(
             "\n{mark} {word}: {} {}",

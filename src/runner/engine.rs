@@ -59,7 +59,12 @@ pub(super) fn run(
     let dir = store.begin(&record)?;
     let mut redactor = redactor(runbook, opts);
     // A resumed run masks what the earlier run's steps set, as that run did.
-    redactor.learn(state.variables().iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    redactor.learn(
+        state
+            .variables()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
 
     let mut engine = Engine {
         runbook,

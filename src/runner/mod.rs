@@ -237,7 +237,12 @@ pub fn dry_run(runbook: &Runbook, plan: &Plan, opts: &RunOptions) -> Vec<DryStep
         .unwrap_or_else(|| step::first_cwd(runbook, opts));
     let mut redactor = engine::redactor(runbook, opts);
     if let Some(state) = plan.resume.as_ref().and_then(|r| r.state.as_ref()) {
-        redactor.learn(state.variables().iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        redactor.learn(
+            state
+                .variables()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
     }
     plan.entries
         .iter()

@@ -256,7 +256,12 @@ fn console(
             verdict.status != StepStatus::Passed || check.as_ref().is_some_and(|c| !c.passed);
         checks.extend(check);
         state = outcome.state.clone();
-        redactor.learn(state.variables().iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        redactor.learn(
+            state
+                .variables()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
         for value in &tee.masks {
             redactor.add(value);
         }

@@ -21,9 +21,17 @@ fn a_missing_runbook_is_named_once_with_its_cause_once() {
 fn help_has_no_spec_references_and_global_options_stand_apart() {
     let list = Sheet::new().args(["list", "--help"]).run().code(0);
     assert!(!list.stdout.contains("SPEC"), "{}", list.stdout);
-    assert!(list.stdout.contains("<FILE>  The runbook to outline"), "{}", list.stdout);
+    assert!(
+        list.stdout.contains("<FILE>  The runbook to outline"),
+        "{}",
+        list.stdout
+    );
     let status = Sheet::new().args(["status", "--help"]).run().code(0);
-    assert!(status.stdout.contains("Print the status as JSON"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("Print the status as JSON"),
+        "{}",
+        status.stdout
+    );
     let run = Sheet::new().args(["run", "--help"]).run().code(0);
     let (own, global) = run
         .stdout
@@ -54,7 +62,11 @@ fn run_check_and_status_mark_results_alike() {
         .args(["status", "marks.md"])
         .run()
         .code(0);
-    for (name, out) in [("run", run.stdout), ("check", check.stdout), ("status", status.stdout)] {
+    for (name, out) in [
+        ("run", run.stdout),
+        ("check", check.stdout),
+        ("status", status.stdout),
+    ] {
         assert!(out.contains("✓ marks-1"), "{name}:\n{out}");
         assert!(out.contains("✗ marks-2"), "{name}:\n{out}");
         assert!(!out.contains('✔') && !out.contains('✘'), "{name}:\n{out}");
@@ -76,7 +88,11 @@ fn candidates(dir: &Path, index: usize, words: &[&str]) -> Vec<String> {
         .env("_CLAP_IFS", "\n")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -95,7 +111,10 @@ fn sections_steps_and_tags_complete_from_the_runbook_on_the_command_line() {
         let words: Vec<&str> = run.iter().chain(tail).copied().collect();
         candidates(dir, words.len() - 1, &words)
     };
-    assert_eq!(ask(&["--section", ""]), ["deploy", "build-the-image", "database"]);
+    assert_eq!(
+        ask(&["--section", ""]),
+        ["deploy", "build-the-image", "database"]
+    );
     assert_eq!(ask(&["--section", "da"]), ["database"]);
     assert_eq!(ask(&["--step", ""]), ["build", "migrate"]);
     assert_eq!(ask(&["--from", "m"]), ["migrate"]);
@@ -140,7 +159,11 @@ fn the_bash_script_completes_sections_through_bash_itself() {
         )
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got: Vec<String> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()

@@ -101,7 +101,14 @@ fn a_secret_a_step_sets_is_masked_in_its_log_record_reports_and_book() {
     assert!(!status.stdout.contains(secret), "{}", status.stdout);
     let checked = Sheet::new()
         .current_dir(&dir)
-        .args(["check", "set.md", "--json", "report.json", "--junit", "junit.xml"])
+        .args([
+            "check",
+            "set.md",
+            "--json",
+            "report.json",
+            "--junit",
+            "junit.xml",
+        ])
         .run()
         .code(1);
     assert!(!checked.stdout.contains(secret), "{}", checked.stdout);
@@ -155,7 +162,11 @@ fn a_secret_set_before_a_failure_stays_masked_after_resume() {
          ```bash\necho \"token $NEW_TOKEN pw $my_password\"\ntest -f fixed\n```\n",
     );
     let first = sheet.args(["run", "resume.md"]).run().code(1);
-    assert!(first.stdout.contains("token *** pw ***"), "{}", first.stdout);
+    assert!(
+        first.stdout.contains("token *** pw ***"),
+        "{}",
+        first.stdout
+    );
     std::fs::write(dir.join("fixed"), "").unwrap();
     let resumed = Sheet::new()
         .current_dir(&dir)
@@ -222,5 +233,9 @@ fn errors_and_check_texts_never_echo_a_secret() {
         .current_dir(&dir)
         .args(["status", "hidden.md"])
         .run();
-    assert!(!status.stdout.contains("hunter-check-77"), "{}", status.stdout);
+    assert!(
+        !status.stdout.contains("hunter-check-77"),
+        "{}",
+        status.stdout
+    );
 }

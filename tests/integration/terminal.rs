@@ -307,8 +307,19 @@ fn latest_record(state: &Path) -> Option<serde_json::Value> {
 
 const FLOOD: &str = "# Flood\n\n```sh {#flood timeout=2s}\ntouch started\nwhile :; do echo 'a line of output that nobody reads, over and over'; done\n```\n\n```sh {#after}\ntouch after\n```\n";
 
+/// Kills the child if the test fails half-way, so no runsheet is left
+/// blocked on a pipe.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `runsheet run flood.md | sleep 1000`: stdout is a pipe nobody reads.
-fn run_into_unread_pipe(dir: &Path) -> (std::process::Child, std::io::PipeReader) {
+fn run_into_unread_pipe(dir: &Path) -> (Reaped, std::io::PipeReader) {
     write_runbook(dir, "flood.md", FLOOD);
     let (reader, writer) = std::io::pipe().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_runsheet"))
@@ -321,14 +332,15 @@ fn run_into_unread_pipe(dir: &Path) -> (std::process::Child, std::io::PipeReader
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    (child, reader)
+    (Reaped(child), reader)
 }
 
 #[test]
 fn a_blocked_stdout_never_holds_up_a_timeout() {
     let sheet = Sheet::new();
     let dir = sheet.dir().to_path_buf();
-    let (mut child, reader) = run_into_unread_pipe(&dir);
+    let (child, reader) = run_into_unread_pipe(&dir);
+    let mut child = child;
     // The run goes on to its end although nobody has read a byte of it.
     wait_for("the run to finish with stdout unread", || {
         latest_record(&dir.join(".runsheet"))
@@ -340,8 +352,8 @@ fn a_blocked_stdout_never_holds_up_a_timeout() {
     assert!(dir.join("after").exists());
     // Its display still waits for a reader; closing the pipe lets it go.
     drop(reader);
-    wait_for("runsheet to exit", || child.try_wait().unwrap().is_some());
-    assert_eq!(child.wait().unwrap().code(), Some(1));
+    wait_for("runsheet to exit", || child.0.try_wait().unwrap().is_some());
+    assert_eq!(child.0.wait().unwrap().code(), Some(1));
 }
 
 #[test]
@@ -354,27 +366,29 @@ fn a_blocked_stdout_never_holds_up_sigterm() {
     )
     .unwrap();
     let (reader, writer) = std::io::pipe().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runsheet"))
-        .args(["run", "flood.md"])
-        .current_dir(&dir)
-        .env("NO_COLOR", "1")
-        .env_remove("RUNSHEET_STATE_DIR")
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_runsheet"))
+            .args(["run", "flood.md"])
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .env_remove("RUNSHEET_STATE_DIR")
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     wait_for("the step to start", || dir.join("started").exists());
     // Let the pipe fill and stay full.
     std::thread::sleep(Duration::from_millis(500));
     // SAFETY: signalling our own child by its pid.
     unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
+        libc::kill(child.0.id() as i32, libc::SIGTERM);
     }
     wait_for("runsheet to stop on SIGTERM with stdout unread", || {
-        child.try_wait().unwrap().is_some()
+        child.0.try_wait().unwrap().is_some()
     });
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_eq!(child.0.wait().unwrap().code(), Some(130));
     drop(reader);
     let record = latest_record(&dir.join(".runsheet")).unwrap();
     assert_eq!(record["status"], "interrupted", "{record:#}");
