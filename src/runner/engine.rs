@@ -362,6 +362,7 @@ impl Engine<'_> {
         if self.learn_secrets(&tried.state, &masks) {
             step::remask_log(&log_path, &self.redactor)
                 .map_err(|e| anyhow::anyhow!("cannot mask {}: {e}", log_path.display()))?;
+            self.remask_earlier(slot)?;
         }
         if tried.status == StepStatus::Passed {
             self.state = tried.state;
@@ -387,6 +388,30 @@ impl Engine<'_> {
             grew |= self.redactor.add(value);
         }
         grew
+    }
+
+    /// A secret learnt now may have been printed by an earlier step of this
+    /// run (fetched there, named here): their logs and results are masked
+    /// again too. A background step's log is left alone: its step still
+    /// writes to it.
+    fn remask_earlier(&mut self, slot: usize) -> anyhow::Result<()> {
+        for earlier in &mut self.record.steps[self.carried..slot] {
+            remask_record(earlier, &self.redactor);
+            let background = self
+                .runbook
+                .steps
+                .iter()
+                .any(|s| s.id == earlier.id && s.options.background);
+            let Some(name) = earlier.log.as_ref().filter(|_| !background) else {
+                continue;
+            };
+            let path = self.dir.path.join(name);
+            if path.exists() {
+                step::remask_log(&path, &self.redactor)
+                    .map_err(|e| anyhow::anyhow!("cannot mask {}: {e}", path.display()))?;
+            }
+        }
+        Ok(())
     }
 
     fn mark_rest(&mut self, reason: &str) {

@@ -183,6 +183,29 @@ fn a_secret_set_before_a_failure_stays_masked_after_resume() {
 }
 
 #[test]
+fn a_secret_named_in_a_later_step_is_masked_in_the_earlier_steps_logs_too() {
+    let sheet = Sheet::new();
+    let dir = sheet.dir().to_path_buf();
+    write(
+        &sheet,
+        "later.md",
+        r#"# Later
+
+```bash
+printf 'tok-%s\n' earlier-4321 > fetched
+echo "fetched $(cat fetched)"
+```
+
+```bash
+export API_TOKEN=$(cat fetched)
+```
+"#,
+    );
+    sheet.args(["run", "later.md"]).run().code(0);
+    assert_nowhere(&dir.join(".runsheet"), "tok-earlier-4321");
+}
+
+#[test]
 fn each_line_of_a_multi_line_secret_is_masked() {
     let key = "-----BEGIN OPENSSH PRIVATE KEY-----\r\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU\r\nAAAAAAAAAAEAAAAzAAAAC3NzaC1lZDI1\r\n-----END OPENSSH PRIVATE KEY-----\r\n";
     let sheet = Sheet::new();
