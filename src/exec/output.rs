@@ -47,7 +47,7 @@ const MAX_MASK_LINE: usize = 64 * 1024;
 /// is held back.
 #[derive(Default)]
 pub(crate) struct AddMask {
-    /// The next byte starts a line.
+    /// Inside a line: the next byte does not start one.
     mid_line: bool,
     /// The start of the current line, while it may be the command.
     held: Vec<u8>,
@@ -60,6 +60,19 @@ enum Start {
     More,
     Command(usize),
     Plain,
+}
+
+/// How many bytes from the start of `bytes` pass as they are: up to the first
+/// line that starts with `:` or a blank (it may be the command). Also whether
+/// the byte after them starts a line.
+fn plain_prefix(bytes: &[u8], mut at_line_start: bool) -> (usize, bool) {
+    for (i, &b) in bytes.iter().enumerate() {
+        if at_line_start && matches!(b, b':' | b' ' | b'\t') {
+            return (i, true);
+        }
+        at_line_start = b == b'\n';
+    }
+    (bytes.len(), at_line_start)
 }
 
 fn line_start(held: &[u8]) -> Start {
@@ -98,39 +111,42 @@ impl AddMask {
                 if end.is_some() {
                     values.push(self.take_value());
                 }
-            } else if self.mid_line {
-                match bytes.iter().position(|&b| b == b'\n') {
-                    Some(i) => {
-                        out.extend_from_slice(&bytes[..=i]);
-                        bytes = &bytes[i + 1..];
-                        self.mid_line = false;
-                    }
-                    None => {
-                        out.extend_from_slice(bytes);
-                        bytes = &[];
-                    }
+            } else if self.held.is_empty() {
+                // Copy at once every line that cannot be the command.
+                let (n, at_line_start) = plain_prefix(bytes, !self.mid_line);
+                out.extend_from_slice(&bytes[..n]);
+                bytes = &bytes[n..];
+                self.mid_line = !at_line_start;
+                if !bytes.is_empty() {
+                    self.decide(bytes[0], out);
+                    bytes = &bytes[1..];
                 }
             } else {
-                let b = bytes[0];
+                self.decide(bytes[0], out);
                 bytes = &bytes[1..];
-                if b == b'\n' {
-                    out.extend_from_slice(&self.held);
-                    out.push(b);
-                    self.held.clear();
-                    continue;
-                }
-                self.held.push(b);
-                match line_start(&self.held) {
-                    Start::More => {}
-                    Start::Command(at) => {
-                        self.held.drain(..at);
-                        self.in_command = true;
-                    }
-                    Start::Plain => {
-                        out.append(&mut self.held);
-                        self.mid_line = true;
-                    }
-                }
+            }
+        }
+    }
+
+    /// One more byte of a line start that may be the command.
+    fn decide(&mut self, b: u8, out: &mut Vec<u8>) {
+        if b == b'\n' {
+            out.extend_from_slice(&self.held);
+            out.push(b);
+            self.held.clear();
+            self.mid_line = false;
+            return;
+        }
+        self.held.push(b);
+        match line_start(&self.held) {
+            Start::More => {}
+            Start::Command(at) => {
+                self.held.drain(..at);
+                self.in_command = true;
+            }
+            Start::Plain => {
+                out.append(&mut self.held);
+                self.mid_line = true;
             }
         }
     }
@@ -232,6 +248,35 @@ mod tests {
         assert_eq!(all, "ok\n");
         assert_eq!(emitted, ["", "", "", "ok\n"]);
         assert_eq!(values, ["abcdef", "last"]);
+    }
+
+    #[test]
+    fn pieces_or_whole_give_the_same_result() {
+        use proptest::prelude::*;
+        let alphabet = prop_oneof![
+            Just("::add-mask::"),
+            Just(":"),
+            Just(" "),
+            Just("\n"),
+            Just("ab"),
+            Just("\r"),
+        ];
+        proptest!(|(parts in proptest::collection::vec(alphabet, 0..30),
+                    cuts in proptest::collection::vec(0usize..200, 0..6))| {
+            let text: String = parts.concat();
+            let whole = filter(&[&text]);
+            let mut cuts = cuts;
+            cuts.retain(|&c| c <= text.len());
+            cuts.sort();
+            let mut pieces = Vec::new();
+            let mut at = 0;
+            for c in cuts.into_iter().chain([text.len()]) {
+                pieces.push(&text[at..c]);
+                at = c;
+            }
+            let split = filter(&pieces);
+            prop_assert_eq!((&whole.0, &whole.2), (&split.0, &split.2));
+        });
     }
 
     #[test]
