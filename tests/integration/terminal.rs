@@ -350,10 +350,23 @@ fn a_blocked_stdout_never_holds_up_a_timeout() {
     assert_eq!(record["steps"][0]["status"], "timed-out", "{record:#}");
     assert_eq!(record["steps"][1]["status"], "passed", "{record:#}");
     assert!(dir.join("after").exists());
-    // Its display still waits for a reader; closing the pipe lets it go.
-    drop(reader);
+    // Its display waited for a reader: reading now shows the lines of the
+    // run, and says how much output was left out.
+    let mut reader = reader;
+    let shown = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = reader.read_to_string(&mut text);
+        text
+    });
     wait_for("runsheet to exit", || child.0.try_wait().unwrap().is_some());
     assert_eq!(child.0.wait().unwrap().code(), Some(1));
+    let shown = shown.join().unwrap();
+    assert!(
+        shown.contains("of output not shown: the terminal was not reading"),
+        "{shown}"
+    );
+    assert!(shown.contains("✗ flood"), "{shown}");
+    assert!(shown.contains("✗ failed: 1 passed, 1 timed out"), "{shown}");
 }
 
 #[test]
