@@ -174,11 +174,7 @@ pub fn drift_report(palette: &Palette, results: &[Checked], strict: bool) -> Str
 fn failures(palette: &Palette, checked: &Checked, out: &mut String) {
     let path = checked.path.display().to_string();
     if let Some(error) = &checked.error {
-        let _ = writeln!(
-            out,
-            "{} {path}: not run: {error}",
-            palette.error(super::FAIL_MARK)
-        );
+        let _ = writeln!(out, "{} {path}: not run: {error}", palette.error("✗"));
     }
     for step in checked
         .record
@@ -189,7 +185,7 @@ fn failures(palette: &Palette, checked: &Checked, out: &mut String) {
         let _ = writeln!(
             out,
             "{} {}:{} step `{}`{}: {}",
-            palette.error(super::FAIL_MARK),
+            palette.error("✗"),
             path,
             step.line,
             step.id,
@@ -350,11 +346,7 @@ impl Reporter for Progress {
             .palette
             .dim(&format_duration(Duration::from_millis(step.duration_ms)));
         let line = match step.status {
-            StepStatus::Passed => format!(
-                "{} {} {time}",
-                self.palette.success(super::PASS_MARK),
-                step.id
-            ),
+            StepStatus::Passed => format!("{} {} {time}", self.palette.success("✓"), step.id),
             s if step_failed(s) => {
                 if step.checks.iter().all(|c| c.passed) {
                     let output = crate::check::normalise_bytes(&self.tail);
@@ -362,7 +354,7 @@ impl Reporter for Progress {
                 }
                 format!(
                     "{} {} {time} {}",
-                    self.palette.error(super::FAIL_MARK),
+                    self.palette.error("✗"),
                     step.id,
                     step_reason(step)
                 )
