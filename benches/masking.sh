@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Masking cost against the number of secrets: a step printing 50 MB of
 # base64 text (every byte a possible start of a secret), with 0, 1, 100 and
-# 1,000 secret-named variables in the environment. One automaton over all
-# values: the times should stay flat.
+# 1,000 secret-named variables in the environment. One index over all
+# values (src/secrets.rs): the times should stay flat.
 #
 #   cargo build --release && benches/masking.sh [path/to/runsheet]
 set -euo pipefail

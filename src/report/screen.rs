@@ -131,6 +131,9 @@ impl Screen {
     /// waiting (asked every tick): a terminal that never reads again must
     /// not keep runsheet from exiting once it is told to.
     pub(crate) fn close(&mut self, mut give_up: impl FnMut() -> bool) {
+        if self.writer.is_none() {
+            return; // no thread could be started: nothing will be written
+        }
         let mut q = self.shared.lock();
         q.closed = true;
         self.shared.changed.notify_all();
