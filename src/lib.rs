@@ -12,9 +12,11 @@
 pub mod book;
 pub mod check;
 pub mod cli;
+pub mod color;
 pub mod diag;
 pub mod discover;
 pub mod exec;
+pub mod exit;
 pub mod model;
 pub mod parse;
 pub mod plan;

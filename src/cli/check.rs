@@ -239,7 +239,7 @@ fn check_one(
                 failure_output: std::mem::take(&mut progress.failure_output),
                 error: None,
             },
-            Err(e) => refused(&source.path, &runbook, &plan, format!("{e:#}")),
+            Err(e) => refused(&source.path, &runbook, &plan, crate::report::chain(&e)),
         };
         redact_checked(&redactor, &mut checked);
         rounds -= 1;

@@ -47,8 +47,13 @@ fn build(global: &Global, dir: &Path) -> anyhow::Result<Exit> {
     if !dir.join("book.toml").is_file() {
         anyhow::bail!("{} has no book.toml", dir.display());
     }
-    let fail =
-        |e: anyhow::Error| anyhow::anyhow!("mdBook could not build {}: {e:#}", dir.display());
+    let fail = |e: anyhow::Error| {
+        anyhow::anyhow!(
+            "mdBook could not build {}: {}",
+            dir.display(),
+            crate::report::chain(&e)
+        )
+    };
     let mut md = mdbook_driver::MDBook::load(dir).map_err(fail)?;
     // `--state-dir` is relative to where runsheet was started, not to the book.
     let state_dir = std::path::absolute(&global.state_dir)

@@ -2,54 +2,50 @@
 //! into work, and the exit codes of SPEC §2.2.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand, ValueHint};
+use clap_complete::engine::ArgValueCompleter;
 
 use crate::report::Palette;
 
+pub use crate::color::ColorChoice;
+pub use crate::exit::Exit;
+
 mod book;
 mod check;
+mod complete;
 mod lint;
 mod list;
 mod mdbook;
 mod run;
 mod status;
 
-/// Exit codes (SPEC §2.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// Everything selected passed.
-    Ok = 0,
-    /// A step or a check failed (or timed out); `lint` found errors.
-    Failed = 1,
-    /// Bad usage or an invalid runbook: nothing was run.
-    Usage = 2,
-    /// Only TODOs stood in the way, under `--strict`.
-    Todos = 3,
-    /// Interrupted by Ctrl-C or SIGTERM.
-    Interrupted = 130,
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> Self {
-        ExitCode::from(e as u8)
-    }
-}
-
 #[derive(Debug, Parser)]
 #[command(name = "runsheet", version, about, propagate_version = true)]
 pub struct Cli {
     /// When to use colour: auto (a terminal and no NO_COLOR), always or never.
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
-
-    /// Where run records live.
     #[arg(
         long,
         global = true,
+        value_name = "WHEN",
+        default_value = "auto",
+        value_parser = PossibleValuesParser::new(ColorChoice::NAMES)
+            .try_map(|s| s.parse::<ColorChoice>()),
+        help_heading = GLOBAL
+    )]
+    pub color: ColorChoice,
+
+    /// Where run records live (one folder per runbook and run).
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
         env = "RUNSHEET_STATE_DIR",
-        default_value = ".runsheet"
+        hide_env_values = true,
+        default_value = ".runsheet",
+        value_hint = ValueHint::DirPath,
+        help_heading = GLOBAL
     )]
     pub state_dir: PathBuf,
 
@@ -57,12 +53,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
-}
+/// The help heading of the options every command takes, so they stand apart
+/// from a command's own.
+const GLOBAL: &str = "Global options";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -80,8 +73,10 @@ pub enum Command {
     Book(BookArgs),
     /// Act as an mdBook preprocessor (add [preprocessor.runsheet] to book.toml).
     Mdbook(MdbookArgs),
-    /// Print a shell completion script.
+    /// Print a shell completion script (it completes section, step and tag
+    /// names from the runbook on the command line).
     Completions {
+        /// The shell to complete for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -89,8 +84,11 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// The runbook to outline.
+    #[arg(value_hint = ValueHint::FilePath)]
     pub file: PathBuf,
-    /// Print the model as JSON (SPEC §6).
+    /// Print the runbook as JSON: sections, steps, checks, missing steps and
+    /// every fenced block, with their lines.
     #[arg(long)]
     pub json: bool,
 }
@@ -98,7 +96,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct LintArgs {
     /// Runbooks, or directories searched for *.md (honouring .gitignore).
-    #[arg(required = true)]
+    #[arg(required = true, value_hint = ValueHint::AnyPath)]
     pub paths: Vec<PathBuf>,
     /// Fence commands that stand outside code blocks, in place.
     #[arg(long)]
@@ -111,24 +109,31 @@ pub struct LintArgs {
 #[derive(Debug, Args)]
 pub struct SelectArgs {
     /// Only the steps with this tag (repeatable).
-    #[arg(long = "tag", value_name = "TAG")]
+    #[arg(long = "tag", value_name = "TAG", value_hint = ValueHint::Other,
+          add = ArgValueCompleter::new(complete::tags))]
     pub tags: Vec<String>,
     /// Leave out the steps with this tag (repeatable).
-    #[arg(long = "skip-tag", value_name = "TAG")]
+    #[arg(long = "skip-tag", value_name = "TAG", value_hint = ValueHint::Other,
+          add = ArgValueCompleter::new(complete::tags))]
     pub skip_tags: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// The runbook to run.
+    #[arg(value_hint = ValueHint::FilePath)]
     pub file: PathBuf,
     /// Run only this section (id or title) and its subsections (repeatable).
-    #[arg(long = "section", value_name = "SECTION")]
+    #[arg(long = "section", value_name = "SECTION", value_hint = ValueHint::Other,
+          add = ArgValueCompleter::new(complete::sections))]
     pub sections: Vec<String>,
     /// Run only this step (repeatable).
-    #[arg(long = "step", value_name = "ID")]
+    #[arg(long = "step", value_name = "ID", value_hint = ValueHint::Other,
+          add = ArgValueCompleter::new(complete::steps))]
     pub steps: Vec<String>,
     /// Start at this step.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_hint = ValueHint::Other,
+          add = ArgValueCompleter::new(complete::steps))]
     pub from: Option<String>,
     /// Start at the first step of the last run that did not pass.
     #[arg(long, conflicts_with_all = ["from", "steps", "sections"])]
@@ -145,7 +150,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep_going: bool,
     /// Add K=V to every step's environment (repeatable).
-    #[arg(long = "env", value_name = "K=V")]
+    #[arg(long = "env", value_name = "K=V", value_hint = ValueHint::Other)]
     pub env: Vec<String>,
     /// Default per-step timeout (90s, 20m, 1h30m).
     #[arg(long, value_name = "DUR")]
@@ -157,7 +162,8 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Runbooks or directories; default `runbooks/`.
+    /// Runbooks or directories searched for *.md; default `runbooks/`.
+    #[arg(value_hint = ValueHint::AnyPath)]
     pub paths: Vec<PathBuf>,
     /// Fail with exit 3 when TODOs are the only problem.
     #[arg(long)]
@@ -166,10 +172,10 @@ pub struct CheckArgs {
     #[arg(long)]
     pub update: bool,
     /// Write a JUnit XML report.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub junit: Option<PathBuf>,
     /// Write a JSON report.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub json: Option<PathBuf>,
     /// Check this many runbooks at once.
     #[arg(long, short = 'j', value_name = "N", default_value_t = 1)]
@@ -189,21 +195,27 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// The runbook whose last run to show.
+    #[arg(value_hint = ValueHint::FilePath)]
     pub file: PathBuf,
+    /// Print the status as JSON: the last run, each step's result and where
+    /// --resume would start.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct BookArgs {
-    /// Runbooks or directories; default `runbooks/`.
+    /// Runbooks or directories searched for *.md; default `runbooks/`.
+    #[arg(value_hint = ValueHint::AnyPath)]
     pub paths: Vec<PathBuf>,
     /// Output directory.
     #[arg(
         short = 'o',
         long = "out",
         value_name = "DIR",
-        default_value = "runsheet-book"
+        default_value = "runsheet-book",
+        value_hint = ValueHint::DirPath
     )]
     pub out: PathBuf,
     /// Write the mdBook source and stop before building HTML.
@@ -220,12 +232,15 @@ pub struct MdbookArgs {
 #[derive(Debug, Subcommand)]
 pub enum MdbookCommand {
     /// mdBook asks whether a renderer is supported (exit 0 for html).
-    Supports { renderer: String },
+    Supports {
+        /// The renderer's name (`html`, `markdown`, ...).
+        renderer: String,
+    },
     /// Build an existing mdBook with the runsheet preprocessor, in-process
     /// (no mdBook install needed).
     Build {
         /// The book's root (the folder holding book.toml).
-        #[arg(default_value = ".")]
+        #[arg(default_value = ".", value_hint = ValueHint::DirPath)]
         dir: PathBuf,
     },
 }
@@ -271,11 +286,22 @@ fn die_quietly_on_closed_pipe() {
     }
 }
 
+/// Prints the script that registers runsheet's completion with `shell`. The
+/// script calls runsheet back on every Tab (see [`complete_from_env`]), so
+/// names are read from the runbook being typed.
 fn completions(shell: clap_complete::Shell) -> anyhow::Result<Exit> {
-    use clap::CommandFactory;
-    let mut cmd = Cli::command();
-    clap_complete::generate(shell, &mut cmd, "runsheet", &mut std::io::stdout());
+    use std::io::Write;
+    let mut script = Vec::new();
+    complete::registration(shell, &mut script)?;
+    std::io::stdout().write_all(&script)?;
     Ok(Exit::Ok)
+}
+
+/// Answers a completion request from the shell script `completions` prints
+/// (`COMPLETE=bash runsheet -- WORDS...`) and exits; returns at once when the
+/// process was not started for that.
+pub fn complete_from_env() {
+    complete::from_env();
 }
 
 #[cfg(test)]
@@ -286,5 +312,27 @@ mod tests {
     fn clap_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// Every argument of every command says what it is for.
+    #[test]
+    fn every_argument_has_help() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && !arg.is_hide_set() && arg.get_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut cmd = Cli::command();
+        cmd.build();
+        walk(&cmd, "runsheet", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
     }
 }

@@ -54,9 +54,26 @@ pub(crate) fn parse_env(pairs: &[String]) -> anyhow::Result<BTreeMap<String, Str
         .iter()
         .map(|pair| match pair.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => bail!("--env {pair:?} is not K=V"),
+            _ => bail!(
+                "--env {} is not K=V (what follows the name is not shown: it may be a secret)",
+                env_name_only(pair)
+            ),
         })
         .collect()
+}
+
+/// `API_TOKEN:hunter2` → `API_TOKEN…`: the leading name of a malformed
+/// `--env`, without its value.
+fn env_name_only(pair: &str) -> String {
+    let name: String = pair
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    if name.len() == pair.len() {
+        format!("{name:?}")
+    } else {
+        format!("\"{name}…\"")
+    }
 }
 
 #[allow(clippy::print_stdout)]

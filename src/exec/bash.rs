@@ -297,3 +297,30 @@ impl<'a> Declaration<'a> {
         Some(Declaration { flags, name, value })
     }
 }
+
+impl ShellState {
+    /// Every variable value this state carries: the exported ones it set,
+    /// and under bash the shell variables (exported or not) its script
+    /// restores. For finding the secrets a step set.
+    pub fn variables(&self) -> Vec<(String, String)> {
+        let mut vars: Vec<(String, String)> = self
+            .env
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+            .collect();
+        let script = self.shell_script.as_deref().unwrap_or("");
+        for (_, words) in super::words::commands(script) {
+            if let Some(Declaration {
+                flags,
+                name,
+                value: Some(value),
+            }) = Declaration::read(&words)
+            {
+                if !flags.contains(['a', 'A']) {
+                    vars.push((name.to_string(), value));
+                }
+            }
+        }
+        vars
+    }
+}

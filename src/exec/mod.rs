@@ -50,6 +50,10 @@ pub enum Capture {
 /// Receives a step's output as it arrives, already masked.
 pub trait OutputSink {
     fn output(&mut self, stream: StreamKind, bytes: &[u8]);
+    /// The step printed `::add-mask::VALUE`: VALUE is masked in its output
+    /// from then on (the line itself is never output), and the run should
+    /// mask it everywhere too.
+    fn mask(&mut self, _value: &str) {}
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,83 +1,180 @@
-//! A step's output on its way out: masked as a stream (a secret split
-//! across two reads is still caught) and kept in memory only up to a cap.
+//! A step's output on its way out: `::add-mask::` lines taken out (their
+//! values masked from then on), masked as a stream (a secret split across two
+//! reads is still caught), and kept in memory only up to a cap.
 
 use std::collections::VecDeque;
 
-use crate::secrets::{Redactor, MASK};
+use crate::secrets::{MaskStream, Redactor};
 
 /// Bytes read from a pipe at once: what memory holds per stream besides the
 /// capped capture.
 pub(crate) const CHUNK: usize = 64 * 1024;
 
-/// Masks secrets in a byte stream arriving in pieces. Holds back only a tail
-/// that could be the start of a secret, so output without secrets flows at once.
-pub(crate) struct Masker {
-    redactor: Redactor,
-    pending: Vec<u8>,
-    /// `first[b]`: some secret starts with byte `b`.
-    first: [bool; 256],
-}
+/// Masks secrets in a byte stream arriving in pieces (see [`MaskStream`]).
+pub(crate) struct Masker(MaskStream);
 
 impl Masker {
     pub(crate) fn new(redactor: &Redactor) -> Self {
-        let mut first = [false; 256];
-        for v in redactor.values() {
-            if let Some(&b) = v.as_bytes().first() {
-                first[usize::from(b)] = true;
-            }
-        }
-        Masker {
-            redactor: redactor.clone(),
-            pending: Vec::new(),
-            first,
-        }
+        Masker(redactor.stream())
     }
 
     /// Masks what can be decided now and appends it to `out`.
     pub(crate) fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        if self.redactor.is_empty() {
-            out.extend_from_slice(chunk);
-            return;
-        }
-        self.pending.extend_from_slice(chunk);
-        let used = self.scan(out, false);
-        self.pending.drain(..used);
+        self.0.push(chunk, out);
     }
 
     /// End of stream: everything still held back is decided and appended.
     pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
-        if self.redactor.is_empty() {
-            return;
-        }
-        self.scan(out, true);
-        self.pending.clear();
+        self.0.finish(out);
     }
 
-    /// Copies `pending` to `out` with secrets masked; returns how many bytes
-    /// were consumed (the rest may be a secret cut off by the read).
-    fn scan(&self, out: &mut Vec<u8>, at_end: bool) -> usize {
-        let buf = &self.pending;
-        let mut i = 0;
-        while i < buf.len() {
-            let rest = &buf[i..];
-            if !self.first[usize::from(rest[0])] {
-                out.push(rest[0]);
-                i += 1;
-                continue;
-            }
-            let values = self.redactor.values();
-            if let Some(v) = values.iter().find(|v| rest.starts_with(v.as_bytes())) {
-                out.extend_from_slice(MASK.as_bytes());
-                i += v.len();
-            } else if !at_end && values.iter().any(|v| v.as_bytes().starts_with(rest)) {
-                return i;
+    /// Masks `value` (each of its lines) from now on.
+    pub(crate) fn add(&mut self, value: &str) {
+        self.0.add(value);
+    }
+}
+
+/// The workflow command of GitHub Actions that runsheet honours.
+const ADD_MASK: &[u8] = b"::add-mask::";
+
+/// Longest `::add-mask::` value kept: a longer line is still taken out of the
+/// output, and its value cut here.
+const MAX_MASK_LINE: usize = 64 * 1024;
+
+/// Takes `::add-mask::VALUE` lines (after optional blanks, as GitHub reads
+/// them) out of a byte stream and collects their values. Other lines pass at
+/// once; only the start of a line that may still turn out to be the command
+/// is held back.
+#[derive(Default)]
+pub(crate) struct AddMask {
+    /// Inside a line: the next byte does not start one.
+    mid_line: bool,
+    /// The start of the current line, while it may be the command.
+    held: Vec<u8>,
+    /// Inside a command line: `held` collects its value.
+    in_command: bool,
+}
+
+/// What the start of a line says so far.
+enum Start {
+    More,
+    Command(usize),
+    Plain,
+}
+
+/// How many bytes from the start of `bytes` pass as they are: up to the first
+/// line that starts with `:` or a blank (it may be the command). Also whether
+/// the byte after them starts a line.
+fn plain_prefix(bytes: &[u8], mut at_line_start: bool) -> (usize, bool) {
+    for (i, &b) in bytes.iter().enumerate() {
+        if at_line_start && matches!(b, b':' | b' ' | b'\t') {
+            return (i, true);
+        }
+        at_line_start = b == b'\n';
+    }
+    (bytes.len(), at_line_start)
+}
+
+fn line_start(held: &[u8]) -> Start {
+    let blanks = held
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count();
+    let rest = &held[blanks..];
+    if rest.len() >= ADD_MASK.len() {
+        if rest.starts_with(ADD_MASK) {
+            Start::Command(blanks + ADD_MASK.len())
+        } else {
+            Start::Plain
+        }
+    } else if ADD_MASK.starts_with(rest) {
+        Start::More
+    } else {
+        Start::Plain
+    }
+}
+
+impl AddMask {
+    /// Appends to `out` what is not a command; pushes each command's value
+    /// to `values`.
+    pub(crate) fn push(&mut self, mut bytes: &[u8], out: &mut Vec<u8>, values: &mut Vec<String>) {
+        while !bytes.is_empty() {
+            if self.in_command {
+                let end = bytes.iter().position(|&b| b == b'\n');
+                let (value, rest) = match end {
+                    Some(i) => (&bytes[..i], &bytes[i + 1..]),
+                    None => (bytes, &[][..]),
+                };
+                let room = MAX_MASK_LINE.saturating_sub(self.held.len());
+                self.held.extend_from_slice(&value[..value.len().min(room)]);
+                bytes = rest;
+                if end.is_some() {
+                    values.push(self.take_value());
+                }
+            } else if self.held.is_empty() {
+                // Copy at once every line that cannot be the command.
+                let (n, at_line_start) = plain_prefix(bytes, !self.mid_line);
+                out.extend_from_slice(&bytes[..n]);
+                bytes = &bytes[n..];
+                self.mid_line = !at_line_start;
+                if !bytes.is_empty() {
+                    self.decide(bytes[0], out);
+                    bytes = &bytes[1..];
+                }
             } else {
-                out.push(rest[0]);
-                i += 1;
+                self.decide(bytes[0], out);
+                bytes = &bytes[1..];
             }
         }
-        i
     }
+
+    /// One more byte of a line start that may be the command.
+    fn decide(&mut self, b: u8, out: &mut Vec<u8>) {
+        if b == b'\n' {
+            out.extend_from_slice(&self.held);
+            out.push(b);
+            self.held.clear();
+            self.mid_line = false;
+            return;
+        }
+        self.held.push(b);
+        match line_start(&self.held) {
+            Start::More => {}
+            Start::Command(at) => {
+                self.held.drain(..at);
+                self.in_command = true;
+            }
+            Start::Plain => {
+                out.append(&mut self.held);
+                self.mid_line = true;
+            }
+        }
+    }
+
+    /// End of stream: a last command without a newline still counts; the
+    /// start of a line still held is output.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>, values: &mut Vec<String>) {
+        if self.in_command {
+            values.push(self.take_value());
+        } else {
+            out.append(&mut self.held);
+        }
+    }
+
+    fn take_value(&mut self) -> String {
+        self.in_command = false;
+        let raw = String::from_utf8_lossy(&self.held).into_owned();
+        self.held.clear();
+        unescape(raw.strip_suffix('\r').unwrap_or(&raw))
+    }
+}
+
+/// GitHub's escaping of a workflow command's data: `%25` `%0D` `%0A`.
+fn unescape(value: &str) -> String {
+    value
+        .replace("%0D", "\r")
+        .replace("%0A", "\n")
+        .replace("%25", "%")
 }
 
 /// The last `cap` bytes of a stream.
@@ -120,67 +217,74 @@ impl Tail {
 mod tests {
     use super::*;
 
-    fn redactor(secrets: &[&str]) -> Redactor {
-        let vars: Vec<(String, &str)> = secrets
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (format!("TOKEN_{i}"), *s))
-            .collect();
-        Redactor::new(vars.iter().map(|(k, v)| (k.as_str(), *v)), &[])
-    }
-
-    fn mask_in_pieces(secrets: &[&str], pieces: &[&str]) -> (String, Vec<String>) {
-        let mut m = Masker::new(&redactor(secrets));
+    fn filter(pieces: &[&str]) -> (String, Vec<String>, Vec<String>) {
+        let mut f = AddMask::default();
         let mut all = Vec::new();
         let mut emitted = Vec::new();
+        let mut values = Vec::new();
         for p in pieces {
             let mut out = Vec::new();
-            m.push(p.as_bytes(), &mut out);
+            f.push(p.as_bytes(), &mut out, &mut values);
             emitted.push(String::from_utf8(out.clone()).unwrap());
             all.extend(out);
         }
-        m.finish(&mut all);
-        (String::from_utf8(all).unwrap(), emitted)
+        f.finish(&mut all, &mut values);
+        (String::from_utf8(all).unwrap(), emitted, values)
     }
 
     #[test]
-    fn secret_split_across_reads_is_masked() {
-        let (all, _) = mask_in_pieces(&["hunter22"], &["pass=hun", "ter22 ok"]);
-        assert_eq!(all, "pass=*** ok");
+    fn add_mask_lines_are_taken_out_and_their_values_kept() {
+        let (all, _, values) = filter(&[
+            "before\n::add-mask::s3cret-1\n  ::add-mask::two%0Alines\r\nafter ::add-mask::no\n",
+        ]);
+        assert_eq!(all, "before\nafter ::add-mask::no\n");
+        assert_eq!(values, ["s3cret-1", "two\nlines"]);
     }
 
     #[test]
-    fn secret_split_byte_by_byte_is_masked() {
-        let text = "a hunter22 b hunter2 c";
-        let pieces: Vec<String> = text.chars().map(String::from).collect();
-        let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
-        let (all, _) = mask_in_pieces(&["hunter22"], &pieces);
-        assert_eq!(all, "a *** b hunter2 c");
+    fn add_mask_split_across_reads_and_unfinished_at_end() {
+        let (all, emitted, values) =
+            filter(&[":", ":add-m", "ask::abc", "def\nok\n::add-mask::last"]);
+        assert_eq!(all, "ok\n");
+        assert_eq!(emitted, ["", "", "", "ok\n"]);
+        assert_eq!(values, ["abcdef", "last"]);
     }
 
     #[test]
-    fn holds_back_only_a_possible_secret_start() {
-        let (_, emitted) = mask_in_pieces(&["hunter22"], &["Continue? ", "x hun"]);
-        assert_eq!(emitted, vec!["Continue? ", "x "]);
+    fn pieces_or_whole_give_the_same_result() {
+        use proptest::prelude::*;
+        let alphabet = prop_oneof![
+            Just("::add-mask::"),
+            Just(":"),
+            Just(" "),
+            Just("\n"),
+            Just("ab"),
+            Just("\r"),
+        ];
+        proptest!(|(parts in proptest::collection::vec(alphabet, 0..30),
+                    cuts in proptest::collection::vec(0usize..200, 0..6))| {
+            let text: String = parts.concat();
+            let whole = filter(&[&text]);
+            let mut cuts = cuts;
+            cuts.retain(|&c| c <= text.len());
+            cuts.sort();
+            let mut pieces = Vec::new();
+            let mut at = 0;
+            for c in cuts.into_iter().chain([text.len()]) {
+                pieces.push(&text[at..c]);
+                at = c;
+            }
+            let split = filter(&pieces);
+            prop_assert_eq!((&whole.0, &whole.2), (&split.0, &split.2));
+        });
     }
 
     #[test]
-    fn flushes_an_unfinished_prefix_at_end() {
-        let (all, _) = mask_in_pieces(&["hunter22"], &["end hunt"]);
-        assert_eq!(all, "end hunt");
-    }
-
-    #[test]
-    fn longest_secret_wins() {
-        let (all, _) = mask_in_pieces(&["abcd", "abcdefgh"], &["xabcdefghy abcdz"]);
-        assert_eq!(all, "x***y ***z");
-    }
-
-    #[test]
-    fn no_secrets_passes_through() {
-        let (all, emitted) = mask_in_pieces(&[], &["abc", "def"]);
-        assert_eq!(all, "abcdef");
-        assert_eq!(emitted, vec!["abc", "def"]);
+    fn only_a_possible_command_is_held_back() {
+        let (all, emitted, values) = filter(&["Continue? ", "y\n:", ": not one\n", "::ad"]);
+        assert_eq!(emitted, ["Continue? ", "y\n", ":: not one\n", ""]);
+        assert_eq!(all, "Continue? y\n:: not one\n::ad");
+        assert!(values.is_empty());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use super::output::{Masker, Tail, CHUNK};
+use super::output::{AddMask, Masker, Tail, CHUNK};
 use super::shell::{self, Prepared};
 use super::terminal::{self, Lent};
 use super::{
@@ -405,39 +405,66 @@ impl Watch<'_> {
     }
 }
 
-/// Masks each stream and keeps what `Capture` asks for.
+/// Takes `::add-mask::` lines out of each stream, masks it, and keeps what
+/// `Capture` asks for.
 struct Collector {
     capture: Capture,
-    /// One masker per pipe: a secret cannot straddle two pipes.
+    /// One filter and masker per pipe: a line or a secret cannot straddle
+    /// two pipes. A value to mask learnt on either goes to both.
+    out_cmds: AddMask,
+    err_cmds: AddMask,
     out_mask: Masker,
     err_mask: Masker,
     combined: Tail,
     stdout: Tail,
     stderr: Tail,
+    /// Output with the command lines taken out, before masking.
+    plain: Vec<u8>,
     scratch: Vec<u8>,
+    values: Vec<String>,
 }
 
 impl Collector {
     fn new(req: &StepRun<'_>) -> Self {
         Collector {
             capture: req.capture,
+            out_cmds: AddMask::default(),
+            err_cmds: AddMask::default(),
             out_mask: Masker::new(req.redactor),
             err_mask: Masker::new(req.redactor),
             combined: Tail::new(CAPTURE_CAP),
             stdout: Tail::new(CAPTURE_CAP),
             stderr: Tail::new(CAPTURE_CAP),
+            plain: Vec::new(),
             scratch: Vec::new(),
+            values: Vec::new(),
         }
     }
 
     fn data(&mut self, stream: StreamKind, bytes: &[u8], sink: &mut dyn OutputSink) {
+        self.plain.clear();
+        let cmds = match stream {
+            StreamKind::Stderr => &mut self.err_cmds,
+            _ => &mut self.out_cmds,
+        };
+        cmds.push(bytes, &mut self.plain, &mut self.values);
+        self.learn(sink);
         self.scratch.clear();
         let mask = match stream {
             StreamKind::Stderr => &mut self.err_mask,
             _ => &mut self.out_mask,
         };
-        mask.push(bytes, &mut self.scratch);
+        mask.push(&self.plain, &mut self.scratch);
         self.emit(stream, sink);
+    }
+
+    /// Values from `::add-mask::` lines: masked from now on, and passed on.
+    fn learn(&mut self, sink: &mut dyn OutputSink) {
+        for value in self.values.drain(..) {
+            self.out_mask.add(&value);
+            self.err_mask.add(&value);
+            sink.mask(&value);
+        }
     }
 
     fn finish(&mut self, sink: &mut dyn OutputSink) {
@@ -447,11 +474,19 @@ impl Collector {
             [Some(StreamKind::Combined), None]
         };
         for stream in streams.into_iter().flatten() {
+            self.plain.clear();
+            let cmds = match stream {
+                StreamKind::Stderr => &mut self.err_cmds,
+                _ => &mut self.out_cmds,
+            };
+            cmds.finish(&mut self.plain, &mut self.values);
+            self.learn(sink);
             self.scratch.clear();
             let mask = match stream {
                 StreamKind::Stderr => &mut self.err_mask,
                 _ => &mut self.out_mask,
             };
+            mask.push(&self.plain, &mut self.scratch);
             mask.finish(&mut self.scratch);
             self.emit(stream, sink);
         }

@@ -6,10 +6,13 @@ use std::io::IsTerminal;
 
 use console::Style;
 
+mod sanitize;
+mod screen;
 pub mod status;
 pub mod terminal;
 
-use crate::cli::{ColorChoice, Exit};
+use crate::color::ColorChoice;
+use crate::exit::Exit;
 
 pub mod diag;
 pub mod drift;
@@ -93,6 +96,62 @@ pub fn fatal_message(palette: &Palette, err: &anyhow::Error) -> String {
     if let Some(crate::parse::LoadError::Invalid { file, diagnostics }) = invalid {
         out.push_str(&diag::render(palette, file, diagnostics));
     }
-    out.push_str(&format!("{} {err:#}\n", palette.error("error:")));
+    out.push_str(&format!("{} {}\n", palette.error("error:"), chain(err)));
     out
+}
+
+/// An error and its causes, `outer: inner: ...`, leaving out a cause whose
+/// text an outer message already holds: many errors (ours made with
+/// thiserror's `{source}`, and std's) print their source themselves *and*
+/// return it from `source()`, and anyhow's `{:#}` would repeat it.
+pub fn chain(err: &anyhow::Error) -> String {
+    let mut out = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+/// The ticks runsheet marks results with, the same in every command.
+pub const PASS_MARK: &str = "✓";
+pub const FAIL_MARK: &str = "✗";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Data and types flow one way: `report` is below `cli` (STYLE.md,
+    /// "Growing the tree").
+    #[test]
+    fn report_never_imports_from_cli() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/report");
+        let needle = ["crate", "cli"].join("::");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(!text.contains(&needle), "{} imports cli", path.display());
+        }
+    }
+
+    #[test]
+    fn a_cause_an_error_already_prints_is_not_repeated() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let load = crate::parse::LoadError::Io {
+            path: "nope.md".into(),
+            source: io,
+        };
+        let err = anyhow::Error::new(load);
+        assert_eq!(chain(&err), "cannot read nope.md: entity not found");
+        let err = err.context("while checking");
+        assert_eq!(
+            chain(&err),
+            "while checking: cannot read nope.md: entity not found"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(chain(&plain), "outer: inner");
+    }
 }

@@ -93,9 +93,9 @@ impl<'a> Status<'a> {
         let _ = writeln!(out, "result: {word}");
         for step in &run.steps {
             let (mark, status) = match step.status {
-                StepStatus::Passed => (p.success("✔"), p.success("passed")),
+                StepStatus::Passed => (p.success(super::PASS_MARK), p.success("passed")),
                 StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted => {
-                    (p.error("✘"), p.error(step.status.as_str()))
+                    (p.error(super::FAIL_MARK), p.error(step.status.as_str()))
                 }
                 _ => (p.warning("-"), p.warning(step.status.as_str())),
             };

@@ -3,11 +3,11 @@
 //! its duration, missing steps where they stand, and a summary that says how to
 //! go on. A [`Reporter`] of the run engine's events.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
+use super::sanitize::Sanitizer;
+use super::screen::{Fd, Screen};
 use super::Palette;
 use crate::exec::StreamKind;
 use crate::model::{ConsoleCommand, Runbook, Step, Todo};
@@ -17,19 +17,23 @@ use crate::runner::{DryStep, Question, Reporter, RunStart, StepEnd, StepStart, S
 /// Set before a step's output lines, so they never pass for runsheet's own.
 const GUTTER: &str = "  │ ";
 
-/// Prints the run to stdout (warnings to stderr); asks on stdin.
+/// At exit, how long to wait for a terminal that does not read once the run
+/// was interrupted; otherwise runsheet waits until its last line is shown.
+const LAST_WORDS: Duration = Duration::from_secs(2);
+
+/// Shows the run on stdout (warnings on stderr), through a [`Screen`] that
+/// never lets a blocked terminal hold the run up; asks on stdin.
 pub struct Terminal {
     palette: Palette,
-    out: io::BufWriter<io::Stdout>,
+    screen: Screen,
     /// The next output byte starts a line (and gets the gutter).
     line_start: bool,
-    spinner: Option<ProgressBar>,
     /// Draw a spinner while a step is quiet: stdout is a terminal.
     animate: bool,
     started: Instant,
     gutter: String,
-    /// A step's output with the gutter added, reused between chunks.
-    scratch: Vec<u8>,
+    /// Takes what would take the terminal over out of a step's output.
+    sanitizer: Sanitizer,
     /// stdout is `/dev/null`: formatting step output for nobody is skipped.
     discard: bool,
     interrupt: Option<crate::runner::Interrupt>,
@@ -41,96 +45,99 @@ impl Terminal {
             io::stdout().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
         let gutter = palette.dim(GUTTER);
         Terminal {
+            sanitizer: Sanitizer::new(palette.enabled),
             palette,
-            out: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
+            screen: Screen::new(animate),
             line_start: true,
-            spinner: None,
             animate,
             started: Instant::now(),
             gutter,
-            scratch: Vec::new(),
             discard: stdout_is_dev_null(),
             interrupt: None,
         }
     }
 
-    /// Writes runsheet's own lines, with the spinner out of the way.
+    /// Writes runsheet's own lines, after the step's output line is closed.
     fn say(&mut self, text: &str) {
         self.end_output_line();
-        let out = &mut self.out;
-        let mut write = || {
-            let _ = writeln!(out, "{text}");
-            let _ = out.flush();
-        };
-        match &self.spinner {
-            Some(pb) => pb.suspend(write),
-            None => write(),
-        }
+        let mut bytes = Vec::with_capacity(text.len() + 1);
+        bytes.extend_from_slice(text.as_bytes());
+        bytes.push(b'\n');
+        self.screen.text(Fd::Out, bytes);
     }
 
-    /// A step's output that did not end in a newline is closed before
-    /// runsheet writes its own line.
+    /// A step's output that did not end in a newline is closed, and colours
+    /// it left on are reset, before runsheet writes its own line.
     fn end_output_line(&mut self) {
+        let mut close = Vec::new();
+        if self.sanitizer.reset() {
+            close.extend_from_slice(b"\x1b[0m");
+        }
         if !self.line_start {
-            let _ = writeln!(self.out);
+            close.push(b'\n');
             self.line_start = true;
+        }
+        if !close.is_empty() {
+            self.screen.text(Fd::Out, close);
         }
     }
 
     fn start_spinner(&mut self, label: &str) {
-        if !self.animate {
-            return;
+        if self.animate {
+            self.screen.spinner(Some(label.to_string()));
         }
-        let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
-        pb.set_style(
-            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
-                .expect("static template is valid"),
-        );
-        pb.set_message(label.to_string());
-        pb.enable_steady_tick(Duration::from_millis(120));
-        self.spinner = Some(pb);
     }
 
     fn stop_spinner(&mut self) {
-        if let Some(pb) = self.spinner.take() {
-            pb.finish_and_clear();
+        if self.animate {
+            self.screen.spinner(None);
         }
     }
 
+    /// A step's output, filtered for the terminal, with the gutter at the
+    /// start of each line and after each carriage return (a `\r` progress
+    /// bar redraws its line, gutter and all).
     fn write_output(&mut self, bytes: &[u8]) {
         if self.discard {
             return;
         }
-        self.scratch.clear();
-        let mut rest = bytes;
+        let mut clean = Vec::with_capacity(bytes.len());
+        self.sanitizer.push(bytes, &mut clean);
+        let mut out = Vec::with_capacity(clean.len() + 64);
+        let mut rest = &clean[..];
         while !rest.is_empty() {
             if self.line_start {
-                self.scratch.extend_from_slice(self.gutter.as_bytes());
+                out.extend_from_slice(self.gutter.as_bytes());
+                out.extend_from_slice(self.sanitizer.active());
+                self.line_start = false;
             }
-            match rest.iter().position(|b| *b == b'\n') {
+            match rest.iter().position(|b| *b == b'\n' || *b == b'\r') {
                 Some(end) => {
-                    self.scratch.extend_from_slice(&rest[..=end]);
+                    out.extend_from_slice(&rest[..=end]);
+                    if rest[end] == b'\n' {
+                        self.line_start = true;
+                    } else if rest.get(end + 1) != Some(&b'\n') {
+                        out.extend_from_slice(self.gutter.as_bytes());
+                        out.extend_from_slice(self.sanitizer.active());
+                    }
                     rest = &rest[end + 1..];
-                    self.line_start = true;
                 }
                 None => {
-                    self.scratch.extend_from_slice(rest);
+                    out.extend_from_slice(rest);
                     rest = &[];
-                    self.line_start = false;
                 }
             }
         }
-        let _ = self.out.write_all(&self.scratch);
-        let _ = self.out.flush();
-        // A flood of output must not leave a large buffer behind.
-        self.scratch.shrink_to(64 * 1024);
+        if !out.is_empty() {
+            self.screen.output(out);
+        }
     }
 
     fn check_lines(&mut self, checks: &[CheckRecord]) {
         for check in checks.iter().filter(|c| !c.passed) {
             let line = format!(
                 "  {} {} check, line {}: {}",
-                self.palette.error("✘"),
+                self.palette.error(super::FAIL_MARK),
                 check.kind,
                 check.line,
                 check.message
@@ -160,16 +167,21 @@ impl Terminal {
     fn read_answer(&mut self, prompt: &str) -> bool {
         self.stop_spinner();
         self.end_output_line();
-        let _ = write!(self.out, "{prompt}");
-        let _ = self.out.flush();
+        self.screen.text(Fd::Out, prompt.as_bytes().to_vec());
         let answer = read_line_unless(self.interrupt.as_ref());
+        if answer.is_some() && io::stdin().is_terminal() {
+            // The terminal echoed the answer and its newline.
+            self.screen.line_start();
+        } else {
+            self.screen.text(Fd::Out, b"\n".to_vec());
+        }
         if answer.is_none() {
             // Standard input ended (not a terminal, or Ctrl-D): say why the
             // step counts as not done, and what to do instead.
             let hint = "no answer: standard input is closed; answer in a terminal, \
                         or use `runsheet check`, which reports manual steps without asking";
-            let _ = writeln!(self.out);
-            let _ = writeln!(self.out, "{}", self.palette.dim(hint));
+            let line = self.palette.dim(hint);
+            self.say(&line);
         }
         answer.is_some_and(|line| {
             matches!(
@@ -212,9 +224,19 @@ impl Terminal {
 }
 
 impl Drop for Terminal {
+    /// Waits until the terminal has shown everything, unless the run was
+    /// interrupted and it does not read for [`LAST_WORDS`].
     fn drop(&mut self) {
         self.stop_spinner();
-        let _ = self.out.flush();
+        self.end_output_line();
+        let interrupt = self.interrupt.clone();
+        let mut since: Option<Instant> = None;
+        self.screen.close(move || {
+            if !interrupt.as_ref().is_some_and(|i| i.is_set()) {
+                return false;
+            }
+            since.get_or_insert_with(Instant::now).elapsed() >= LAST_WORDS
+        });
     }
 }
 
@@ -384,11 +406,10 @@ impl Reporter for Terminal {
         self.say(&head);
     }
 
-    #[allow(clippy::print_stderr)]
     fn warning(&mut self, message: &str) {
         self.end_output_line();
-        let _ = self.out.flush();
-        eprintln!("{} {message}", self.palette.warning("warning:"));
+        let line = format!("{} {message}\n", self.palette.warning("warning:"));
+        self.screen.text(Fd::Err, line.into_bytes());
     }
 
     fn todo(&mut self, runbook: &Runbook, todo: &Todo) {
@@ -442,13 +463,7 @@ impl Reporter for Terminal {
     }
 
     fn output(&mut self, _stream: StreamKind, bytes: &[u8]) {
-        match self.spinner.take() {
-            Some(pb) => {
-                pb.suspend(|| self.write_output(bytes));
-                self.spinner = Some(pb);
-            }
-            None => self.write_output(bytes),
-        }
+        self.write_output(bytes);
     }
 
     fn step_finished(&mut self, e: &StepEnd<'_>) {
@@ -464,22 +479,22 @@ impl Reporter for Terminal {
         };
         let line = match r.status {
             StepStatus::Passed if reason.is_empty() => {
-                format!("{} {} {took}", self.palette.success("✔"), r.id)
+                format!("{} {} {took}", self.palette.success(super::PASS_MARK), r.id)
             }
             StepStatus::Passed => format!(
                 "{} {} {took} {}",
-                self.palette.success("✔"),
+                self.palette.success(super::PASS_MARK),
                 r.id,
                 self.palette.dim(reason)
             ),
             StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted
                 if reason.is_empty() =>
             {
-                format!("{} {} {took}", self.palette.error("✘"), r.id)
+                format!("{} {} {took}", self.palette.error(super::FAIL_MARK), r.id)
             }
             StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted => format!(
                 "{} {} {took} {}",
-                self.palette.error("✘"),
+                self.palette.error(super::FAIL_MARK),
                 r.id,
                 self.palette.error(reason)
             ),
@@ -500,9 +515,18 @@ impl Reporter for Terminal {
         let summary = Summary::of(record);
         let took = duration(self.started.elapsed().as_millis() as u64);
         let (mark, word) = match record.status {
-            RunStatus::Passed => (self.palette.success("✔"), self.palette.success("passed")),
-            RunStatus::Interrupted => (self.palette.error("✘"), self.palette.error("interrupted")),
-            _ => (self.palette.error("✘"), self.palette.error("failed")),
+            RunStatus::Passed => (
+                self.palette.success(super::PASS_MARK),
+                self.palette.success("passed"),
+            ),
+            RunStatus::Interrupted => (
+                self.palette.error(super::FAIL_MARK),
+                self.palette.error("interrupted"),
+            ),
+            _ => (
+                self.palette.error(super::FAIL_MARK),
+                self.palette.error("failed"),
+            ),
         };
         let line = format!(
             "\n{mark} {word}: {} {}",

@@ -19,7 +19,7 @@ use crate::record::{
     new_run_id, RunDir, RunRecord, RunStatus, StepRecord, StepStatus, Store, TodoRecord,
     SCHEMA_VERSION,
 };
-use crate::secrets::{is_secret_name, Redactor};
+use crate::secrets::Redactor;
 
 /// A routine save of `run.json` is skipped when less time than this many times
 /// the last save's cost has passed since it: writing the record then takes at
@@ -57,8 +57,14 @@ pub(super) fn run(
     let _lock = store.lock(&runbook_abs).map_err(RunError::from)?;
     let record = first_record(runbook, plan, opts, runbook_abs);
     let dir = store.begin(&record)?;
-    let extra = redact_names(runbook, opts);
-    let redactor = redactor(runbook, opts);
+    let mut redactor = redactor(runbook, opts);
+    // A resumed run masks what the earlier run's steps set, as that run did.
+    redactor.learn(
+        state
+            .variables()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
 
     let mut engine = Engine {
         runbook,
@@ -67,7 +73,6 @@ pub(super) fn run(
         dir,
         record,
         redactor,
-        extra,
         base_env,
         state_dirty: plan.resume.as_ref().is_some_and(|r| r.state.is_some()),
         state,
@@ -108,7 +113,6 @@ struct Engine<'a> {
     dir: RunDir,
     record: RunRecord,
     redactor: Redactor,
-    extra: Vec<String>,
     base_env: BTreeMap<String, String>,
     /// Shell state after the last passed step.
     state: ShellState,
@@ -312,6 +316,7 @@ impl Engine<'_> {
             log: BufWriter::with_capacity(64 * 1024, log),
             reporter: &mut *self.reporter,
             error: None,
+            masks: Vec::new(),
         };
         let mut last: Option<Attempt> = None;
         for attempt in 1..=step.options.retry + 1 {
@@ -352,8 +357,14 @@ impl Engine<'_> {
             return Err(anyhow::anyhow!("cannot write {}: {e}", log_path.display()));
         }
         let tried = last.expect("at least one attempt ran");
+        let masks = std::mem::take(&mut tee.masks);
+        drop(tee);
+        if self.learn_secrets(&tried.state, &masks) {
+            step::remask_log(&log_path, &self.redactor)
+                .map_err(|e| anyhow::anyhow!("cannot mask {}: {e}", log_path.display()))?;
+            self.remask_earlier(slot)?;
+        }
         if tried.status == StepStatus::Passed {
-            self.learn_secrets(&tried.state);
             self.state = tried.state;
             self.state_dirty = true;
         }
@@ -361,18 +372,46 @@ impl Engine<'_> {
         record.exit_code = tried.exit_code;
         record.reason = tried.reason;
         record.checks = tried.checks;
+        remask_record(&mut record, &self.redactor);
         Ok(record)
     }
 
-    /// A step that exported a new secret-named variable: mask its value from now on.
-    fn learn_secrets(&mut self, state: &ShellState) {
-        for (name, value) in &state.env {
-            if let Some(value) = value {
-                if is_secret_name(name, &self.extra) {
-                    self.redactor.add(value);
-                }
+    /// Secrets a step set (secret-named variables, exported or not) or
+    /// announced (`::add-mask::`): masked from now on. True when any is new,
+    /// and so the step's own log needs masking again.
+    fn learn_secrets(&mut self, state: &ShellState, masks: &[String]) -> bool {
+        let vars = state.variables();
+        let mut grew = self
+            .redactor
+            .learn(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        for value in masks {
+            grew |= self.redactor.add(value);
+        }
+        grew
+    }
+
+    /// A secret learnt now may have been printed by an earlier step of this
+    /// run (fetched there, named here): their logs and results are masked
+    /// again too. A background step's log is left alone: its step still
+    /// writes to it.
+    fn remask_earlier(&mut self, slot: usize) -> anyhow::Result<()> {
+        for earlier in &mut self.record.steps[self.carried..slot] {
+            remask_record(earlier, &self.redactor);
+            let background = self
+                .runbook
+                .steps
+                .iter()
+                .any(|s| s.id == earlier.id && s.options.background);
+            let Some(name) = earlier.log.as_ref().filter(|_| !background) else {
+                continue;
+            };
+            let path = self.dir.path.join(name);
+            if path.exists() {
+                step::remask_log(&path, &self.redactor)
+                    .map_err(|e| anyhow::anyhow!("cannot mask {}: {e}", path.display()))?;
             }
         }
+        Ok(())
     }
 
     fn mark_rest(&mut self, reason: &str) {
@@ -408,6 +447,26 @@ impl Engine<'_> {
         }
         self.record.finished = Some(rfc3339(SystemTime::now()));
         self.save(true)
+    }
+}
+
+/// Masks the texts of a step's result that may quote its output, its
+/// command or a check's text (which may equal a secret).
+fn remask_record(record: &mut StepRecord, redactor: &Redactor) {
+    if redactor.is_empty() {
+        return;
+    }
+    let mask = |text: &mut String| *text = redactor.redact(text);
+    let mask_some = |text: &mut Option<String>| {
+        if let Some(text) = text {
+            mask(text);
+        }
+    };
+    mask_some(&mut record.reason);
+    for check in &mut record.checks {
+        mask(&mut check.message);
+        mask_some(&mut check.diff);
+        mask_some(&mut check.actual);
     }
 }
 

@@ -235,7 +235,15 @@ pub fn dry_run(runbook: &Runbook, plan: &Plan, opts: &RunOptions) -> Vec<DryStep
         .as_ref()
         .and_then(|r| r.state.as_ref().map(|s| s.cwd.clone()))
         .unwrap_or_else(|| step::first_cwd(runbook, opts));
-    let redactor = engine::redactor(runbook, opts);
+    let mut redactor = engine::redactor(runbook, opts);
+    if let Some(state) = plan.resume.as_ref().and_then(|r| r.state.as_ref()) {
+        redactor.learn(
+            state
+                .variables()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+    }
     plan.entries
         .iter()
         .filter_map(|e| match e {

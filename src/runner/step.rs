@@ -150,6 +150,9 @@ pub(super) struct Tee<'r> {
     pub reporter: &'r mut dyn Reporter,
     /// The first write error on the log, reported once the step ends.
     pub error: Option<std::io::Error>,
+    /// Values the step asked to mask (`::add-mask::`), for the engine to
+    /// mask everywhere from now on.
+    pub masks: Vec<String>,
 }
 
 impl OutputSink for Tee<'_> {
@@ -161,6 +164,40 @@ impl OutputSink for Tee<'_> {
         }
         self.reporter.output(stream, bytes);
     }
+
+    fn mask(&mut self, value: &str) {
+        self.masks.push(value.to_string());
+    }
+}
+
+/// Masks a finished step's log again with secrets learnt while it ran (a
+/// variable it set, an `::add-mask::`), through a temporary file renamed
+/// over it, so the log never holds them once the step is over.
+pub(super) fn remask_log(path: &Path, redactor: &Redactor) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut from = File::open(path)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut to = BufWriter::new(tempfile::NamedTempFile::new_in(dir)?);
+    let mut stream = redactor.stream();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut out = Vec::new();
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.clear();
+        stream.push(&buf[..n], &mut out);
+        to.write_all(&out)?;
+    }
+    out.clear();
+    stream.finish(&mut out);
+    to.write_all(&out)?;
+    let to = to.into_inner().map_err(|e| e.into_error())?;
+    to.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Runs the step once, from `state`.
@@ -193,10 +230,16 @@ fn console(
     if let Some(dir) = &step_cwd {
         state.cwd = dir.clone();
     }
+    // A secret one command sets (or `::add-mask::`s) is masked in the next.
+    let mut redactor = cx.redactor.clone();
     let mut checks = Vec::new();
     let mut all = Vec::new();
     let mut last = None;
     for cmd in commands {
+        let cx = &Context {
+            redactor: &redactor,
+            ..*cx
+        };
         let masked = cx.redactor.redact(&cmd.command);
         tee.reporter.command_started(cmd, &masked);
         if tee.error.is_none() {
@@ -213,6 +256,15 @@ fn console(
             verdict.status != StepStatus::Passed || check.as_ref().is_some_and(|c| !c.passed);
         checks.extend(check);
         state = outcome.state.clone();
+        redactor.learn(
+            state
+                .variables()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        for value in &tee.masks {
+            redactor.add(value);
+        }
         last = Some((outcome, verdict));
         if failed {
             break;

@@ -5,6 +5,9 @@ mod sheet;
 
 mod book;
 mod check;
+mod cli;
 mod lint;
 mod list;
 mod run;
+mod secrets;
+mod terminal;

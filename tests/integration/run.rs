@@ -82,7 +82,7 @@ fn runs_in_order_carrying_cwd_env_and_shell_variables() {
         .stdout_has("  │ stub ran: build mint hello shell-var")
         .stdout_has("⚠ missing step: write the deploy check (")
         .stdout_has("runbook.md:27, in Build)")
-        .stdout_has("✔ passed: 5 passed, 1 missing step");
+        .stdout_has("✓ passed: 5 passed, 1 missing step");
     let record = run_json(&ran.dir.join(".runsheet"));
     assert_eq!(record["status"], "passed");
     assert_eq!(record["steps"].as_array().unwrap().len(), 5);
@@ -98,7 +98,7 @@ fn failure_stops_the_run_and_resume_goes_on_where_it_stopped() {
     let ran = sheet.args(["run"]).arg(&book).run().code(1);
     let ran = ran
         .stdout_has("  │ not fixed yet")
-        .stdout_has("✘ flaky")
+        .stdout_has("✗ flaky")
         .stdout_has("exit status 3, expected 0")
         .stdout_has("1 not run")
         .stdout_has(&format!("runsheet run {} --resume", book.display()));
@@ -599,7 +599,7 @@ fn confirm_manual_and_interactive_steps_use_the_terminal() {
         .run()
         .code(1)
         .stdout_lacks("Run `ask`?")
-        .stdout_has("✘ by-hand")
+        .stdout_has("✗ by-hand")
         .stdout_has("manual step not done");
     assert!(dir.join("confirmed").exists());
 }
