@@ -339,11 +339,17 @@ fn closest<'a>(
         .collect()
 }
 
+/// Picked by name, or standing in a picked section (or anywhere, when nothing
+/// is picked); an `exclude_from_run_all` step only by name.
 fn picked(runbook: &Runbook, step: &Step, sections: &[String], steps: &[String]) -> bool {
-    if sections.is_empty() && steps.is_empty() {
+    if steps.contains(&step.id) {
         return true;
     }
-    steps.contains(&step.id) || in_sections(runbook, step.section.as_deref(), sections)
+    if step.options.exclude_from_run_all {
+        return false;
+    }
+    (sections.is_empty() && steps.is_empty())
+        || in_sections(runbook, step.section.as_deref(), sections)
 }
 
 fn in_sections(runbook: &Runbook, section: Option<&str>, sections: &[String]) -> bool {

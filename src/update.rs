@@ -101,6 +101,23 @@ fn plan_one(
             } if *l == line => Some((*mode, *content_span, *l, false)),
             _ => None,
         }),
+        crate::check::KIND_SCORE => step.checks.iter().find_map(|c| match c {
+            Check::Similar {
+                line: l,
+                content_span,
+                ..
+            } if *l == line => Some((MatchMode::Exact, *content_span, *l, false)),
+            _ => None,
+        }),
+        crate::check::KIND_REGEX => {
+            plan.refused.push(Refused {
+                line,
+                reason: "the block after `expected_similarity=\"REGEX\"` is only an example; \
+                         the regex in the comment decides, so edit that by hand"
+                    .into(),
+            });
+            return;
+        }
         "console" => match &step.kind {
             StepKind::Console { commands, .. } => commands
                 .iter()

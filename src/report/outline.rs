@@ -246,6 +246,14 @@ fn describe(check: &Check) -> String {
         Check::Contains { text, .. } => format!("contains {text:?}"),
         Check::NotContains { text, .. } => format!("does not contain {text:?}"),
         Check::Matches { regex, .. } => format!("matches /{regex}/"),
+        Check::Similar { want, .. } => match want {
+            crate::model::Similarity::Score { min } => {
+                format!("output block, similarity at least {min}")
+            }
+            crate::model::Similarity::Regex { regex } => {
+                format!("output matches /{regex}/ (the block is an example)")
+            }
+        },
     }
 }
 

@@ -1,0 +1,2 @@
+//! Dialect reading, unit by unit.
+
