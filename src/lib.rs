@@ -15,6 +15,7 @@ pub mod cli;
 pub mod diag;
 pub mod discover;
 pub mod exec;
+pub mod inputs;
 pub mod model;
 pub mod parse;
 pub mod plan;

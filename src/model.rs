@@ -184,11 +184,13 @@ pub struct StepOptions {
     pub setup: bool,
     /// Left out of whole-runbook and section runs; `--step ID` still runs it
     /// (Runme's `excludeFromRunAll`).
-    #[serde(default)]
+    // Left out of the JSON when off, so step hashes recorded before these
+    // fields existed still match.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exclude_from_run_all: bool,
     /// Gets the terminal's stdin under `run`, as Runme's interactive cells do;
     /// unlike `interactive` it needs none: `check` runs it with empty stdin.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stdin: bool,
     /// What runs, when a dialect makes it differ from the block's `code`
     /// (Runme's `$ ` prompts dropped, input placeholders turned into reads of

@@ -267,7 +267,7 @@ struct ListJson<'a> {
     steps: Vec<StepJson<'a>>,
     todos: Vec<TodoJson<'a>>,
     blocks: Vec<BlockJson<'a>>,
-    front: &'a crate::model::FrontMatter,
+    front_matter: &'a crate::model::FrontMatter,
     hash: &'a str,
 }
 
@@ -333,7 +333,7 @@ pub fn json(rb: &Runbook) -> String {
                 role: b.role,
             })
             .collect(),
-        front: &rb.front,
+        front_matter: &rb.front,
         hash: &rb.hash,
     };
     let mut text = serde_json::to_string_pretty(&list).unwrap_or_default();
