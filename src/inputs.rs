@@ -132,7 +132,11 @@ mod tests {
             ["USER", "API_TOKEN", "REGION"]
         );
         assert_eq!(
-            names(unsupplied(&rb, &all, &env(&[("API_TOKEN", "t0ken"), ("REGION", "")]))),
+            names(unsupplied(
+                &rb,
+                &all,
+                &env(&[("API_TOKEN", "t0ken"), ("REGION", "")])
+            )),
             ["USER"]
         );
         // A placeholder counts only when its step runs.
@@ -149,7 +153,10 @@ mod tests {
         let rb = runbook("---\nenv: { A: x }\ninputs: [A, B, C]\n---\n");
         let env = supplied_env(&rb, &env(&[("PATH", "/bin")]), &env(&[("B", "y")]));
         let p = plan(&rb, &Selection::default()).unwrap();
-        let left: Vec<&str> = unsupplied(&rb, &p, &env).iter().map(|i| i.name.as_str()).collect();
+        let left: Vec<&str> = unsupplied(&rb, &p, &env)
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
         assert_eq!(left, ["C"]);
     }
 
@@ -164,6 +171,9 @@ mod tests {
             "rb.md needs inputs that nobody supplied; nothing was run:\n  API_TOKEN (line 4)\n  REGION (line 9)\nsupply each with --env NAME=VALUE or in the environment, or run it in a terminal to be asked"
         );
         let needed = unsupplied(&rb, &p, &env(&[("API_TOKEN", "x"), ("REGION", "eu")]));
-        assert_eq!(without_asking(&rb, &needed).unwrap(), env(&[("USER", "me")]));
+        assert_eq!(
+            without_asking(&rb, &needed).unwrap(),
+            env(&[("USER", "me")])
+        );
     }
 }

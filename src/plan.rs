@@ -590,6 +590,32 @@ pub(crate) mod tests {
         assert_eq!(ids(&rb, &p), ["cd"]);
     }
 
+    #[test]
+    fn excluded_from_run_all_runs_only_when_named() {
+        let excluded = StepOptions {
+            exclude_from_run_all: true,
+            ..opts()
+        };
+        let rb = book(
+            &[("intro", None, "Intro"), ("deploy", None, "Deploy")],
+            &[
+                ("a", "intro", opts()),
+                ("clean", "intro", excluded.clone()),
+                ("b", "deploy", opts()),
+                ("wipe", "deploy", excluded),
+            ],
+            &[],
+        );
+        let p = plan(&rb, &Selection::default()).unwrap();
+        assert_eq!(ids(&rb, &p), ["a", "b"]);
+        let p = plan(&rb, &select(|s| s.sections = vec!["deploy".into()])).unwrap();
+        assert_eq!(ids(&rb, &p), ["b"]);
+        let p = plan(&rb, &select(|s| s.from = Some("a".into()))).unwrap();
+        assert_eq!(ids(&rb, &p), ["a", "b"]);
+        let p = plan(&rb, &select(|s| s.steps = vec!["wipe".into()])).unwrap();
+        assert_eq!(ids(&rb, &p), ["wipe"]);
+    }
+
     fn record(rb: &Runbook, statuses: &[(&str, StepStatus, &str)]) -> RunRecord {
         RunRecord {
             schema: SCHEMA_VERSION,

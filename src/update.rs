@@ -543,6 +543,35 @@ mod tests {
     }
 
     #[test]
+    fn a_similarity_block_is_rewritten_but_a_regex_ones_example_never() {
+        let text = "```bash\necho hi\n```\n<!-- expected_similarity=0.9 -->\n```text\nold\n```\n";
+        let src = Source::new("r.md", text);
+        let parsed = crate::parse::parse(&src);
+        let step = &parsed.runbook.steps[0];
+        let line = step.checks[0].line();
+        let mut r = record_for(&step.id, line, "hi\n");
+        r.steps[0].checks[0].kind = crate::check::KIND_SCORE.into();
+        let plan = plan_updates(&src, &parsed.runbook, &r);
+        assert_eq!(
+            applied(text, &plan),
+            "```bash\necho hi\n```\n<!-- expected_similarity=0.9 -->\n```text\nhi\n```\n"
+        );
+        let text = "```bash\necho hi\n```\n<!-- expected_similarity=\"h.\" -->\n```text\nan example\n```\n";
+        let src = Source::new("r.md", text);
+        let parsed = crate::parse::parse(&src);
+        let step = &parsed.runbook.steps[0];
+        let mut r = record_for(&step.id, step.checks[0].line(), "bye\n");
+        r.steps[0].checks[0].kind = crate::check::KIND_REGEX.into();
+        let plan = plan_updates(&src, &parsed.runbook, &r);
+        assert!(plan.edits.is_empty());
+        assert!(
+            plan.refused[0].reason.contains("only an example"),
+            "{:?}",
+            plan.refused
+        );
+    }
+
+    #[test]
     fn rewrites_one_command_of_a_console_transcript() {
         let text = "- Try:\n\n  ```console\n  $ echo hi\n  bye\n  $ false\n  ? 1\n  ```\n";
         let commands = vec![

@@ -80,9 +80,7 @@ fn scored_diff(expected: &str, actual: &str, score: f64, min: f64) -> String {
         )
         .to_string();
     if body.is_empty() {
-        format!(
-            "--- expected (similarity needed: {min})\n+++ actual (similarity: {score:.2})\n"
-        )
+        format!("--- expected (similarity needed: {min})\n+++ actual (similarity: {score:.2})\n")
     } else {
         body
     }
@@ -96,9 +94,7 @@ fn searched(line: usize, regex: &str, actual: &str, outcome: &Outcome) -> CheckR
         .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
         .collect();
     let pattern = expand(regex, &|name| {
-        vars.get(name)
-            .cloned()
-            .or_else(|| std::env::var(name).ok())
+        vars.get(name).cloned().or_else(|| std::env::var(name).ok())
     });
     let (passed, message) = match regex::Regex::new(&pattern) {
         Ok(re) if re.is_match(actual) => (true, format!("output matches /{regex}/")),

@@ -148,8 +148,8 @@ enum Owner {
 
 fn owner(attr: &Attr) -> Owner {
     let key = attr.key.as_str();
-    let flag_with_value = matches!(key, "interactive" | "background" | "excludeFromRunAll")
-        && attr.value.is_some();
+    let flag_with_value =
+        matches!(key, "interactive" | "background" | "excludeFromRunAll") && attr.value.is_some();
     if key.starts_with('.') || (attr.value.is_none() && is_line_range(key)) {
         Owner::Foreign
     } else if RUNME_KEYS.contains(&key)
@@ -172,13 +172,10 @@ fn owner(attr: &Attr) -> Owner {
 /// `3`, `3-5`, `1,4-6`, `1, 4-6` (a comma may end a word): lines to highlight.
 fn is_line_range(word: &str) -> bool {
     !word.is_empty()
-        && word
-            .split(',')
-            .filter(|part| !part.is_empty())
-            .all(|part| {
-                let mut ends = part.splitn(2, '-');
-                ends.all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-            })
+        && word.split(',').filter(|part| !part.is_empty()).all(|part| {
+            let mut ends = part.splitn(2, '-');
+            ends.all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
         && word.bytes().any(|b| b.is_ascii_digit())
 }
 
@@ -191,6 +188,14 @@ fn read_group(info: &str, open: usize, close: usize, out: &mut Info) {
     }
     let mut group = Info::default();
     tokenize(info, open + 1, close, &mut group);
+    // knitr and Quarto separate chunk options with commas (`{r setup, echo=FALSE}`).
+    let knitr = group.attrs.iter().any(|a| {
+        let word = a.value.as_deref().unwrap_or(&a.key);
+        word.ends_with(',') && !is_line_range(word)
+    });
+    if knitr {
+        return;
+    }
     let owners: Vec<Owner> = group.attrs.iter().map(owner).collect();
     let style = if owners.contains(&Owner::Runme) {
         Style::Runme
@@ -202,9 +207,10 @@ fn read_group(info: &str, open: usize, close: usize, out: &mut Info) {
     // Pandoc writes its own `key=value` words beside its classes and `#id`.
     let pandoc = group.attrs.iter().any(|a| a.key.starts_with('.'));
     for (attr, owner) in group.attrs.into_iter().zip(owners) {
-        let other_tools = attr.key.starts_with('.') || attr.value.is_none() && is_line_range(&attr.key);
+        let other_tools =
+            attr.key.starts_with('.') || attr.value.is_none() && is_line_range(&attr.key);
         let keep = match style {
-            Style::Runsheet => !other_tools && !(pandoc && owner == Owner::Foreign),
+            Style::Runsheet => !(other_tools || pandoc && owner == Owner::Foreign),
             _ => !other_tools,
         };
         if keep {
@@ -259,22 +265,23 @@ fn unclosed(info: &str, open: usize, out: &mut Info) {
         return;
     }
     let rest = &info[open..];
-    out.problems.push(if rest.contains('"') && rest.contains('}') {
-        // A quote left open hides the `}`: name the real culprit.
-        Problem::new(
-            open..info.len(),
-            "unclosed-quote",
-            "a quoted value in the attributes is never closed".into(),
-            Some("end it with `\"` (write `\\\"` for a quote inside it)".into()),
-        )
-    } else {
-        Problem::new(
-            open..info.len(),
-            "unclosed-attributes",
-            "the `{` of the attributes is never closed".into(),
-            Some("end the attributes with `}`".into()),
-        )
-    });
+    out.problems
+        .push(if rest.contains('"') && rest.contains('}') {
+            // A quote left open hides the `}`: name the real culprit.
+            Problem::new(
+                open..info.len(),
+                "unclosed-quote",
+                "a quoted value in the attributes is never closed".into(),
+                Some("end it with `\"` (write `\\\"` for a quote inside it)".into()),
+            )
+        } else {
+            Problem::new(
+                open..info.len(),
+                "unclosed-attributes",
+                "the `{` of the attributes is never closed".into(),
+                Some("end the attributes with `}`".into()),
+            )
+        });
 }
 
 impl Style {
@@ -846,5 +853,135 @@ mod tests {
         assert_eq!(p.len(), 2);
         assert!(p[0].help.as_deref().unwrap().contains("`stream`"));
         assert!(p[1].help.as_deref().unwrap().contains("match=contains"));
+    }
+
+    /// Info strings other tools write: none is an error, none sets anything.
+    #[test]
+    fn other_tools_info_strings_are_left_alone() {
+        for info in [
+            "bash {3-5}",
+            "bash {1,4-6}",
+            "bash {1, 4-6}",
+            "js {2-3} title=\"file.js\"",
+            "bash title=\"Terminal\" {3-5}",
+            "bash title=\"a {b} c\"",
+            "python linenums=\"1\"",
+            "python hl_lines=\"2 3\"",
+            "python linenums=\"1\" hl_lines=\"2\" title=\"x.py\"",
+            "jsx showLineNumbers",
+            "js showLineNumbers {1,3-4}",
+            "bash {.line-numbers}",
+            "haskell {.haskell .numberLines startFrom=\"100\"}",
+            "bash {.numberLines startFrom=100}",
+            "js {title=\"x\"}",
+            "ts {filename=\"a.ts\"}",
+            "js ins={2} del={3}",
+            "go {linenos=table,hl_lines=[8,\"15-17\"],linenostart=199}",
+            "shell {data-line=\"3\"}",
+            "bash {frobnicate}",
+            "python {code-line-numbers=\"1\"}",
+            "{r setup, include=FALSE}",
+            "bash {}",
+            "rust,ignore",
+            "console {2}",
+            "js {",
+            "js {3-5",
+        ] {
+            let parsed = parse_info(info);
+            assert!(parsed.problems.is_empty(), "{info}: {:?}", parsed.problems);
+            assert!(parsed.attrs.is_empty(), "{info}: {:?}", parsed.attrs);
+            assert_eq!(parsed.style, Style::None, "{info}");
+        }
+    }
+
+    #[test]
+    fn runsheet_words_beside_other_tools_words_still_count() {
+        let parsed = parse_info("bash title=\"Deploy\" {#deploy timeout=5m} {3-5}");
+        assert_eq!(parsed.style, Style::Runsheet);
+        let keys: Vec<&str> = parsed.attrs.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(keys, ["id", "timeout"]);
+        // Pandoc: its `#id` is runsheet's id; its classes and words are its own.
+        let parsed = parse_info("bash {#build .numberLines startFrom=\"100\"}");
+        let keys: Vec<&str> = parsed.attrs.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(keys, ["id"]);
+        // A misspelt word makes the group runsheet's, so it is reported.
+        let (_, p) = step("bash {timout=5s}");
+        assert_eq!(p[0].code, "unknown-attribute");
+        assert_eq!(p[0].help.as_deref(), Some("did you mean `timeout`?"));
+        let (_, p) = step("bash {3-5} {#x intractive}");
+        assert_eq!(p[0].help.as_deref(), Some("did you mean `interactive`?"));
+        let (_, p) = step("bash {#x dir=src}");
+        assert_eq!(p[0].help.as_deref(), Some("did you mean `cwd`?"));
+        // An unclosed group is an error only when it is runsheet's.
+        assert_eq!(parse_info("sh {#x").problems[0].code, "unclosed-attributes");
+        assert_eq!(
+            parse_info("sh {timout=5").problems[0].code,
+            "unclosed-attributes"
+        );
+    }
+
+    #[test]
+    fn runme_groups() {
+        for info in [
+            "sh { name=build }",
+            "sh {name=build interactive=false}",
+            "sh { name=runme-list closeTerminalOnSuccess=false interactive=false }",
+            "sh {\"id\":\"01HF7BT3HD84GWTQB8ZCWPH803\"}",
+            "sh {\"name\": \"generate\"}",
+            "sh {\"background\":\"true\",\"id\":\"01HJ9NZT45B03C9J6YJJJDB8PG\",\"interactive\":\"true\",\"name\":\"server-dev\"}",
+            "sh { background=true }",
+            "sh { excludeFromRunAll=true }",
+            "sh { id=01HF7BT3HD84GWTQB8ZCWPH803 }",
+            "graphql {\"id\":\"01HSXDR2PDVFZ9ZV8Z60XK6MTB\",\"interpreter\":\"cat\"}",
+            "sh {\"terminalRows\":28,\"x\":{\"y\":1}}",
+        ] {
+            let parsed = parse_info(info);
+            assert_eq!(parsed.style, Style::Runme, "{info}");
+            assert!(parsed.problems.is_empty(), "{info}: {:?}", parsed.problems);
+        }
+        let parsed = parse_info("sh {\"terminalRows\":28,\"name\":\"a\"}");
+        let pairs: Vec<(&str, &str)> = parsed
+            .attrs
+            .iter()
+            .map(|a| (a.key.as_str(), a.value.as_deref().unwrap_or("")))
+            .collect();
+        assert_eq!(pairs, [("name", "a"), ("terminalRows", "28")]);
+        // Broken JSON is a warning: Runme would not read it either.
+        let parsed = parse_info("sh {\"name\": }");
+        assert!(parsed.attrs.is_empty() && parsed.problems.is_empty());
+        assert_eq!(parsed.warnings[0].code, "bad-attributes");
+    }
+
+    #[test]
+    fn typos_need_four_letters_and_one_edit_or_two_in_long_words() {
+        let keys = &[
+            "timeout",
+            "requires",
+            "shell",
+            "cwd",
+            "title",
+            "env",
+            "interactive",
+        ];
+        for (word, want) in [
+            ("timout", Some("timeout")),
+            ("timeot", Some("timeout")),
+            ("requries", Some("requires")),
+            ("shel", Some("shell")),
+            ("intractve", Some("interactive")),
+            ("id", None),
+            ("cwds_long", None),
+            ("url", None),
+            ("slug", None),
+            ("date", None),
+            ("tags", None),
+            ("draft", None),
+            ("Title", None),
+            ("title", None),
+            ("timeouts_x", None),
+            ("config", None),
+        ] {
+            assert_eq!(typo_of(word, keys), want, "{word}");
+        }
     }
 }

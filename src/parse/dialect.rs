@@ -158,7 +158,8 @@ pub(crate) fn is_ulid(s: &str) -> bool {
     s.len() == 26
         && s.bytes().all(|b| {
             b.is_ascii_digit()
-                || (b.is_ascii_alphabetic() && !matches!(b.to_ascii_uppercase(), b'I' | b'L' | b'O' | b'U'))
+                || (b.is_ascii_alphabetic()
+                    && !matches!(b.to_ascii_uppercase(), b'I' | b'L' | b'O' | b'U'))
         })
 }
 
@@ -198,7 +199,8 @@ pub(crate) fn runme_step_attrs(
 ) -> StepAttrs {
     let (ours, theirs): (Vec<Attr>, Vec<Attr>) = attrs.iter().cloned().partition(|a| {
         attrs::STEP_KEYS.contains(&a.key.as_str())
-            && !(a.value.is_some() && matches!(a.key.as_str(), "interactive" | "background" | "cwd"))
+            && !(a.value.is_some()
+                && matches!(a.key.as_str(), "interactive" | "background" | "cwd"))
             && !(a.key == "id" && a.value.as_deref().is_some_and(is_ulid))
     });
     let mut out = attrs::step_attrs(&ours, problems);
@@ -216,7 +218,9 @@ pub(crate) fn runme_step_attrs(
             "background" => o.background = flag.unwrap_or(false),
             "excludeFromRunAll" => o.exclude_from_run_all = flag.unwrap_or(false),
             "cwd" if !value.is_empty() => o.cwd = Some(join_cwd(front_cwd, &value)),
-            "interpreter" if !value.trim().is_empty() => out.interpreter = Some(value.trim().into()),
+            "interpreter" if !value.trim().is_empty() => {
+                out.interpreter = Some(value.trim().into())
+            }
             "promptEnv" => {
                 out.prompt_env = Some(!matches!(
                     value.to_ascii_lowercase().as_str(),
@@ -388,7 +392,9 @@ fn placeholder(line: &str, asks: Asks) -> Option<(String, Option<String>)> {
 /// A trailing ` # comment` after the value.
 fn strip_comment(value: &str) -> &str {
     match value.find(" #") {
-        Some(i) if !value[..i].contains(['"', '\'']) || value[..i].ends_with(['"', '\'']) => &value[..i],
+        Some(i) if !value[..i].contains(['"', '\'']) || value[..i].ends_with(['"', '\'']) => {
+            &value[..i]
+        }
         _ => value,
     }
 }
@@ -499,7 +505,9 @@ fn expectation_key(key: &str) -> Option<KeyKind> {
 /// `\d+\.?\d*`, Innovation Engine's score.
 fn is_score(value: &str) -> bool {
     let (int, frac) = value.split_once('.').unwrap_or((value, ""));
-    !int.is_empty() && int.bytes().all(|b| b.is_ascii_digit()) && frac.bytes().all(|b| b.is_ascii_digit())
+    !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `<!-- ... -->` comments: each one's range and trimmed body.

@@ -248,7 +248,12 @@ fn toml_key_span(source: &Source, block: &Block<'_>, key: &str) -> Range<usize> 
                 return line_span(source, source.line(offset), 1);
             }
         } else if !in_table {
-            let name = trimmed.split('=').next().unwrap_or("").trim().trim_matches(['"', '\'']);
+            let name = trimmed
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches(['"', '\'']);
             if trimmed.contains('=') && name == key {
                 return line_span(source, source.line(offset), 1);
             }
@@ -274,7 +279,12 @@ fn toml_to_json(value: toml::Value) -> Value {
 
 /// The line of `key` nested under the entry at `parent` (YAML `  key:`, or
 /// TOML `key =` after a `[parent]` header); `parent` itself when not found.
-fn nested_span(source: &Source, block: &Block<'_>, parent: &Range<usize>, key: &str) -> Range<usize> {
+fn nested_span(
+    source: &Source,
+    block: &Block<'_>,
+    parent: &Range<usize>,
+    key: &str,
+) -> Range<usize> {
     let mut line = source.line(parent.start) + 1;
     let last = source.line(block.start + block.text.len().saturating_sub(1));
     while line <= last {
@@ -355,7 +365,13 @@ fn read_entries(source: &Source, block: &Block<'_>, entries: Vec<Entry>, out: &m
 }
 
 /// `runsheet: { timeout: 5m, ... }`: every key in it is runsheet's.
-fn read_namespace(source: &Source, block: &Block<'_>, value: Value, span: Range<usize>, out: &mut Front) {
+fn read_namespace(
+    source: &Source,
+    block: &Block<'_>,
+    value: Value,
+    span: Range<usize>,
+    out: &mut Front,
+) {
     let Value::Object(map) = value else {
         out.problems.push(problem(
             span,
@@ -520,8 +536,16 @@ fn inputs(
             ))
         }
     };
-    for (name, details) in entries {
-        let (at, line) = nested(&name);
+    // The mapping comes sorted by name; keep the file's order.
+    let mut entries: Vec<(String, Value, Range<usize>, usize)> = entries
+        .into_iter()
+        .map(|(name, details)| {
+            let (at, line) = nested(&name);
+            (name, details, at, line)
+        })
+        .collect();
+    entries.sort_by_key(|e| e.2.start);
+    for (name, details, at, line) in entries {
         if !is_variable_name(&name) {
             return Err(wrong(
                 at,
@@ -538,7 +562,11 @@ fn inputs(
                         "default" => input.default = scalar(&v),
                         "secret" => {
                             input.secret = v.as_bool().ok_or_else(|| {
-                                wrong(at.clone(), format!("`secret` of input `{name}` must be true or false"), "write `secret: true`")
+                                wrong(
+                                    at.clone(),
+                                    format!("`secret` of input `{name}` must be true or false"),
+                                    "write `secret: true`",
+                                )
                             })?
                         }
                         other => {
@@ -559,7 +587,11 @@ fn inputs(
             Value::Null => {}
             other => {
                 input.default = Some(scalar(&other).ok_or_else(|| {
-                    wrong(at.clone(), format!("input `{name}` must be a mapping or a default value"), "like `REGION: { default: eu-west-1 }`")
+                    wrong(
+                        at.clone(),
+                        format!("input `{name}` must be a mapping or a default value"),
+                        "like `REGION: { default: eu-west-1 }`",
+                    )
                 })?)
             }
         }
@@ -678,5 +710,199 @@ mod tests {
             "front matter is not valid YAML: duplicate mapping key: title"
         );
         assert_eq!(f.problems[0].span.start, "---\ntitle: a\n".len());
+    }
+
+    #[test]
+    fn keys_written_for_other_tools_are_kept_not_refused() {
+        let text = "---\ntitle: Alert\nweight: 20\nmenu:\n  main: { parent: runbooks }\nid: intro\nslug: /intro\nsidebar_position: 2\ndescription: what to do\ndate: 2024-01-01\nauthor: me\ndraft: true\ntags: [a, b]\nlayout: doc\nms.author: someone\nms.topic: quickstart\nurl: /x\ndefaults: { timeout: 1 }\n---\n";
+        let f = front(text);
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
+        assert_eq!(f.front.title.as_deref(), Some("Alert"));
+        let extra: Vec<&str> = f.front.extra.keys().map(String::as_str).collect();
+        assert_eq!(
+            extra,
+            [
+                "author",
+                "date",
+                "defaults",
+                "description",
+                "draft",
+                "id",
+                "layout",
+                "menu",
+                "ms.author",
+                "ms.topic",
+                "sidebar_position",
+                "slug",
+                "tags",
+                "url",
+                "weight"
+            ]
+        );
+        assert_eq!(f.front.extra["menu"]["main"]["parent"], "runbooks");
+        assert_eq!(f.front.extra["weight"], 20);
+    }
+
+    #[test]
+    fn misspellings_of_runsheet_keys_are_still_errors_with_a_suggestion() {
+        for (key, want) in [
+            ("timout", "timeout"),
+            ("requries", "requires"),
+            ("shel", "shell"),
+            ("titel", "title"),
+            ("envs", "env"),
+            ("reddact", "redact"),
+            ("input", "inputs"),
+        ] {
+            let f = front(&format!("---\n{key}: x\n---\n"));
+            assert_eq!(f.problems.len(), 1, "{key}: {:?}", f.problems);
+            assert_eq!(
+                f.problems[0].message,
+                format!("unknown front matter key `{key}`")
+            );
+            assert_eq!(
+                f.problems[0].help.as_deref(),
+                Some(format!("did you mean `{want}`?").as_str()),
+                "{key}"
+            );
+        }
+        // ... and short or unrelated keys of other tools are not.
+        for key in [
+            "id", "url", "cwds_x", "date", "tags", "draft", "slug", "type", "menu", "weight",
+            "Title", "images", "aliases", "status", "owner",
+        ] {
+            let f = front(&format!("---\n{key}: x\n---\n"));
+            assert!(f.problems.is_empty(), "{key}: {:?}", f.problems);
+            assert!(f.front.extra.contains_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn runsheet_keys_may_stand_under_their_own_mapping() {
+        let text = "---\ntitle: Site page\nenv: production\ntimeout: whenever\nrunsheet:\n  env: { REGION: eu }\n  timeout: 5m\n---\n";
+        let f = front(text);
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
+        assert_eq!(f.front.env["REGION"], "eu");
+        assert_eq!(f.front.timeout, Some(Duration::from_secs(300)));
+        // The site's keys go to extra; its title still names the runbook.
+        assert_eq!(f.front.extra["env"], "production");
+        assert_eq!(f.front.title.as_deref(), Some("Site page"));
+        let f = front("---\nrunsheet:\n  timout: 5m\n---\n");
+        assert_eq!(
+            f.problems[0].message,
+            "unknown key `timout` under `runsheet`"
+        );
+        assert_eq!(
+            f.problems[0].help.as_deref(),
+            Some("did you mean `timeout`?")
+        );
+        assert_eq!(
+            &"---\nrunsheet:\n  timout: 5m\n---\n"[f.problems[0].span.clone()],
+            "timout: 5m"
+        );
+        let f = front("---\nrunsheet: 3\n---\n");
+        assert_eq!(
+            f.problems[0].message,
+            "`runsheet` must be a mapping of runsheet's keys"
+        );
+    }
+
+    #[test]
+    fn hugo_toml_front_matter() {
+        let text = "+++\ntitle = \"Alert down\"\nweight = 10\ndate = 2024-02-03T10:00:00Z\ntimeout = \"2m\"\n\n[menu.main]\nparent = \"x\"\n+++\n# Heading\n";
+        let f = front(text);
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
+        assert_eq!(&text[f.body_start..], "# Heading\n");
+        assert_eq!(f.front.title.as_deref(), Some("Alert down"));
+        assert_eq!(f.front.timeout, Some(Duration::from_secs(120)));
+        assert_eq!(f.front.extra["date"], "2024-02-03T10:00:00Z");
+        assert_eq!(f.front.extra["menu"]["main"]["parent"], "x");
+        let bad = "+++\ntimout = \"2m\"\n+++\n";
+        let f = front(bad);
+        assert_eq!(
+            f.problems[0].help.as_deref(),
+            Some("did you mean `timeout`?")
+        );
+        assert_eq!(&bad[f.problems[0].span.clone()], "timout = \"2m\"");
+        let broken = "+++\ntitle = \n+++\n";
+        let f = front(broken);
+        assert_eq!(f.problems[0].code, "bad-front-matter");
+        assert!(
+            f.problems[0]
+                .message
+                .starts_with("front matter is not valid TOML"),
+            "{}",
+            f.problems[0].message
+        );
+        // `+++` that never closes is Markdown.
+        assert_eq!(front("+++\ntext\n").body_start, 0);
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_crlf_line_ends_keep_the_front_matter() {
+        let text = "\u{feff}---\r\ntitle: Windows\r\ntimeout: 1m\r\n---\r\n# Body\r\n";
+        let f = front(text);
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
+        assert_eq!(f.front.title.as_deref(), Some("Windows"));
+        assert_eq!(f.front.timeout, Some(Duration::from_secs(60)));
+        assert_eq!(&text[f.body_start..], "# Body\r\n");
+        let bad = "\u{feff}---\r\ntimout: 1m\r\n---\r\n";
+        let f = front(bad);
+        assert_eq!(&bad[f.problems[0].span.clone()], "timout: 1m");
+        // A mark before plain Markdown is skipped too.
+        assert_eq!(front("\u{feff}# Title\n").body_start, 3);
+    }
+
+    #[test]
+    fn inputs_in_every_form() {
+        let text = "---\ninputs:\n  GITHUB_USER: { description: your login, default: octocat }\n  API_TOKEN: { secret: true }\n  REGION: eu-west-1\n  PLAIN:\n---\n";
+        let f = front(text);
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
+        let i = &f.front.inputs;
+        assert_eq!(i.len(), 4);
+        assert_eq!((i[0].name.as_str(), i[0].line), ("GITHUB_USER", 3));
+        assert_eq!(i[0].description.as_deref(), Some("your login"));
+        assert_eq!(i[0].default.as_deref(), Some("octocat"));
+        assert!(i[1].secret && i[1].default.is_none());
+        assert_eq!(i[2].default.as_deref(), Some("eu-west-1"));
+        assert_eq!(i[3].default, None);
+        assert!(i.iter().all(|i| i.steps.is_empty()));
+        // A secret input's value is masked like a `redact:` name's.
+        assert_eq!(f.front.redact, ["API_TOKEN"]);
+        let f = front("---\ninputs: [A, B]\n---\n");
+        assert_eq!(f.front.inputs.len(), 2);
+        for (bad, message) in [
+            ("inputs: 3", "`inputs` must be a mapping"),
+            (
+                "inputs: { 9X: {} }",
+                "input `9X` is not an environment variable name",
+            ),
+            (
+                "inputs: { A: { secrit: true } }",
+                "input `A` has an unknown key `secrit`",
+            ),
+            (
+                "inputs: { A: { secret: maybe } }",
+                "`secret` of input `A` must be true or false",
+            ),
+        ] {
+            let f = front(&format!("---\n{bad}\n---\n"));
+            assert!(
+                f.problems[0].message.starts_with(message),
+                "{bad}: {:?}",
+                f.problems
+            );
+        }
+    }
+
+    #[test]
+    fn runme_front_matter() {
+        let f = front("---\nrunme:\n  id: 01HF7BT3HD84GWTQB9008APC3C\n  version: v3\nshell: ksh\ncwd: ../..\nskipPrompts: true\n---\n");
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
+        assert!(f.runme && f.skip_prompts);
+        assert_eq!(f.front.shell.as_deref(), Some("ksh"));
+        assert_eq!(f.front.cwd.as_deref(), Some("../.."));
+        assert_eq!(f.front.extra["runme"]["version"], "v3");
+        assert!(!front("---\nskipPrompts: false\n---\n").skip_prompts);
     }
 }

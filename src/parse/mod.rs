@@ -57,8 +57,7 @@ pub fn parse(source: &Source) -> Parsed {
     let front = front::front_matter(source);
     let body = &source.text[front.body_start..];
     let dialect = dialect::Dialect::detect(body, front.runme, front.skip_prompts);
-    let mut walker =
-        walk::Walker::new(source, front.front.clone(), front.body_start, dialect);
+    let mut walker = walk::Walker::new(source, front.front.clone(), front.body_start, dialect);
     for p in front.problems.clone() {
         walker.diag(Severity::Error, p);
     }

@@ -71,9 +71,11 @@ pub fn ask_inputs(
                     values.insert(input.name.clone(), default.clone());
                     break;
                 }
-                (true, None) => {
-                    writeln!(out, "  {}", palette.dim("a value is needed (Ctrl-C to stop)"))?
-                }
+                (true, None) => writeln!(
+                    out,
+                    "  {}",
+                    palette.dim("a value is needed (Ctrl-C to stop)")
+                )?,
             }
         }
     }
@@ -114,7 +116,9 @@ fn read_visible() -> io::Result<Answer> {
     if io::stdin().lock().read_line(&mut line)? == 0 {
         return Ok(Answer::Closed);
     }
-    Ok(Answer::Line(line.trim_end_matches(['\n', '\r']).to_string()))
+    Ok(Answer::Line(
+        line.trim_end_matches(['\n', '\r']).to_string(),
+    ))
 }
 
 /// One line typed with the echo off. Signals are off too, so that a Ctrl-C
