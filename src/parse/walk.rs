@@ -801,6 +801,13 @@ impl<'a> Walker<'a> {
             }
             _ if lang == "console" => {
                 let (commands, problems) = parse_console(code, line + 1, self.source);
+                if commands.is_empty() {
+                    // No `$ ` prompt anywhere: docs sites write plain commands
+                    // in `console` blocks for the highlighting.
+                    return StepKind::Shell {
+                        program: shell_for(lang),
+                    };
+                }
                 for (severity, p) in problems {
                     self.diag(severity, p);
                 }
