@@ -227,7 +227,14 @@ fn read_group(info: &str, open: usize, close: usize, out: &mut Info) {
 /// Values that are not strings keep their JSON text, as Runme reads them.
 fn read_json_group(info: &str, open: usize, close: usize, out: &mut Info) {
     let span = open..close + 1;
-    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&info[span.clone()]) {
+    let text = &info[span.clone()];
+    let runme_key = |key: &str| {
+        RUNME_KEYS.contains(&key) || matches!(key, "id" | "interactive" | "background" | "cwd")
+    };
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+        // Other tools write JSON-looking groups too (Expressive Code's
+        // `{"Label":5-7}`): Runme's carry its keys.
+        Ok(map) if !map.keys().any(|k| runme_key(k)) => {}
         Ok(map) => {
             for (key, value) in map {
                 let value = match value {
@@ -242,6 +249,7 @@ fn read_json_group(info: &str, open: usize, close: usize, out: &mut Info) {
             }
             out.style = out.style.max_with(Style::Runme);
         }
+        Err(_) if !RUNME_KEYS.iter().chain(&["id"]).any(|k| text.contains(&format!("\"{k}\""))) => {}
         Err(e) => out.warnings.push(Problem::new(
             span,
             "bad-attributes",
@@ -882,6 +890,8 @@ mod tests {
             "python {code-line-numbers=\"1\"}",
             "{r setup, include=FALSE}",
             "bash {}",
+            "js {\"1\":5}",
+            "js {\"Label\":5-7}",
             "rust,ignore",
             "console {2}",
             "js {",
