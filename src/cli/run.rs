@@ -107,6 +107,14 @@ fn supply_inputs(
     if needed.is_empty() {
         return Ok(Ok(BTreeMap::new()));
     }
+    // Nobody should type a token for a run that cannot start: the engine
+    // names the missing programs first.
+    let base = opts.start_dir.join(&runbook.path);
+    let base = base.parent().unwrap_or(&opts.start_dir);
+    let path = env.get("PATH").map(std::ffi::OsStr::new);
+    if !crate::requires::missing(&runbook.front.requires, path, base).is_empty() {
+        return Ok(Ok(BTreeMap::new()));
+    }
     if !std::io::stdin().is_terminal() {
         return Ok(Ok(crate::inputs::without_asking(runbook, &needed)?));
     }
