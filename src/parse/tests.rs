@@ -600,6 +600,16 @@ fn site_front_matter_and_info_strings_never_block() {
     assert_eq!(p.runbook.steps.len(), 3);
     assert_eq!(p.runbook.blocks[0].info, "bash title=\"Terminal\" {3-5}");
     assert!(p.runbook.steps.iter().all(|s| s.attrs.is_empty()));
+    // A `console` block with no `$ ` prompt is plain commands.
+    let p = parse_text("```console\nkubectl get pods\n```\n```console\n$ ls\nout\n```\n");
+    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+    assert_eq!(
+        p.runbook.steps[0].kind,
+        StepKind::Shell {
+            program: "bash".into()
+        }
+    );
+    assert!(matches!(p.runbook.steps[1].kind, StepKind::Console { .. }));
     // runsheet's own misspellings still refuse the runbook.
     let p = parse_text("```sh {timout=5s}\ntrue\n```\n");
     assert_eq!(codes(&p), ["unknown-attribute"]);

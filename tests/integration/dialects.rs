@@ -343,3 +343,19 @@ fn ctrl_c_at_a_secret_question_stops_before_anything_runs_and_restores_the_echo(
     assert!(pty.echoes(), "the terminal was left without echo");
     assert!(!dir.join(".runsheet").exists(), "nothing ran:\n{screen}");
 }
+
+#[test]
+fn a_missing_program_is_named_before_anyone_is_asked_for_inputs() {
+    let sheet = Sheet::new();
+    std::fs::write(
+        sheet.dir().join("needs.md"),
+        "---\nrequires: [no-such-program-here]\ninputs: [API_TOKEN]\n---\n# N\n\n```sh\necho $API_TOKEN\n```\n",
+    )
+    .unwrap();
+    let sheet = sheet.args(["run", "needs.md"]);
+    let mut pty = Pty::spawn(sheet.command());
+    let (code, screen) = pty.wait();
+    assert_eq!(code, Some(2), "{screen}");
+    assert!(screen.contains("no-such-program-here"), "{screen}");
+    assert!(!screen.contains("API_TOKEN"), "{screen}");
+}

@@ -129,7 +129,17 @@ impl Pty {
 
     /// The command's exit code once it ends (and its last output is on the screen).
     pub fn wait(&mut self) -> (Option<i32>, String) {
-        let status = self.child.wait().expect("wait");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("still running after 30s:\n{}", self.screen());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         // Let the reader take what was written last.
         std::thread::sleep(Duration::from_millis(200));
         (status.code(), self.screen())
