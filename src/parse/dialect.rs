@@ -8,6 +8,7 @@ use std::ops::Range;
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag};
 
 use super::attrs::{self, typo_of, valid_id, Attr, Problem, StepAttrs, Style};
+use super::hidden::comments;
 use super::walk::options;
 
 /// Cell attributes only Runme writes. (`interactive` and `background` are
@@ -508,21 +509,6 @@ fn is_score(value: &str) -> bool {
     !int.is_empty()
         && int.bytes().all(|b| b.is_ascii_digit())
         && frac.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// `<!-- ... -->` comments: each one's range and trimmed body.
-fn comments(html: &str) -> Vec<(Range<usize>, &str)> {
-    let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(open) = html[from..].find("<!--").map(|i| i + from) {
-        let body_start = open + 4;
-        let Some(close) = html[body_start..].find("-->").map(|i| i + body_start) else {
-            break;
-        };
-        out.push((open..close + 3, html[body_start..close].trim()));
-        from = close + 3;
-    }
-    out
 }
 
 /// Innovation Engine's scenario variables: `export NAME=value` lines of a
