@@ -189,8 +189,10 @@ fn azure_powershell_blocks_need_pwsh() {
     let on_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join("pwsh").is_file()))
         .unwrap_or(false);
-    let ran = Sheet::new()
-        .current_dir(crate::sheet::fixture("dialect-ie"))
+    let sheet = Sheet::new();
+    let dir = sheet.copy_fixture("dialect-ie");
+    let ran = sheet
+        .current_dir(&dir)
         .args(["check", "powershell.md"])
         .run();
     if on_path {
@@ -199,6 +201,33 @@ fn azure_powershell_blocks_need_pwsh() {
     }
     ran.code(1)
         .stdout_has("could not run `pwsh`: cannot start `pwsh`: not found on PATH");
+
+    // PowerShell runs only `.ps1` files: a stand-in `pwsh` that insists on it.
+    let sheet = Sheet::new();
+    let bin = sheet.dir().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let pwsh = bin.join("pwsh");
+    std::fs::write(
+        &pwsh,
+        "#!/bin/sh
+case \"$1\" in *.ps1) echo \"pwsh ran: $(cat \"$1\")\";; *) echo \"not a .ps1: $1\" >&2; exit 64;; esac\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pwsh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let dir = sheet.copy_fixture("dialect-ie");
+    sheet
+        .current_dir(&dir)
+        .env("PATH", &path)
+        .args(["run", "powershell.md"])
+        .run()
+        .code(0)
+        .stdout_has("│ pwsh ran: Write-Output \"from pwsh\"");
 }
 
 #[test]
