@@ -83,7 +83,6 @@ impl Dialect {
     /// How a block of `lang` runs when the dialect makes it a step without
     /// runsheet's `run`; `None`: it is not a step.
     pub(crate) fn runs(&self, lang: &str) -> Option<Runs> {
-        let plain = !self.ie || self.runme;
         if self.ie {
             match lang {
                 "bash" => return Some(Runs::Shell(None)),
@@ -97,7 +96,8 @@ impl Dialect {
         if self.runme {
             return runme_lang(lang);
         }
-        if plain && super::walk::SHELL_LANGS.contains(&lang) {
+        // Innovation Engine runs no other language.
+        if !self.ie && super::walk::SHELL_LANGS.contains(&lang) {
             return Some(Runs::Shell(None));
         }
         None
