@@ -17,6 +17,7 @@ pub mod diag;
 pub mod discover;
 pub mod exec;
 pub mod exit;
+pub mod inputs;
 pub mod model;
 pub mod parse;
 pub mod plan;

@@ -29,7 +29,9 @@ pub struct Runbook {
     pub hash: String,
 }
 
-/// YAML front matter (SPEC §1.1). Unknown keys are rejected by the parser.
+/// Front matter (SPEC §1.1): YAML between `---` lines, or Hugo's TOML between
+/// `+++` lines. Keys written for other tools are kept in `extra`; a likely
+/// misspelling of one of runsheet's keys is refused by the parser.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FrontMatter {
     pub title: Option<String>,
@@ -41,7 +43,52 @@ pub struct FrontMatter {
     #[serde(with = "opt_duration")]
     pub timeout: Option<Duration>,
     pub requires: Vec<String>,
+    /// Names whose values are masked; `secret` inputs are among them.
     pub redact: Vec<String>,
+    /// What the runbook needs from whoever runs it: the `inputs:` mapping, then
+    /// the placeholders its steps leave to fill in (`export X=""`, Runme's
+    /// prompts), in order of appearance, one entry per name.
+    #[serde(default)]
+    pub inputs: Vec<Input>,
+    /// Keys written for other tools (Hugo's `weight`, Runme's `runme`, Learn's
+    /// `ms.author`, ...): kept as written, never acted on.
+    #[serde(default)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+    /// Byte offset where the Markdown starts: after the closing `---`/`+++`
+    /// line, or 0 without front matter. Never part of the prose.
+    #[serde(skip)]
+    pub body_start: usize,
+}
+
+/// A value a person or CI supplies before the run (SPEC §1.1 `inputs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Input {
+    /// An environment variable name.
+    pub name: String,
+    pub description: Option<String>,
+    /// Used when nobody supplies a value; `None`: someone must.
+    pub default: Option<String>,
+    /// Read without echo and masked everywhere.
+    pub secret: bool,
+    /// Where it is declared: its front matter line, or its first placeholder's.
+    pub line: usize,
+    /// Ids of the steps whose placeholders ask for it; empty when the whole
+    /// runbook needs it (declared under `inputs:`).
+    pub steps: Vec<String>,
+}
+
+impl Input {
+    pub fn new(name: impl Into<String>, line: usize) -> Self {
+        Input {
+            name: name.into(),
+            description: None,
+            default: None,
+            secret: false,
+            line,
+            steps: Vec::new(),
+        }
+    }
 }
 
 /// A heading and everything up to the next heading of the same or a higher level.
@@ -135,6 +182,21 @@ pub struct StepOptions {
     pub confirm: bool,
     pub background: bool,
     pub setup: bool,
+    /// Left out of whole-runbook and section runs; `--step ID` still runs it
+    /// (Runme's `excludeFromRunAll`).
+    // Left out of the JSON when off, so step hashes recorded before these
+    // fields existed still match.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclude_from_run_all: bool,
+    /// Gets the terminal's stdin under `run`, as Runme's interactive cells do;
+    /// unlike `interactive` it needs none: `check` runs it with empty stdin.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin: bool,
+    /// What runs, when a dialect makes it differ from the block's `code`
+    /// (Runme's `$ ` prompts dropped, input placeholders turned into reads of
+    /// the input). Line for line the same as `code`, so failing lines map back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
 }
 
 impl StepOptions {
@@ -222,6 +284,30 @@ pub enum Check {
     NotContains { line: usize, text: String },
     /// `<!-- check: matches "REGEX" -->`
     Matches { line: usize, regex: String },
+    /// Innovation Engine's expected output: the block after
+    /// `<!-- expected_similarity=... -->` that follows a step.
+    Similar {
+        /// The block's opening fence.
+        line: usize,
+        /// The block's content: what the output should resemble (only an
+        /// example when `want` is a regex).
+        expected: String,
+        want: Similarity,
+        /// The block is `json`: both sides are compared as JSON with sorted keys.
+        json: bool,
+        /// Byte span of the block's content, for `--update`.
+        content_span: Span,
+    },
+}
+
+/// What an Innovation Engine expected output asks of the step's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "kebab-case")]
+pub enum Similarity {
+    /// Jaro-Winkler similarity of the trimmed texts, at least `min` (0 to 1).
+    Score { min: f64 },
+    /// A regex search of the output; `$NAME` stands for the variable's value.
+    Regex { regex: String },
 }
 
 impl Check {
@@ -230,7 +316,8 @@ impl Check {
             Check::Output { line, .. }
             | Check::Contains { line, .. }
             | Check::NotContains { line, .. }
-            | Check::Matches { line, .. } => *line,
+            | Check::Matches { line, .. }
+            | Check::Similar { line, .. } => *line,
         }
     }
 }
@@ -265,6 +352,13 @@ pub struct Block {
     pub code: String,
     pub role: BlockRole,
     pub span: Span,
+}
+
+impl Step {
+    /// The text the step's program runs: `options.script`, else `code`.
+    pub fn script(&self) -> &str {
+        self.options.script.as_deref().unwrap_or(&self.code)
+    }
 }
 
 impl Runbook {

@@ -339,11 +339,17 @@ fn closest<'a>(
         .collect()
 }
 
+/// Picked by name, or standing in a picked section (or anywhere, when nothing
+/// is picked); an `exclude_from_run_all` step only by name.
 fn picked(runbook: &Runbook, step: &Step, sections: &[String], steps: &[String]) -> bool {
-    if sections.is_empty() && steps.is_empty() {
+    if steps.contains(&step.id) {
         return true;
     }
-    steps.contains(&step.id) || in_sections(runbook, step.section.as_deref(), sections)
+    if step.options.exclude_from_run_all {
+        return false;
+    }
+    (sections.is_empty() && steps.is_empty())
+        || in_sections(runbook, step.section.as_deref(), sections)
 }
 
 fn in_sections(runbook: &Runbook, section: Option<&str>, sections: &[String]) -> bool {
@@ -582,6 +588,32 @@ pub(crate) mod tests {
         assert_eq!(ids(&rb, &p), ["cd(setup)", "a"]);
         let p = plan(&rb, &select(|s| s.steps = vec!["cd".into()])).unwrap();
         assert_eq!(ids(&rb, &p), ["cd"]);
+    }
+
+    #[test]
+    fn excluded_from_run_all_runs_only_when_named() {
+        let excluded = StepOptions {
+            exclude_from_run_all: true,
+            ..opts()
+        };
+        let rb = book(
+            &[("intro", None, "Intro"), ("deploy", None, "Deploy")],
+            &[
+                ("a", "intro", opts()),
+                ("clean", "intro", excluded.clone()),
+                ("b", "deploy", opts()),
+                ("wipe", "deploy", excluded),
+            ],
+            &[],
+        );
+        let p = plan(&rb, &Selection::default()).unwrap();
+        assert_eq!(ids(&rb, &p), ["a", "b"]);
+        let p = plan(&rb, &select(|s| s.sections = vec!["deploy".into()])).unwrap();
+        assert_eq!(ids(&rb, &p), ["b"]);
+        let p = plan(&rb, &select(|s| s.from = Some("a".into()))).unwrap();
+        assert_eq!(ids(&rb, &p), ["a", "b"]);
+        let p = plan(&rb, &select(|s| s.steps = vec!["wipe".into()])).unwrap();
+        assert_eq!(ids(&rb, &p), ["wipe"]);
     }
 
     fn record(rb: &Runbook, statuses: &[(&str, StepStatus, &str)]) -> RunRecord {

@@ -101,6 +101,23 @@ fn plan_one(
             } if *l == line => Some((*mode, *content_span, *l, false)),
             _ => None,
         }),
+        crate::check::KIND_SCORE => step.checks.iter().find_map(|c| match c {
+            Check::Similar {
+                line: l,
+                content_span,
+                ..
+            } if *l == line => Some((MatchMode::Exact, *content_span, *l, false)),
+            _ => None,
+        }),
+        crate::check::KIND_REGEX => {
+            plan.refused.push(Refused {
+                line,
+                reason: "the block after `expected_similarity=\"REGEX\"` is only an example; \
+                         the regex in the comment decides, so edit that by hand"
+                    .into(),
+            });
+            return;
+        }
         "console" => match &step.kind {
             StepKind::Console { commands, .. } => commands
                 .iter()
@@ -522,6 +539,35 @@ mod tests {
         assert_eq!(
             plan.refused[0].reason,
             "a match=contains block is not rewritten; edit it by hand"
+        );
+    }
+
+    #[test]
+    fn a_similarity_block_is_rewritten_but_a_regex_ones_example_never() {
+        let text = "```bash\necho hi\n```\n<!-- expected_similarity=0.9 -->\n```text\nold\n```\n";
+        let src = Source::new("r.md", text);
+        let parsed = crate::parse::parse(&src);
+        let step = &parsed.runbook.steps[0];
+        let line = step.checks[0].line();
+        let mut r = record_for(&step.id, line, "hi\n");
+        r.steps[0].checks[0].kind = crate::check::KIND_SCORE.into();
+        let plan = plan_updates(&src, &parsed.runbook, &r);
+        assert_eq!(
+            applied(text, &plan),
+            "```bash\necho hi\n```\n<!-- expected_similarity=0.9 -->\n```text\nhi\n```\n"
+        );
+        let text = "```bash\necho hi\n```\n<!-- expected_similarity=\"h.\" -->\n```text\nan example\n```\n";
+        let src = Source::new("r.md", text);
+        let parsed = crate::parse::parse(&src);
+        let step = &parsed.runbook.steps[0];
+        let mut r = record_for(&step.id, step.checks[0].line(), "bye\n");
+        r.steps[0].checks[0].kind = crate::check::KIND_REGEX.into();
+        let plan = plan_updates(&src, &parsed.runbook, &r);
+        assert!(plan.edits.is_empty());
+        assert!(
+            plan.refused[0].reason.contains("only an example"),
+            "{:?}",
+            plan.refused
         );
     }
 

@@ -152,6 +152,11 @@ fn is_atx(source: &Source, line: usize) -> bool {
 /// is there when the first line is `---`, a later line closes it, and what
 /// stands between is a YAML mapping (SPEC §1.1).
 fn front_matter_end(text: &str, runbook: &Runbook) -> Option<usize> {
+    // Where the parser started reading Markdown (after TOML `+++` front
+    // matter, or a byte-order mark, too).
+    if runbook.front.body_start > 0 {
+        return Some(runbook.front.body_start.min(text.len()));
+    }
     let first_end = text.find('\n')?;
     if text[..first_end].trim_end() != "---" {
         return None;

@@ -7,9 +7,11 @@
 
 mod normalize;
 mod pattern;
+mod resemble;
 
 pub use normalize::{normalise, normalise_bytes};
 pub use pattern::{align, line_matches, Aligned};
+pub use resemble::{expand, similarity, KIND_REGEX, KIND_SCORE};
 
 use crate::exec::{Capture, Ending, Outcome};
 use crate::model::{Check, ConsoleCommand, ExitExpect, MatchMode, Step, StepKind, Stream};
@@ -185,6 +187,13 @@ fn judge(check: &Check, outcome: &Outcome) -> CheckRecord {
                 }
             })
         }
+        Check::Similar {
+            line,
+            expected,
+            want,
+            json,
+            ..
+        } => resemble::judge(*line, expected, want, *json, outcome),
         Check::Matches { line, regex } => {
             let out = normalise_bytes(&outcome.combined);
             match compile(regex) {

@@ -249,3 +249,98 @@ fn capture_follows_the_checks() {
     };
     assert_eq!(capture_for(&console), Capture::Combined);
 }
+
+fn similar(expected: &str, want: crate::model::Similarity, json: bool) -> Check {
+    Check::Similar {
+        line: 9,
+        expected: expected.into(),
+        want,
+        json,
+        content_span: Span::default(),
+    }
+}
+
+fn score(min: f64) -> crate::model::Similarity {
+    crate::model::Similarity::Score { min }
+}
+
+#[test]
+fn similarity_passes_at_the_threshold_as_innovation_engine_scores_it() {
+    // Innovation Engine's own fuzzy-match scenario.
+    let r = one(
+        similar("Hello world\n", score(0.8), false),
+        &outcome("Hello World\n"),
+    );
+    assert!(r.passed, "{r:?}");
+    assert_eq!(r.kind, "similarity");
+    assert_eq!(
+        r.message,
+        "output is 0.96 similar to the expected block (needs 0.8)"
+    );
+    // Surrounding blank lines and spaces do not count.
+    let r = one(
+        similar("\n  ready  \n\n", score(1.0), false),
+        &outcome("ready\n\n\n"),
+    );
+    assert!(r.passed, "{r:?}");
+    // The textbook pair: Jaro-Winkler of MARTHA and MARHTA is 0.961.
+    assert!((similarity("MARTHA", "MARHTA", false) - 0.9611).abs() < 1e-3);
+}
+
+#[test]
+fn a_failed_similarity_states_the_score_and_the_threshold() {
+    let r = one(
+        similar("Hello there\n", score(0.95), false),
+        &outcome("Goodbye\n"),
+    );
+    assert!(!r.passed);
+    assert_eq!(
+        r.message,
+        "output is only 0.49 similar to the expected block; it needs 0.95 (Jaro-Winkler)"
+    );
+    assert_eq!(
+        r.diff.as_deref(),
+        Some("--- expected (similarity needed: 0.95)\n+++ actual (similarity: 0.49)\n@@ -1 +1 @@\n-Hello there\n+Goodbye\n")
+    );
+    assert_eq!(r.actual.as_deref(), Some("Goodbye\n"));
+}
+
+#[test]
+fn json_is_compared_whatever_the_key_order() {
+    let expected = "{\n  \"name\": \"rg\",\n  \"location\": \"eastus\"\n}\n";
+    let actual = "{\"location\":\"eastus\",\"name\":\"rg\"}\n";
+    let r = one(similar(expected, score(1.0), true), &outcome(actual));
+    assert!(r.passed, "{r:?}");
+    // The same texts as plain text are far apart.
+    let r = one(similar(expected, score(1.0), false), &outcome(actual));
+    assert!(!r.passed);
+}
+
+#[test]
+fn a_regex_expectation_searches_the_output_with_variables_filled_in() {
+    let regex = |r: &str| crate::model::Similarity::Regex { regex: r.into() };
+    let mut out = outcome("resource rg-123 is available.\n");
+    out.state.env.insert("RG".into(), Some("rg".into()));
+    let r = one(
+        similar("only an example\n", regex(r"$RG-\d+ is available"), false),
+        &out,
+    );
+    assert!(r.passed, "{r:?}");
+    assert_eq!(r.kind, "regex-search");
+    let r = one(similar("x", regex(r"${RG}-\d+ is gone"), false), &out);
+    assert!(!r.passed);
+    assert_eq!(r.message, r"output does not match /${RG}-\d+ is gone/");
+    assert_eq!(r.actual.as_deref(), Some("resource rg-123 is available.\n"));
+    let r = one(similar("x", regex("(?!x)"), false), &out);
+    assert!(!r.passed);
+    assert!(r.message.contains("is not a valid regex"), "{}", r.message);
+}
+
+#[test]
+fn regex_variables_expand_as_innovation_engine_expands_them() {
+    let value = |name: &str| (name == "A").then(|| "a.b".to_string());
+    assert_eq!(expand("x$A-${A}y", &value), "xa.b-a.by");
+    assert_eq!(expand("x$B$", &value), "x$");
+    assert_eq!(expand(r"cost \$5 and done$", &value), "cost $5 and done$");
+    assert_eq!(expand(r"\d+ $) ${}", &value), r"\d+ $) ${}");
+}

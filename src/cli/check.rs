@@ -51,6 +51,7 @@ impl Config {
             .map(super::run::parse_timeout)
             .transpose()?;
         opts.redact = args.redact;
+        opts.env = super::run::parse_env(&args.env)?;
         let paths = if args.paths.is_empty() {
             let dir = PathBuf::from(DEFAULT_DIR);
             if !dir.is_dir() {
@@ -82,6 +83,8 @@ struct Job {
     source: Source,
     runbook: Runbook,
     plan: Plan,
+    /// Defaults of the inputs nobody supplied, added to its steps' environment.
+    inputs: BTreeMap<String, String>,
 }
 
 /// What checking one runbook produced.
@@ -94,7 +97,7 @@ struct Done {
 pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
     let config = Config::from_args(args)?;
     let files = crate::discover::markdown_files(&config.paths)?;
-    let Some(jobs) = prepare(&global.palette, &files, &config.selection)? else {
+    let Some(jobs) = prepare(&global.palette, &files, &config.selection, &config.opts)? else {
         return Ok(Exit::Usage);
     };
     let mut opts = config.opts.clone();
@@ -135,9 +138,11 @@ fn prepare(
     palette: &Palette,
     files: &[PathBuf],
     selection: &Selection,
+    opts: &RunOptions,
 ) -> anyhow::Result<Option<Vec<Job>>> {
     let mut jobs = Vec::new();
     let mut invalid = 0;
+    let mut unready = 0;
     for path in files {
         let source =
             Source::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -153,10 +158,22 @@ fn prepare(
             continue;
         }
         let plan = plan::plan(&parsed.runbook, selection)?;
+        // `check` never asks: an input without a value or a default stops it.
+        let env = crate::inputs::supplied_env(&parsed.runbook, &opts.base_env, &opts.env);
+        let needed = crate::inputs::unsupplied(&parsed.runbook, &plan, &env);
+        let inputs = match crate::inputs::without_asking(&parsed.runbook, &needed) {
+            Ok(defaults) => defaults,
+            Err(missing) => {
+                unready += 1;
+                eprintln!("{} {missing}", palette.error("error:"));
+                continue;
+            }
+        };
         jobs.push(Job {
             source,
             runbook: parsed.runbook,
             plan,
+            inputs,
         });
     }
     if invalid > 0 {
@@ -166,6 +183,10 @@ fn prepare(
             "runbooks are"
         };
         eprintln!("error: {invalid} {noun} not valid; nothing was run");
+        return Ok(None);
+    }
+    if unready > 0 {
+        eprintln!("error: inputs are missing; nothing was run");
         return Ok(None);
     }
     Ok(Some(jobs))
@@ -220,6 +241,9 @@ fn check_one(
     job: &Job,
     live: bool,
 ) -> Done {
+    let mut own = opts.clone();
+    own.env.extend(job.inputs.clone());
+    let opts = &own;
     let mut source = job.source.clone();
     let mut runbook = job.runbook.clone();
     let mut plan = job.plan.clone();

@@ -191,6 +191,9 @@ pub struct CheckArgs {
     /// Mask this variable's value everywhere (repeatable).
     #[arg(long = "redact", value_name = "NAME")]
     pub redact: Vec<String>,
+    /// Add K=V to every step's environment; supplies inputs (repeatable).
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -95,6 +95,10 @@ pub(crate) fn run(global: &Global, args: RunArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     let mut opts = config.opts;
+    match supply_inputs(global, &runbook, &plan, &opts)? {
+        Ok(values) => opts.env.extend(values),
+        Err(exit) => return Ok(exit),
+    }
     opts.interrupt = Interrupt::install().context("cannot watch for Ctrl-C")?;
     terminal.watch(opts.interrupt.clone());
     let record = runner::run(&runbook, &plan, &opts, &store, &mut terminal)?;
@@ -102,6 +106,43 @@ pub(crate) fn run(global: &Global, args: RunArgs) -> anyhow::Result<Exit> {
         RunStatus::Passed => Exit::Ok,
         RunStatus::Interrupted => Exit::Interrupted,
         RunStatus::Failed | RunStatus::Running => Exit::Failed,
+    })
+}
+
+/// Values for the inputs the run needs that nobody supplied: asked for at a
+/// terminal, else their defaults; without either, exit 2 before any step.
+#[allow(clippy::print_stdout)]
+fn supply_inputs(
+    global: &Global,
+    runbook: &Runbook,
+    plan: &Plan,
+    opts: &RunOptions,
+) -> anyhow::Result<Result<BTreeMap<String, String>, Exit>> {
+    use std::io::IsTerminal as _;
+    let env = crate::inputs::supplied_env(runbook, &opts.base_env, &opts.env);
+    let needed = crate::inputs::unsupplied(runbook, plan, &env);
+    if needed.is_empty() {
+        return Ok(Ok(BTreeMap::new()));
+    }
+    // Nobody should type a token for a run that cannot start: the engine
+    // names the missing programs first.
+    let base = opts.start_dir.join(&runbook.path);
+    let base = base.parent().unwrap_or(&opts.start_dir);
+    let path = env.get("PATH").map(std::ffi::OsStr::new);
+    if !crate::requires::missing(&runbook.front.requires, path, base).is_empty() {
+        return Ok(Ok(BTreeMap::new()));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Ok(Ok(crate::inputs::without_asking(runbook, &needed)?));
+    }
+    let asked = crate::report::prompt::ask_inputs(&global.palette, runbook, &needed)
+        .context("cannot ask for the runbook's inputs")?;
+    Ok(match asked {
+        Ok(values) => Ok(values),
+        Err(crate::report::prompt::Stopped::Interrupted) => Err(Exit::Interrupted),
+        Err(crate::report::prompt::Stopped::Closed { name }) => {
+            bail!("no value for input `{name}`; nothing was run")
+        }
     })
 }
 

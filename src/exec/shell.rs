@@ -124,7 +124,7 @@ fn interpreter_command(
     env: &mut BTreeMap<String, String>,
 ) -> io::Result<Command> {
     let dir = scratch()?;
-    let file = dir.path().join("step");
+    let file = dir.path().join(script_name(req.program));
     fs::write(&file, req.script)?;
     if req.program.starts_with("python") && !env.contains_key("PYTHONUNBUFFERED") {
         // Otherwise Python holds stdout back while stderr flows, and the
@@ -136,6 +136,18 @@ fn interpreter_command(
         saves: false,
         dir: Some(dir),
     })
+}
+
+/// The script file's name: PowerShell runs only files ending in `.ps1`.
+fn script_name(program: &str) -> &'static str {
+    let name = Path::new(program)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(program);
+    match name {
+        "pwsh" | "powershell" | "pwsh.exe" | "powershell.exe" => "step.ps1",
+        _ => "step",
+    }
 }
 
 /// A private directory for one step's files: the saved state holds the
@@ -331,6 +343,9 @@ mod tests {
         assert_eq!(kind("sh"), Kind::Posix);
         assert_eq!(kind("zsh"), Kind::Zsh);
         assert_eq!(kind("python3"), Kind::Interpreter);
+        assert_eq!(script_name("pwsh"), "step.ps1");
+        assert_eq!(script_name("/opt/microsoft/powershell/7/pwsh"), "step.ps1");
+        assert_eq!(script_name("python3"), "step");
     }
 
     #[test]

@@ -1,10 +1,18 @@
 //! A fence's info string: the language word and the `{...}` attributes after it
 //! (SPEC §1.3), checked into [`StepOptions`] or an output block's settings.
+//!
+//! Other tools write in the same place: line ranges (`{3-5}`), Pandoc classes
+//! (`{.numberLines}`), their own `key=value` words, Runme's `{ name=x }` and
+//! `{"id":"..."}`. Each brace group is read on its own and sorted into
+//! runsheet's, Runme's or another tool's ([`Style`]); only runsheet's own
+//! groups are held to runsheet's vocabulary.
 
 use std::ops::Range;
 use std::time::Duration;
 
 use crate::model::{ExitExpect, MatchMode, StepOptions, Stream};
+
+use super::dialect::{is_ulid, RUNME_KEYS};
 
 /// A problem at a byte range relative to the info string.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,7 +24,12 @@ pub(crate) struct Problem {
 }
 
 impl Problem {
-    fn new(span: Range<usize>, code: &'static str, message: String, help: Option<String>) -> Self {
+    pub(crate) fn new(
+        span: Range<usize>,
+        code: &'static str,
+        message: String,
+        help: Option<String>,
+    ) -> Self {
         Problem {
             span,
             code,
@@ -35,16 +48,35 @@ pub(crate) struct Attr {
     pub(crate) span: Range<usize>,
 }
 
+/// Whose attributes a fence carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Style {
+    /// None runsheet reads: no braces, or only other tools' (`{3-5}`, `{.class}`).
+    #[default]
+    None,
+    /// runsheet's own `{#id key=value flag}`: held to runsheet's vocabulary.
+    Runsheet,
+    /// Runme's `{ name=x interactive=false }` or `{"name":"x"}` (runsheet's
+    /// own keys may stand among them); words neither tool knows are ignored,
+    /// as Runme ignores them.
+    Runme,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Info {
     pub(crate) lang: String,
+    /// The attributes of runsheet's and Runme's groups, in order; other
+    /// tools' words are left out.
     pub(crate) attrs: Vec<Attr>,
     pub(crate) problems: Vec<Problem>,
+    /// Things that do no harm but are probably not what the author meant.
+    pub(crate) warnings: Vec<Problem>,
+    pub(crate) style: Style,
 }
 
 /// Splits an info string into its language (up to the first space or `{`) and
-/// the attributes in the braces that follow. Text after the language that is not
-/// in braces is left alone: other tools put their own words there.
+/// the attributes of the brace groups that follow. Words outside braces
+/// (`title="Terminal"`, `linenums="1"`) belong to other tools and are left alone.
 pub(crate) fn parse_info(info: &str) -> Info {
     let lang_end = info
         .find(|c: char| c.is_whitespace() || c == '{')
@@ -53,44 +85,223 @@ pub(crate) fn parse_info(info: &str) -> Info {
         lang: info[..lang_end].to_string(),
         ..Info::default()
     };
-    let Some(open) = info[lang_end..].find('{').map(|i| i + lang_end) else {
-        return out;
-    };
-    match find_close(info, open + 1) {
-        Some(close) => tokenize(info, open + 1, close, &mut out),
-        // A quote left open hides the `}`: name the real culprit.
-        None if info[open..].contains('"') && info[open..].contains('}') => {
-            out.problems.push(Problem::new(
-                open..info.len(),
-                "unclosed-quote",
-                "a quoted value in the attributes is never closed".into(),
-                Some("end it with `\"` (write `\\\"` for a quote inside it)".into()),
-            ))
+    let mut at = lang_end;
+    while let Some(open) = next_open(info, at) {
+        match find_close(info, open + 1) {
+            Some(close) => {
+                read_group(info, open, close, &mut out);
+                at = close + 1;
+            }
+            None => {
+                unclosed(info, open, &mut out);
+                break;
+            }
         }
-        None => out.problems.push(Problem::new(
-            open..info.len(),
-            "unclosed-attributes",
-            "the `{` of the attributes is never closed".into(),
-            Some("end the attributes with `}`".into()),
-        )),
     }
     out
 }
 
-/// The `}` closing the attributes, skipping any inside double quotes.
+/// The next `{` at or after `from` that is not inside a double-quoted word
+/// (`title="a {b}"` holds no group).
+fn next_open(info: &str, from: usize) -> Option<usize> {
+    let mut quoted = false;
+    for (i, c) in info[from..].char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '{' if !quoted => return Some(from + i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The `}` closing a group whose content starts at `from`: nested braces are
+/// counted (Runme's JSON may hold objects), and braces inside double quotes
+/// (with `\"` escapes) are skipped.
 fn find_close(info: &str, from: usize) -> Option<usize> {
     let mut quoted = false;
     let mut escaped = false;
+    let mut depth = 0usize;
     for (i, c) in info[from..].char_indices() {
         match c {
             _ if escaped => escaped = false,
             '\\' if quoted => escaped = true,
             '"' => quoted = !quoted,
-            '}' if !quoted => return Some(from + i),
+            '{' if !quoted => depth += 1,
+            '}' if !quoted && depth == 0 => return Some(from + i),
+            '}' if !quoted => depth -= 1,
             _ => {}
         }
     }
     None
+}
+
+/// Whose word one attribute is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// A line range, a Pandoc class, or a word no tool here knows.
+    Foreign,
+    /// runsheet's, or a likely misspelling of one of runsheet's words.
+    Runsheet,
+    Runme,
+}
+
+fn owner(attr: &Attr) -> Owner {
+    let key = attr.key.as_str();
+    let flag_with_value =
+        matches!(key, "interactive" | "background" | "excludeFromRunAll") && attr.value.is_some();
+    if key.starts_with('.') || (attr.value.is_none() && is_line_range(key)) {
+        Owner::Foreign
+    } else if RUNME_KEYS.contains(&key)
+        || flag_with_value
+        || (key == "id" && attr.value.as_deref().is_some_and(is_ulid))
+    {
+        Owner::Runme
+    } else if STEP_KEYS.contains(&key)
+        || OUTPUT_KEYS.contains(&key)
+        || alias(key, STEP_KEYS).is_some()
+        || typo_of(key, STEP_KEYS).is_some()
+        || typo_of(key, OUTPUT_KEYS).is_some()
+    {
+        Owner::Runsheet
+    } else {
+        Owner::Foreign
+    }
+}
+
+/// `3`, `3-5`, `1,4-6`, `1, 4-6` (a comma may end a word): lines to highlight.
+fn is_line_range(word: &str) -> bool {
+    !word.is_empty()
+        && word.split(',').filter(|part| !part.is_empty()).all(|part| {
+            let mut ends = part.splitn(2, '-');
+            ends.all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        && word.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// Reads the group `info[open..=close]` into `out` when it is runsheet's or
+/// Runme's; another tool's group is dropped whole.
+fn read_group(info: &str, open: usize, close: usize, out: &mut Info) {
+    let content = &info[open + 1..close];
+    if content.trim_start().starts_with('"') {
+        return read_json_group(info, open, close, out);
+    }
+    let mut group = Info::default();
+    tokenize(info, open + 1, close, &mut group);
+    // knitr and Quarto separate chunk options with commas (`{r setup, echo=FALSE}`).
+    let knitr = group.attrs.iter().any(|a| {
+        let word = a.value.as_deref().unwrap_or(&a.key);
+        word.ends_with(',') && !is_line_range(word)
+    });
+    if knitr {
+        return;
+    }
+    let owners: Vec<Owner> = group.attrs.iter().map(owner).collect();
+    let style = if owners.contains(&Owner::Runme) {
+        Style::Runme
+    } else if owners.contains(&Owner::Runsheet) || !group.problems.is_empty() && owners.is_empty() {
+        Style::Runsheet
+    } else {
+        return;
+    };
+    // Pandoc writes its own `key=value` words beside its classes and `#id`.
+    let pandoc = group.attrs.iter().any(|a| a.key.starts_with('.'));
+    for (attr, owner) in group.attrs.into_iter().zip(owners) {
+        let other_tools =
+            attr.key.starts_with('.') || attr.value.is_none() && is_line_range(&attr.key);
+        let keep = match style {
+            Style::Runsheet => !(other_tools || pandoc && owner == Owner::Foreign),
+            _ => !other_tools,
+        };
+        if keep {
+            out.attrs.push(attr);
+        }
+    }
+    if style == Style::Runsheet {
+        out.problems.extend(group.problems);
+    }
+    out.style = out.style.max_with(style);
+}
+
+/// Runme's JSON attributes, `{"id":"01H...","name":"x","interactive":"false"}`.
+/// Values that are not strings keep their JSON text, as Runme reads them.
+fn read_json_group(info: &str, open: usize, close: usize, out: &mut Info) {
+    let span = open..close + 1;
+    let text = &info[span.clone()];
+    let runme_key = |key: &str| {
+        RUNME_KEYS.contains(&key) || matches!(key, "id" | "interactive" | "background" | "cwd")
+    };
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+        // Other tools write JSON-looking groups too (Expressive Code's
+        // `{"Label":5-7}`): Runme's carry its keys.
+        Ok(map) if !map.keys().any(|k| runme_key(k)) => {}
+        Ok(map) => {
+            for (key, value) in map {
+                let value = match value {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                out.attrs.push(Attr {
+                    key,
+                    value: Some(value),
+                    span: span.clone(),
+                });
+            }
+            out.style = out.style.max_with(Style::Runme);
+        }
+        Err(_) if !RUNME_KEYS.iter().chain(&["id"]).any(|k| text.contains(&format!("\"{k}\""))) => {}
+        Err(e) => out.warnings.push(Problem::new(
+            span,
+            "bad-attributes",
+            format!("these attributes look like Runme's JSON but are not valid JSON ({e}), so they are ignored"),
+            Some(r#"write them as a JSON object, like `{"name":"build"}`"#.into()),
+        )),
+    }
+}
+
+/// A `{` never closed: an error only when the words after it are runsheet's
+/// (another tool's stray brace is none of runsheet's business).
+fn unclosed(info: &str, open: usize, out: &mut Info) {
+    let mut group = Info::default();
+    tokenize(info, open + 1, info.len(), &mut group);
+    let ours = group
+        .attrs
+        .iter()
+        .any(|a| owner(a) == Owner::Runsheet || owner(a) == Owner::Runme)
+        || group.attrs.is_empty() && !group.problems.is_empty();
+    if !ours {
+        return;
+    }
+    let rest = &info[open..];
+    out.problems
+        .push(if rest.contains('"') && rest.contains('}') {
+            // A quote left open hides the `}`: name the real culprit.
+            Problem::new(
+                open..info.len(),
+                "unclosed-quote",
+                "a quoted value in the attributes is never closed".into(),
+                Some("end it with `\"` (write `\\\"` for a quote inside it)".into()),
+            )
+        } else {
+            Problem::new(
+                open..info.len(),
+                "unclosed-attributes",
+                "the `{` of the attributes is never closed".into(),
+                Some("end the attributes with `}`".into()),
+            )
+        });
+}
+
+impl Style {
+    /// Runme's style wins once any group is Runme's: its reader also takes
+    /// runsheet's words.
+    fn max_with(self, other: Style) -> Style {
+        match (self, other) {
+            (Style::Runme, _) | (_, Style::Runme) => Style::Runme,
+            (Style::Runsheet, _) | (_, Style::Runsheet) => Style::Runsheet,
+            _ => Style::None,
+        }
+    }
 }
 
 fn tokenize(info: &str, start: usize, end: usize, out: &mut Info) {
@@ -222,6 +433,15 @@ pub(crate) struct StepAttrs {
     pub(crate) options: StepOptions,
     /// `Some(None)` for a bare `run`, `Some(Some(x))` for `run=x`.
     pub(crate) run: Option<Option<String>>,
+    /// The id comes from a Runme `name` or cell id: made unique rather than
+    /// refused when two cells share it.
+    pub(crate) derived_id: bool,
+    /// Runme's `interpreter`: the program for the block.
+    pub(crate) interpreter: Option<String>,
+    /// Runme's `promptEnv`: `Some(false)` turns its prompts off.
+    pub(crate) prompt_env: Option<bool>,
+    /// Runme's `interactive` (on unless `interactive=false`).
+    pub(crate) stdin: bool,
 }
 
 /// Checks attributes against the step vocabulary; every problem is collected.
@@ -323,7 +543,10 @@ fn unique<'a>(attrs: &'a [Attr], known: &[&str], problems: &mut Vec<Problem>) ->
     let mut kept: Vec<&Attr> = Vec::new();
     for attr in attrs {
         if !known.contains(&attr.key.as_str()) {
-            let help = match alias(&attr.key, known).or_else(|| did_you_mean(&attr.key, known)) {
+            let suggestion = alias(&attr.key, known)
+                .or_else(|| typo_of(&attr.key, known))
+                .or_else(|| did_you_mean(&attr.key, known));
+            let help = match suggestion {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("known attributes: {}", known.join(", ")),
             };
@@ -472,8 +695,7 @@ const ALIASES: &[(&str, &[&str])] = &[
         "cwd",
         &["dir", "workdir", "directory", "chdir", "working-directory"],
     ),
-    ("id", &["name"]),
-    ("tags", &["tag", "label", "labels"]),
+    ("tags", &["label", "labels"]),
     ("retry", &["retries", "attempts"]),
     ("delay", &["wait", "sleep", "interval"]),
     (
@@ -483,13 +705,36 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("skip", &["ignore", "disabled", "disable"]),
     ("confirm", &["ask", "prompt"]),
     ("background", &["bg", "async", "daemon", "detach"]),
-    ("run", &["interpreter", "exec", "runner"]),
+    ("run", &["exec", "runner"]),
 ];
 
 /// The attribute another tool's word stands for, if it is one of `known`.
 fn alias<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     let (target, _) = ALIASES.iter().find(|(_, words)| words.contains(&word))?;
     known.iter().find(|k| *k == target).copied()
+}
+
+/// The known word `word` is most likely a misspelling of, if any: one edit
+/// (a letter added, dropped or changed, or two neighbours swapped) in words of
+/// up to 7 letters, two in longer ones. Words under 4 letters are never taken
+/// for misspellings, nor are case-only differences: other tools' short keys
+/// (`id`, `url`, `tags`, `date`) are not typos of `cwd` or `title`.
+pub(crate) fn typo_of<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    let word = word.to_lowercase();
+    let len = word.chars().count();
+    if len < 4 {
+        return None;
+    }
+    known
+        .iter()
+        .filter_map(|k| {
+            let d = strsim::osa_distance(&word, &k.to_lowercase());
+            let longest = len.max(k.chars().count());
+            let allowed = if longest <= 7 { 1 } else { 2 };
+            (d >= 1 && d <= allowed).then_some((d, *k))
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
 }
 
 /// The closest known word, if it is close enough to be a likely typo.
@@ -581,7 +826,7 @@ mod tests {
             ("sh {tags=a,,b}", "bad-value", "commas"),
             ("sh {cwd=a cwd=b}", "duplicate-attribute", "keep one"),
             (
-                "sh {frobnicate}",
+                "sh {#x frobnicate}",
                 "unknown-attribute",
                 "known attributes: id, cwd",
             ),
@@ -616,5 +861,137 @@ mod tests {
         assert_eq!(p.len(), 2);
         assert!(p[0].help.as_deref().unwrap().contains("`stream`"));
         assert!(p[1].help.as_deref().unwrap().contains("match=contains"));
+    }
+
+    /// Info strings other tools write: none is an error, none sets anything.
+    #[test]
+    fn other_tools_info_strings_are_left_alone() {
+        for info in [
+            "bash {3-5}",
+            "bash {1,4-6}",
+            "bash {1, 4-6}",
+            "js {2-3} title=\"file.js\"",
+            "bash title=\"Terminal\" {3-5}",
+            "bash title=\"a {b} c\"",
+            "python linenums=\"1\"",
+            "python hl_lines=\"2 3\"",
+            "python linenums=\"1\" hl_lines=\"2\" title=\"x.py\"",
+            "jsx showLineNumbers",
+            "js showLineNumbers {1,3-4}",
+            "bash {.line-numbers}",
+            "haskell {.haskell .numberLines startFrom=\"100\"}",
+            "bash {.numberLines startFrom=100}",
+            "js {title=\"x\"}",
+            "ts {filename=\"a.ts\"}",
+            "js ins={2} del={3}",
+            "go {linenos=table,hl_lines=[8,\"15-17\"],linenostart=199}",
+            "shell {data-line=\"3\"}",
+            "bash {frobnicate}",
+            "python {code-line-numbers=\"1\"}",
+            "{r setup, include=FALSE}",
+            "bash {}",
+            "js {\"1\":5}",
+            "js {\"Label\":5-7}",
+            "rust,ignore",
+            "console {2}",
+            "js {",
+            "js {3-5",
+        ] {
+            let parsed = parse_info(info);
+            assert!(parsed.problems.is_empty(), "{info}: {:?}", parsed.problems);
+            assert!(parsed.attrs.is_empty(), "{info}: {:?}", parsed.attrs);
+            assert_eq!(parsed.style, Style::None, "{info}");
+        }
+    }
+
+    #[test]
+    fn runsheet_words_beside_other_tools_words_still_count() {
+        let parsed = parse_info("bash title=\"Deploy\" {#deploy timeout=5m} {3-5}");
+        assert_eq!(parsed.style, Style::Runsheet);
+        let keys: Vec<&str> = parsed.attrs.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(keys, ["id", "timeout"]);
+        // Pandoc: its `#id` is runsheet's id; its classes and words are its own.
+        let parsed = parse_info("bash {#build .numberLines startFrom=\"100\"}");
+        let keys: Vec<&str> = parsed.attrs.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(keys, ["id"]);
+        // A misspelt word makes the group runsheet's, so it is reported.
+        let (_, p) = step("bash {timout=5s}");
+        assert_eq!(p[0].code, "unknown-attribute");
+        assert_eq!(p[0].help.as_deref(), Some("did you mean `timeout`?"));
+        let (_, p) = step("bash {3-5} {#x intractive}");
+        assert_eq!(p[0].help.as_deref(), Some("did you mean `interactive`?"));
+        let (_, p) = step("bash {#x dir=src}");
+        assert_eq!(p[0].help.as_deref(), Some("did you mean `cwd`?"));
+        // An unclosed group is an error only when it is runsheet's.
+        assert_eq!(parse_info("sh {#x").problems[0].code, "unclosed-attributes");
+        assert_eq!(
+            parse_info("sh {timout=5").problems[0].code,
+            "unclosed-attributes"
+        );
+    }
+
+    #[test]
+    fn runme_groups() {
+        for info in [
+            "sh { name=build }",
+            "sh {name=build interactive=false}",
+            "sh { name=runme-list closeTerminalOnSuccess=false interactive=false }",
+            "sh {\"id\":\"01HF7BT3HD84GWTQB8ZCWPH803\"}",
+            "sh {\"name\": \"generate\"}",
+            "sh {\"background\":\"true\",\"id\":\"01HJ9NZT45B03C9J6YJJJDB8PG\",\"interactive\":\"true\",\"name\":\"server-dev\"}",
+            "sh { background=true }",
+            "sh { excludeFromRunAll=true }",
+            "sh { id=01HF7BT3HD84GWTQB8ZCWPH803 }",
+            "graphql {\"id\":\"01HSXDR2PDVFZ9ZV8Z60XK6MTB\",\"interpreter\":\"cat\"}",
+            "sh {\"terminalRows\":28,\"x\":{\"y\":1}}",
+        ] {
+            let parsed = parse_info(info);
+            assert_eq!(parsed.style, Style::Runme, "{info}");
+            assert!(parsed.problems.is_empty(), "{info}: {:?}", parsed.problems);
+        }
+        let parsed = parse_info("sh {\"terminalRows\":28,\"name\":\"a\"}");
+        let pairs: Vec<(&str, &str)> = parsed
+            .attrs
+            .iter()
+            .map(|a| (a.key.as_str(), a.value.as_deref().unwrap_or("")))
+            .collect();
+        assert_eq!(pairs, [("name", "a"), ("terminalRows", "28")]);
+        // Broken JSON is a warning: Runme would not read it either.
+        let parsed = parse_info("sh {\"name\": }");
+        assert!(parsed.attrs.is_empty() && parsed.problems.is_empty());
+        assert_eq!(parsed.warnings[0].code, "bad-attributes");
+    }
+
+    #[test]
+    fn typos_need_four_letters_and_one_edit_or_two_in_long_words() {
+        let keys = &[
+            "timeout",
+            "requires",
+            "shell",
+            "cwd",
+            "title",
+            "env",
+            "interactive",
+        ];
+        for (word, want) in [
+            ("timout", Some("timeout")),
+            ("timeot", Some("timeout")),
+            ("requries", Some("requires")),
+            ("shel", Some("shell")),
+            ("intractve", Some("interactive")),
+            ("id", None),
+            ("cwds_long", None),
+            ("url", None),
+            ("slug", None),
+            ("date", None),
+            ("tags", None),
+            ("draft", None),
+            ("Title", None),
+            ("title", None),
+            ("timeouts_x", None),
+            ("config", None),
+        ] {
+            assert_eq!(typo_of(word, keys), want, "{word}");
+        }
     }
 }

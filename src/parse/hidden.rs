@@ -17,6 +17,18 @@ const KINDS: &[&str] = &["contains", "not-contains", "matches"];
 /// Every `<!-- check: ... -->` comment in an HTML fragment, with its range in
 /// `html`. Other comments are none of runsheet's business.
 pub(crate) fn find_checks(html: &str) -> Vec<(Range<usize>, Result<Hidden, Problem>)> {
+    comments(html)
+        .into_iter()
+        .filter_map(|(span, body)| {
+            let rest = body.strip_prefix("check:")?;
+            Some((span.clone(), parse_check(rest.trim(), span)))
+        })
+        .collect()
+}
+
+/// Every `<!-- ... -->` comment in an HTML fragment: its range and its
+/// trimmed body. A comment left open ends the search.
+pub(crate) fn comments(html: &str) -> Vec<(Range<usize>, &str)> {
     let mut out = Vec::new();
     let mut from = 0;
     while let Some(open) = html[from..].find("<!--").map(|i| i + from) {
@@ -24,12 +36,8 @@ pub(crate) fn find_checks(html: &str) -> Vec<(Range<usize>, Result<Hidden, Probl
         let Some(close) = html[body_start..].find("-->").map(|i| i + body_start) else {
             break;
         };
-        let span = open..close + 3;
+        out.push((open..close + 3, html[body_start..close].trim()));
         from = close + 3;
-        let body = html[body_start..close].trim();
-        if let Some(rest) = body.strip_prefix("check:") {
-            out.push((span.clone(), parse_check(rest.trim(), span)));
-        }
     }
     out
 }

@@ -15,6 +15,7 @@ use crate::source::{Source, Span};
 
 mod attrs;
 mod console;
+mod dialect;
 mod front;
 mod hidden;
 mod links;
@@ -56,12 +57,14 @@ pub struct UnfencedCommand {
 /// Parses a runbook. Never panics; every problem becomes a diagnostic.
 pub fn parse(source: &Source) -> Parsed {
     let front = front::front_matter(source);
-    let mut walker = walk::Walker::new(source, front.front.clone(), front.body_start);
+    let body = &source.text[front.body_start..];
+    let dialect = dialect::Dialect::detect(body, front.runme, front.skip_prompts);
+    let mut walker = walk::Walker::new(source, front.front.clone(), front.body_start, dialect);
     for p in front.problems.clone() {
         walker.diag(Severity::Error, p);
     }
     let walked = walker.walk();
-    let title = front
+    let title = walked
         .front
         .title
         .clone()
@@ -79,7 +82,7 @@ pub fn parse(source: &Source) -> Parsed {
         runbook: Runbook {
             path: source.path.clone(),
             title,
-            front: front.front,
+            front: walked.front,
             sections: walked.sections,
             steps: walked.steps,
             todos: walked.todos,

@@ -417,6 +417,215 @@ fn title_falls_back_to_heading_then_file_name() {
     assert_eq!(parse_text("text\n").runbook.title, "t");
 }
 
+#[test]
+fn a_runme_runbook_reads_as_runme_reads_it() {
+    let text = "---\nrunme:\n  id: 01HF7BT3HD84GWTQB9008APC3C\n  version: v3\ncwd: sub\n---\n\n# Runme\n\n```sh {\"id\":\"01HF7BT3HD84GWTQB8ZCWPH803\"}\n$ echo \"Hello, runme!\"\n```\n\n```sh { name=Build interactive=false }\nmake\n```\n\n```sh {\"name\":\"build\",\"excludeFromRunAll\":\"true\",\"cwd\":\"../x\"}\nmake clean\n```\n\n```js {\"name\":\"hello-js\"}\nconsole.log(1)\n```\n\n```graphql {\"interpreter\":\"cat\"}\n{ x }\n```\n\n```ini {\"id\":\"01HF7BT3HD84GWTQB8ZR32T70Y\"}\n[a]\n```\n\n```sh\necho plain\n```\n";
+    let p = parse_text(text);
+    assert!(errors(&p).is_empty(), "{:?}", p.diagnostics);
+    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+    let rb = &p.runbook;
+    let ids: Vec<&str> = rb.steps.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "01hf7bt3hd84gwtqb8zcwph803",
+            "build",
+            "build-2",
+            "hello-js",
+            "runme-5",
+            "runme-6"
+        ]
+    );
+    let s = &rb.steps;
+    assert_eq!(s[0].script(), "echo \"Hello, runme!\"\n");
+    assert_eq!(s[0].code, "$ echo \"Hello, runme!\"\n");
+    assert!(s[0].options.stdin && !s[1].options.stdin && s[5].options.stdin);
+    assert!(s[2].options.exclude_from_run_all);
+    assert_eq!(s[2].options.cwd.as_deref(), Some("sub/../x"));
+    assert_eq!(
+        s[3].kind,
+        StepKind::Interpreter {
+            program: "node".into()
+        }
+    );
+    assert_eq!(
+        s[4].kind,
+        StepKind::Interpreter {
+            program: "cat".into()
+        }
+    );
+    assert_eq!(s[2].attrs["name"], "build");
+    assert_eq!(rb.front.extra["runme"]["version"], "v3");
+    // Nothing Runme would run is left as a step; the `ini` block is not one.
+    assert_eq!(rb.blocks[5].role, crate::model::BlockRole::Other);
+}
+
+#[test]
+fn runme_prompts_and_placeholders_become_inputs() {
+    let text = "# Vars\n\n```bash {\"name\":\"vars\",\"promptEnv\":\"auto\"}\n$ export VAR1='Placeholder 1'\n$ export VAR3=\"\"\n$ export API_TOKEN=\"\"\n$ echo \"${VAR1} ${VAR3}\"\n```\n\n```bash {\"name\":\"vars2\",\"promptEnv\":\"no\"}\nexport VAR5='Placeholder 5'\n```\n";
+    let rb = parse_text(text).runbook;
+    let inputs: Vec<(&str, Option<&str>, usize, bool)> = rb
+        .front
+        .inputs
+        .iter()
+        .map(|i| (i.name.as_str(), i.default.as_deref(), i.line, i.secret))
+        .collect();
+    assert_eq!(
+        inputs,
+        [
+            ("VAR1", Some("Placeholder 1"), 4, false),
+            ("VAR3", None, 5, false),
+            ("API_TOKEN", None, 6, true)
+        ]
+    );
+    assert_eq!(rb.front.inputs[0].steps, ["vars"]);
+    assert_eq!(
+        rb.steps[0].script(),
+        "export VAR1\nexport VAR3\nexport API_TOKEN\necho \"${VAR1} ${VAR3}\"\n"
+    );
+    assert_eq!(rb.steps[1].options.script, None);
+    // skipPrompts: nothing is asked, the values written stand.
+    let skipped = parse_text(&format!("---\nskipPrompts: true\nrunme: {{}}\n---\n{text}")).runbook;
+    assert!(skipped.front.inputs.is_empty());
+    assert_eq!(skipped.steps[0].script(), "export VAR1='Placeholder 1'\nexport VAR3=\"\"\nexport API_TOKEN=\"\"\necho \"${VAR1} ${VAR3}\"\n");
+}
+
+#[test]
+fn a_placeholder_in_runsheets_own_steps_asks_for_an_input() {
+    let text = "---\ninputs:\n  REGION: { description: where, default: eu }\n---\n# D\n\n```sh {#a}\nexport REGION=\"\"\nexport USER_NAME=\"\"\nexport FIXED=\"x\"\n```\n\n```sh {#b}\nexport USER_NAME=\"\"\n```\n";
+    let rb = parse_text(text).runbook;
+    let inputs: Vec<(&str, Vec<String>)> = rb
+        .front
+        .inputs
+        .iter()
+        .map(|i| (i.name.as_str(), i.steps.clone()))
+        .collect();
+    assert_eq!(
+        inputs,
+        [
+            ("REGION", vec![]),
+            ("USER_NAME", vec!["a".to_string(), "b".to_string()])
+        ]
+    );
+    assert_eq!(
+        rb.steps[0].script(),
+        "export REGION\nexport USER_NAME\nexport FIXED=\"x\"\n"
+    );
+}
+
+#[test]
+fn an_innovation_engine_scenario_reads_as_innovation_engine_reads_it() {
+    let text = "---\ntitle: Scenario\nms.author: someone\n---\n<!--\n```variables\nexport MY_LOCATION=eastus\n```\n-->\n\n# Fuzzy\n\n```azurecli-interactive\necho \"Hello World\"\n```\n\nThis is what the expected output should be\n\n<!--expected_similarity=0.8-->\n\n```text\nHello world\n```\n\n```output\nan example only\n```\n\n```bash\necho hi\n```\n\n<!-- expected_similarity=\".*h.\" -->\n```json\n{\"a\": 1}\n```\n\n```azurepowershell-interactive\nGet-Date\n```\n\n```console\n$ not a step here\n```\n\n```sh\nnor this\n```\n";
+    let p = parse_text(text);
+    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+    let rb = &p.runbook;
+    assert_eq!(rb.title, "Scenario");
+    assert_eq!(rb.front.env["MY_LOCATION"], "eastus");
+    assert_eq!(rb.front.extra["ms.author"], "someone");
+    let kinds: Vec<&StepKind> = rb.steps.iter().map(|s| &s.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            &StepKind::Shell {
+                program: "bash".into()
+            },
+            &StepKind::Shell {
+                program: "bash".into()
+            },
+            &StepKind::Interpreter {
+                program: "pwsh".into()
+            },
+        ]
+    );
+    match &rb.steps[0].checks[..] {
+        [Check::Similar {
+            line,
+            expected,
+            want,
+            json,
+            content_span,
+        }] => {
+            assert_eq!(
+                (*line, expected.as_str(), *json),
+                (21, "Hello world\n", false)
+            );
+            assert_eq!(want, &crate::model::Similarity::Score { min: 0.8 });
+            assert_eq!(&text[content_span.range()], "Hello world\n");
+        }
+        other => panic!("{other:?}"),
+    }
+    match &rb.steps[1].checks[..] {
+        [Check::Similar { want, json, .. }] => {
+            assert_eq!(
+                want,
+                &crate::model::Similarity::Regex {
+                    regex: ".*h.".into()
+                }
+            );
+            assert!(json);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The uncommented `output` block is an example, as Innovation Engine reads it.
+    let roles: Vec<crate::model::BlockRole> = rb.blocks.iter().map(|b| b.role).collect();
+    use crate::model::BlockRole::{Other, Output, Step};
+    assert_eq!(
+        roles,
+        [Step, Output, Other, Step, Output, Step, Other, Other]
+    );
+}
+
+#[test]
+fn innovation_engine_comments_it_would_ignore_are_warnings() {
+    let p = parse_text("<!-- expected_similarity=0.8 -->\n\n```bash\nls\n```\n\n<!-- expected_results=1.0 -->\n```text\nx\n```\n\n<!-- expected_similarity=\"(?!x)\" -->\n```text\nx\n```\n");
+    assert!(errors(&p).is_empty(), "{:?}", p.diagnostics);
+    assert_eq!(
+        codes(&p),
+        [
+            "expectation-without-step",
+            "ignored-expectation",
+            "bad-regex"
+        ]
+    );
+    assert_eq!(p.diagnostics[2].line, 12);
+    // The ignored comment left the block unchecked; the bad regex still checks (and fails).
+    assert_eq!(p.runbook.steps[0].checks.len(), 1);
+}
+
+#[test]
+fn site_front_matter_and_info_strings_never_block() {
+    let text = "---\ntitle: KubePodCrashLooping\nweight: 20\nmenu: { main: {} }\n---\n# Pod\n\n```bash title=\"Terminal\" {3-5}\nkubectl get pods\n```\n\n```shell {.line-numbers}\nkubectl logs x\n```\n\n```sh linenums=\"1\" hl_lines=\"2\"\necho hi\n```\n";
+    let p = parse_text(text);
+    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+    assert_eq!(p.runbook.steps.len(), 3);
+    assert_eq!(p.runbook.blocks[0].info, "bash title=\"Terminal\" {3-5}");
+    assert!(p.runbook.steps.iter().all(|s| s.attrs.is_empty()));
+    // A `console` block with no `$ ` prompt is plain commands.
+    let p = parse_text("```console\nkubectl get pods\n```\n```console\n$ ls\nout\n```\n");
+    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+    assert_eq!(
+        p.runbook.steps[0].kind,
+        StepKind::Shell {
+            program: "bash".into()
+        }
+    );
+    assert!(matches!(p.runbook.steps[1].kind, StepKind::Console { .. }));
+    // runsheet's own misspellings still refuse the runbook.
+    let p = parse_text("```sh {timout=5s}\ntrue\n```\n");
+    assert_eq!(codes(&p), ["unknown-attribute"]);
+    let p = parse_text("---\ntimout: 5m\n---\n");
+    assert_eq!(codes(&p), ["unknown-front-matter-key"]);
+}
+
+#[test]
+fn hugo_toml_front_matter_is_never_read_as_content() {
+    let p = parse_text("+++\ntitle = \"From TOML\"\n# not a heading\n+++\n\n```sh\necho hi\n```\n");
+    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+    assert_eq!(p.runbook.title, "From TOML");
+    assert!(p.runbook.sections.is_empty());
+    assert_eq!(p.runbook.steps[0].line, 6);
+}
+
 mod never_panics {
     use proptest::prelude::*;
 
@@ -472,11 +681,37 @@ mod never_panics {
         "*",
         "_",
         "&amp;",
+        "+++",
+        "title = \"x\"",
+        "\u{feff}",
+        "runsheet:",
+        "runme:",
+        "inputs:",
+        "  A: { secret: true }",
+        " {\"name\":\"x\",\"id\":\"01HF7BT3HD84GWTQB8ZCWPH803\"}",
+        " { name=x interactive=false excludeFromRunAll=true }",
+        " {3-5}",
+        " {.class}",
+        " title=\"t {x}\"",
+        "```azurecli-interactive",
+        "```text",
+        "```json",
+        "```js",
+        "<!-- expected_similarity=0.8 -->",
+        "<!--expected_similarity=\".*\"-->",
+        "```variables",
+        "export X=\"\"",
+        "export Y=\"v\"",
+        "$",
     ];
 
     fn check(text: &str) {
         let source = Source::new("p.md", text);
         let parsed = parse(&source);
+        for s in &parsed.runbook.steps {
+            // A dialect's script stands line for line with the block.
+            assert_eq!(s.script().lines().count(), s.code.lines().count(), "{s:?}");
+        }
         for d in &parsed.diagnostics {
             assert!(
                 d.span.start <= d.span.end && d.span.end <= text.len(),

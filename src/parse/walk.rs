@@ -9,11 +9,14 @@ use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 use sha2::{Digest, Sha256};
 
 use crate::diag::{Diagnostic, Severity};
-use crate::model::{Block, BlockRole, Check, FrontMatter, Section, Step, StepKind, Todo};
+use crate::model::{
+    Block, BlockRole, Check, FrontMatter, Input, Section, Similarity, Step, StepKind, Todo,
+};
 use crate::source::{Source, Span};
 
-use super::attrs::{self, Problem};
+use super::attrs::{self, Problem, Style};
 use super::console::parse_console;
+use super::dialect::{self, Dialect, Expect, Runs};
 use super::hidden::{find_checks, Hidden};
 use super::slug::Slugger;
 use super::todo::todo_text;
@@ -95,10 +98,16 @@ pub(crate) struct Walker<'a> {
     code: Option<CodeBlock>,
     html: Option<Html>,
     unfenced: Vec<UnfencedCommand>,
+    dialect: Dialect,
+    /// An Innovation Engine comment waiting for the block it describes.
+    expect: Option<Expect>,
 }
 
 /// What the walk found.
 pub(crate) struct Walked {
+    /// The front matter with what the body added: inputs its placeholders ask
+    /// for, Innovation Engine's scenario variables.
+    pub(crate) front: FrontMatter,
     pub(crate) sections: Vec<Section>,
     pub(crate) steps: Vec<Step>,
     pub(crate) todos: Vec<Todo>,
@@ -108,7 +117,12 @@ pub(crate) struct Walked {
 }
 
 impl<'a> Walker<'a> {
-    pub(crate) fn new(source: &'a Source, front: FrontMatter, base: usize) -> Self {
+    pub(crate) fn new(
+        source: &'a Source,
+        front: FrontMatter,
+        base: usize,
+        dialect: Dialect,
+    ) -> Self {
         Walker {
             source,
             front,
@@ -127,6 +141,8 @@ impl<'a> Walker<'a> {
             code: None,
             html: None,
             unfenced: Vec::new(),
+            dialect,
+            expect: None,
         }
     }
 
@@ -185,6 +201,7 @@ impl<'a> Walker<'a> {
         }
         self.check_ids();
         Walked {
+            front: self.front,
             sections: self.sections,
             steps: self.steps,
             todos: self.todos,
@@ -229,7 +246,7 @@ impl<'a> Walker<'a> {
                     text: h.to_string(),
                     pieces: vec![(0, range.start)],
                 };
-                self.hidden_checks(&html);
+                self.hidden_checks(&html, false);
             }
             Event::FootnoteReference(_) | Event::TaskListMarker(_) | Event::Rule => {
                 self.mark_mixed()
@@ -302,7 +319,7 @@ impl<'a> Walker<'a> {
             }
             TagEnd::HtmlBlock => {
                 if let Some(html) = self.html.take() {
-                    self.hidden_checks(&html);
+                    self.hidden_checks(&html, true);
                 }
             }
             _ => {}
@@ -380,14 +397,17 @@ impl<'a> Walker<'a> {
         });
     }
 
-    fn hidden_checks(&mut self, html: &Html) {
+    fn hidden_checks(&mut self, html: &Html, block: bool) {
         let to_source = |off: usize| {
             let piece = html.pieces.iter().rev().find(|(t, _)| *t <= off);
             piece.map_or(off, |(t, s)| s + (off - t))
         };
-        for (span, found) in find_checks(&html.text) {
+        let to_span = |span: Range<usize>| {
             let span = to_source(span.start)..to_source(span.end).max(to_source(span.start));
-            let span = span.start..span.end.min(self.source.text.len());
+            span.start.min(self.source.text.len())..span.end.min(self.source.text.len())
+        };
+        for (span, found) in find_checks(&html.text) {
+            let span = to_span(span);
             let hidden = match found {
                 Ok(h) => h,
                 Err(mut p) => {
@@ -412,6 +432,48 @@ impl<'a> Walker<'a> {
                     Some("move it after the code block whose output it checks".into()),
                 ),
             }
+        }
+        // Innovation Engine reads its comments only from HTML blocks.
+        if block {
+            self.ie_comments(html, &to_span);
+        }
+    }
+
+    /// `<!-- expected_similarity=... -->` waits for the block it describes;
+    /// a `variables` block in a comment sets the scenario's variables.
+    fn ie_comments(&mut self, html: &Html, to_span: &dyn Fn(Range<usize>) -> Range<usize>) {
+        for (span, found) in dialect::ie_comments(&html.text) {
+            let span = to_span(span);
+            match found {
+                Ok(_) if self.attach == Attach::Nothing => self.warn(
+                    span,
+                    "expectation-without-step",
+                    "this expected output comes before any step, so Innovation Engine and runsheet ignore it".into(),
+                    Some("move it after the code block whose output it describes".into()),
+                ),
+                Ok(expect) => {
+                    if let Expect::Regex(regex) = &expect {
+                        if let Err(e) = regex::Regex::new(regex) {
+                            let why = e.to_string();
+                            let why = why.lines().last().unwrap_or("").trim().to_string();
+                            self.warn(
+                                span,
+                                "bad-regex",
+                                format!("`{regex}` is not a valid regex, so this check always fails"),
+                                Some(why),
+                            );
+                        }
+                    }
+                    self.expect = Some(expect);
+                }
+                Err(mut p) => {
+                    p.span = span;
+                    self.diag(Severity::Warning, p);
+                }
+            }
+        }
+        for (name, value) in dialect::ie_variables(&html.text) {
+            self.front.env.entry(name).or_insert(value);
         }
     }
 
@@ -438,16 +500,29 @@ impl<'a> Walker<'a> {
             );
         }
         let parsed = attrs::parse_info(&info);
+        let runs = self.dialect.runs(&parsed.lang);
         let is_step = !parsed.lang.is_empty()
-            && (SHELL_LANGS.contains(&parsed.lang.as_str())
-                || parsed.attrs.iter().any(|a| a.key == "run"));
+            && (runs.is_some()
+                || parsed.attrs.iter().any(|a| {
+                    a.key == "run"
+                        || parsed.style == Style::Runme
+                            && a.key == "interpreter"
+                            && a.value.as_deref().is_some_and(|v| !v.trim().is_empty())
+                }));
         let shift = |r: Range<usize>| match info_at {
             Some(at) => at + r.start..at + r.end,
             None => range.start..fence.first_line_end,
         };
+        for mut w in parsed.warnings.clone() {
+            w.span = shift(w.span);
+            self.diag(Severity::Warning, w);
+        }
         let role = if is_step {
-            self.step(&code.text, &parsed, line, range.clone(), &shift)
-        } else if parsed.lang == "output" {
+            self.step(&code.text, &parsed, runs, line, range.clone(), &shift)
+        } else if let Some(expect) = self.expect.take() {
+            self.expected_output(&code.text, &parsed.lang, expect, line, content_span);
+            BlockRole::Output
+        } else if parsed.lang == "output" && self.dialect.output_blocks_check() {
             self.output_block(
                 &code.text,
                 &parsed,
@@ -458,7 +533,9 @@ impl<'a> Walker<'a> {
             );
             BlockRole::Output
         } else {
-            self.attrs_without_step(&parsed, &shift);
+            if parsed.style != Style::Runme {
+                self.attrs_without_step(&parsed, &shift);
+            }
             BlockRole::Other
         };
         self.blocks.push(Block {
@@ -468,6 +545,32 @@ impl<'a> Walker<'a> {
             code: code.text,
             role,
             span: range.into(),
+        });
+    }
+
+    /// The block after an Innovation Engine comment: an expected output of
+    /// the step before it, whatever its language.
+    fn expected_output(
+        &mut self,
+        code: &str,
+        lang: &str,
+        expect: Expect,
+        line: usize,
+        content_span: Span,
+    ) {
+        let Attach::Step { index, .. } = self.attach else {
+            return;
+        };
+        let want = match expect {
+            Expect::Score(min) => Similarity::Score { min },
+            Expect::Regex(regex) => Similarity::Regex { regex },
+        };
+        self.steps[index].checks.push(Check::Similar {
+            line,
+            expected: code.to_string(),
+            want,
+            json: lang.eq_ignore_ascii_case("json"),
+            content_span,
         });
     }
 
@@ -502,17 +605,35 @@ impl<'a> Walker<'a> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn step(
         &mut self,
         code: &str,
         parsed: &attrs::Info,
+        runs: Option<Runs>,
         line: usize,
         range: Range<usize>,
         shift: &dyn Fn(Range<usize>) -> Range<usize>,
     ) -> BlockRole {
         let mut problems = parsed.problems.clone();
-        let sa = attrs::step_attrs(&parsed.attrs, &mut problems);
+        let mut warnings = Vec::new();
+        let mut sa = if parsed.style == Style::Runme {
+            dialect::runme_step_attrs(
+                &parsed.attrs,
+                self.front.cwd.as_deref(),
+                &mut problems,
+                &mut warnings,
+            )
+        } else {
+            attrs::step_attrs(&parsed.attrs, &mut problems)
+        };
+        // Runme gives every cell the terminal unless told otherwise.
+        sa.options.stdin |= sa.stdin || self.dialect.runme && parsed.style != Style::Runme;
         self.report(problems, shift);
+        for mut w in warnings {
+            w.span = shift(w.span);
+            self.diag(Severity::Warning, w);
+        }
         if code.trim().is_empty() {
             let range = trim_newline(&self.source.text, range);
             let section = self.current_section();
@@ -535,14 +656,15 @@ impl<'a> Walker<'a> {
             return BlockRole::Other;
         }
         let lang = parsed.lang.as_str();
-        let kind = self.step_kind(code, parsed, &sa, line, shift);
+        let kind = self.step_kind(code, parsed, &sa, runs, line, shift);
         let section = self.current_section();
         let n = self
             .step_counts
             .entry(section.clone().unwrap_or_default())
             .or_insert(0);
         *n += 1;
-        let (id, id_span) = match sa.id {
+        let (id, id_span) = match sa.id.take() {
+            Some((id, span)) if sa.derived_id => (self.unique_id(id), shift(span)),
             Some((id, span)) => (id, shift(span)),
             None => {
                 let prefix = section
@@ -552,6 +674,14 @@ impl<'a> Walker<'a> {
                 (format!("{prefix}-{n}"), range.start..range.start)
             }
         };
+        if let StepKind::Shell { .. } = kind {
+            let asks = self.dialect.asks(sa.prompt_env);
+            let prepared = dialect::script(code, self.dialect.runme, asks);
+            sa.options.script = prepared.script;
+            for ask in prepared.asks {
+                self.ask(ask.name, ask.default, line + 1 + ask.line, &id);
+            }
+        }
         let hash = step_hash(&kind, code, &sa.options);
         let attrs: BTreeMap<String, String> = parsed
             .attrs
@@ -579,12 +709,49 @@ impl<'a> Walker<'a> {
         BlockRole::Step
     }
 
-    /// How the step runs: its language, `run`, and the front matter's `shell`.
+    /// A Runme name another cell already took gets `-2`, `-3`, ...: Runme
+    /// tells such cells apart too.
+    fn unique_id(&self, id: String) -> String {
+        let taken = |c: &str| self.steps.iter().any(|s| s.id == c);
+        if !taken(&id) {
+            return id;
+        }
+        (2..)
+            .map(|n| format!("{id}-{n}"))
+            .find(|c| !taken(c))
+            .unwrap_or(id)
+    }
+
+    /// The input a step's placeholder asks for, merged with one of the same
+    /// name declared earlier.
+    fn ask(&mut self, name: String, default: Option<String>, line: usize, step: &str) {
+        let inputs = &mut self.front.inputs;
+        match inputs.iter_mut().find(|i| i.name == name) {
+            // A declared input is the whole runbook's already.
+            Some(input) if input.steps.is_empty() => {}
+            Some(input) => {
+                if !input.steps.iter().any(|s| s == step) {
+                    input.steps.push(step.to_string());
+                }
+            }
+            None => {
+                let mut input = Input::new(name, line);
+                input.secret = crate::secrets::is_secret_name(&input.name, &self.front.redact);
+                input.default = default;
+                input.steps.push(step.to_string());
+                inputs.push(input);
+            }
+        }
+    }
+
+    /// How the step runs: its language, `run`, a dialect's interpreter, and
+    /// the front matter's `shell`.
     fn step_kind(
         &mut self,
         code: &str,
         parsed: &attrs::Info,
         sa: &attrs::StepAttrs,
+        runs: Option<Runs>,
         line: usize,
         shift: &dyn Fn(Range<usize>) -> Range<usize>,
     ) -> StepKind {
@@ -624,8 +791,23 @@ impl<'a> Walker<'a> {
                     }
                 }
             },
+            _ if sa.interpreter.is_some() => {
+                let program = sa.interpreter.clone().unwrap_or_default();
+                if dialect::is_shell(&program) {
+                    StepKind::Shell { program }
+                } else {
+                    StepKind::Interpreter { program }
+                }
+            }
             _ if lang == "console" => {
                 let (commands, problems) = parse_console(code, line + 1, self.source);
+                if commands.is_empty() {
+                    // No `$ ` prompt anywhere: docs sites write plain commands
+                    // in `console` blocks for the highlighting.
+                    return StepKind::Shell {
+                        program: shell_for(lang),
+                    };
+                }
                 for (severity, p) in problems {
                     self.diag(severity, p);
                 }
@@ -634,8 +816,12 @@ impl<'a> Walker<'a> {
                     commands,
                 }
             }
-            _ => StepKind::Shell {
-                program: shell_for(lang),
+            _ => match runs {
+                Some(Runs::Shell(Some(program))) => StepKind::Shell { program },
+                Some(Runs::Program(program)) => StepKind::Interpreter { program },
+                _ => StepKind::Shell {
+                    program: shell_for(lang),
+                },
             },
         }
     }

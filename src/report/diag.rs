@@ -103,12 +103,12 @@ mod fatal_tests {
     fn an_invalid_runbook_shows_its_errors_even_when_wrapped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.md");
-        std::fs::write(&path, "```sh {nope}\ntrue\n```\n").unwrap();
+        std::fs::write(&path, "```sh {timout}\ntrue\n```\n").unwrap();
         let err = crate::parse::load(&path).unwrap_err();
         let err = anyhow::Error::new(err).context("while checking");
         let out = fatal_message(&Palette::plain(), &err);
         assert!(
-            out.contains("error[unknown-attribute]: unknown attribute `nope`"),
+            out.contains("error[unknown-attribute]: unknown attribute `timout`"),
             "{out}"
         );
         assert!(out.contains("bad.md:1:8"), "{out}");

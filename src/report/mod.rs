@@ -20,6 +20,7 @@ pub mod github;
 pub mod json;
 pub mod junit;
 pub mod outline;
+pub mod prompt;
 
 /// Colour roles, chosen once from `--color`, `NO_COLOR` and the terminal.
 #[derive(Debug, Clone)]

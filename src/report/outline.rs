@@ -26,6 +26,9 @@ pub fn outline(palette: &Palette, rb: &Runbook) -> String {
         count(checks, "check"),
         count(rb.todos.len(), "missing step"),
     ));
+    if !rb.front.inputs.is_empty() {
+        out.push_str(&format!("{}\n", inputs_line(palette, &rb.front.inputs)));
+    }
     let mut bodies = bodies(palette, rb);
     let depths = depths(rb);
     let top = take(&mut bodies, None);
@@ -45,6 +48,23 @@ pub fn outline(palette: &Palette, rb: &Runbook) -> String {
         out.push_str(&take(&mut bodies, Some(&section.id)));
     }
     out
+}
+
+/// `inputs: API_TOKEN (secret), REGION [eu-west-1]`
+fn inputs_line(palette: &Palette, inputs: &[crate::model::Input]) -> String {
+    let each: Vec<String> = inputs
+        .iter()
+        .map(|i| {
+            let mut text = i.name.clone();
+            if i.secret {
+                text.push_str(" (secret)");
+            } else if let Some(d) = &i.default {
+                text.push_str(&format!(" [{d}]"));
+            }
+            text
+        })
+        .collect();
+    format!("{} {}", palette.dim("inputs:"), each.join(", "))
 }
 
 /// Checks on a step, each expectation of a console transcript included.
@@ -137,6 +157,7 @@ fn step_line(palette: &Palette, step: &Step, pad: &str) -> String {
         (o.interactive, "interactive"),
         (o.confirm, "confirm"),
         (o.background, "background"),
+        (o.exclude_from_run_all, "only with --step"),
     ] {
         if on {
             flags.push(name.to_string());
@@ -246,6 +267,14 @@ fn describe(check: &Check) -> String {
         Check::Contains { text, .. } => format!("contains {text:?}"),
         Check::NotContains { text, .. } => format!("does not contain {text:?}"),
         Check::Matches { regex, .. } => format!("matches /{regex}/"),
+        Check::Similar { want, .. } => match want {
+            crate::model::Similarity::Score { min } => {
+                format!("output block, similarity at least {min}")
+            }
+            crate::model::Similarity::Regex { regex } => {
+                format!("output matches /{regex}/ (the block is an example)")
+            }
+        },
     }
 }
 
@@ -259,7 +288,7 @@ struct ListJson<'a> {
     steps: Vec<StepJson<'a>>,
     todos: Vec<TodoJson<'a>>,
     blocks: Vec<BlockJson<'a>>,
-    front: &'a crate::model::FrontMatter,
+    front_matter: &'a crate::model::FrontMatter,
     hash: &'a str,
 }
 
@@ -325,7 +354,7 @@ pub fn json(rb: &Runbook) -> String {
                 role: b.role,
             })
             .collect(),
-        front: &rb.front,
+        front_matter: &rb.front,
         hash: &rb.hash,
     };
     let mut text = serde_json::to_string_pretty(&list).unwrap_or_default();

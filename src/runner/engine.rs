@@ -305,7 +305,7 @@ impl Engine<'_> {
             return Ok(record);
         }
         if step.options.background {
-            let bg = spawn_background(&cx.request(&step.code, &self.state), log)?;
+            let bg = spawn_background(&cx.request(step.script(), &self.state), log)?;
             self.backgrounds.push(bg);
             record.status = StepStatus::Passed;
             record.attempts = 1;

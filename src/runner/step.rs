@@ -137,7 +137,8 @@ impl Context<'_> {
             base_env: self.base_env,
             cwd_override: None,
             timeout: timeout(self.runbook, self.step, self.opts),
-            interactive: self.step.options.interactive && self.opts.mode == Mode::Run,
+            interactive: (self.step.options.interactive || self.step.options.stdin)
+                && self.opts.mode == Mode::Run,
             capture: crate::check::capture_for(self.step),
             redactor: self.redactor,
         }
@@ -209,7 +210,7 @@ pub(super) fn attempt(
     match &cx.step.kind {
         StepKind::Console { commands, .. } => console(cx, commands, state, tee),
         StepKind::Shell { .. } | StepKind::Interpreter { .. } => {
-            let outcome = run_step(&cx.request(&cx.step.code, state), tee, cx.interrupt)?;
+            let outcome = run_step(&cx.request(cx.step.script(), state), tee, cx.interrupt)?;
             Ok(judge(cx, &outcome, &cx.step.options.exit, None))
         }
     }

@@ -1,11 +1,14 @@
 //! The one integration test binary: runs the built `runsheet` on fixtures under
 //! `tests/fixtures/` and asserts exit codes, output and files.
 
+mod pty;
 mod sheet;
 
 mod book;
 mod check;
 mod cli;
+mod corpus;
+mod dialects;
 mod lint;
 mod list;
 mod run;
