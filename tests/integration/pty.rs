@@ -62,7 +62,11 @@ impl Pty {
         let child = cmd.spawn().expect("spawn in pty");
         drop(slave);
         let master = std::fs::File::from(master);
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(ROWS.try_into().expect("rows"), COLS.try_into().expect("cols"), 0)));
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(
+            ROWS.try_into().expect("rows"),
+            COLS.try_into().expect("cols"),
+            0,
+        )));
         let raw = Arc::new(Mutex::new(Vec::new()));
         let mut reader = master.try_clone().expect("dup master");
         let (s, r) = (screen.clone(), raw.clone());
