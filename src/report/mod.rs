@@ -16,6 +16,7 @@ pub mod drift;
 pub mod github;
 pub mod json;
 pub mod junit;
+pub mod merge;
 pub mod outline;
 
 /// Colour roles, chosen once from `--color`, `NO_COLOR` and the terminal.
