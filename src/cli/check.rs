@@ -478,7 +478,12 @@ fn closing_line(palette: &Palette, results: &[Checked], exit: Exit) -> String {
     let line = match exit {
         Exit::Ok => palette.success(&format!("check passed: {runbooks}{todo_note}")),
         Exit::Todos => palette.error(&format!(
-            "check failed: {runbooks} passed, but{todo_note} stand in the way (--strict)"
+            "check failed: {runbooks} passed, but {} in the way (--strict)",
+            if todos == 1 {
+                "1 TODO stands".to_string()
+            } else {
+                format!("{todos} TODOs stand")
+            }
         )),
         Exit::Interrupted => palette.error(&format!("check interrupted: {runbooks}")),
         Exit::Usage => palette.error(&format!(

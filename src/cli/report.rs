@@ -29,6 +29,7 @@ fn merge(global: &Global, args: MergeArgs) -> anyhow::Result<Exit> {
             report,
         });
     }
+    let sharded = inputs.iter().all(|i| i.report.shard.is_some());
     let merged = merge::merge(inputs, args.strict)?;
     let palette = &global.palette;
     for warning in &merged.warnings {
@@ -38,6 +39,23 @@ fn merge(global: &Global, args: MergeArgs) -> anyhow::Result<Exit> {
     let exit = verdict(results, strict);
     // The shards' jobs printed their GitHub annotations already; printing
     // them again here would only double every one on the pull request.
+    say(&format!(
+        "{} {} {}, {} {}\n",
+        palette.strong("report merge:"),
+        args.reports.len(),
+        match (sharded, args.reports.len()) {
+            (true, 1) => "shard report",
+            (true, _) => "shard reports",
+            (false, 1) => "report",
+            (false, _) => "reports",
+        },
+        results.len(),
+        if results.len() == 1 {
+            "runbook"
+        } else {
+            "runbooks"
+        }
+    ));
     say(&summary(palette, results, strict, exit));
     if let Some(path) = &args.junit {
         write_report(path, &junit::render(results, strict))?;

@@ -8,3 +8,4 @@ mod check;
 mod lint;
 mod list;
 mod run;
+mod shard;
