@@ -40,7 +40,7 @@ struct Config {
 }
 
 impl Config {
-    fn from_args(palette: &Palette, args: CheckArgs) -> anyhow::Result<Self> {
+    fn from_args(args: CheckArgs) -> anyhow::Result<Self> {
         if args.jobs == 0 {
             bail!("--jobs must be at least 1");
         }
@@ -52,11 +52,7 @@ impl Config {
             .map(super::run::parse_timeout)
             .transpose()?;
         opts.redact = args.redact;
-        let shard = super::shard::Sharding::from_args(
-            palette,
-            args.shard.as_deref(),
-            args.timings.as_deref(),
-        )?;
+        let shard = super::shard::Sharding::from_args(args.shard.as_deref(), args.timings)?;
         let paths = if args.paths.is_empty() {
             let dir = PathBuf::from(DEFAULT_DIR);
             if !dir.is_dir() {
@@ -99,7 +95,7 @@ struct Done {
 }
 
 pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
-    let config = Config::from_args(&global.palette, args)?;
+    let config = Config::from_args(args)?;
     let files = crate::discover::markdown_files(&config.paths)?;
     let Some(jobs) = prepare(&global.palette, &files, &config.selection)? else {
         return Ok(Exit::Usage);

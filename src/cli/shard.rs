@@ -18,6 +18,8 @@ pub(super) struct Sharding {
     shard: Shard,
     /// The timings file and its durations in milliseconds, by runbook key.
     timings: Option<(PathBuf, BTreeMap<String, u64>)>,
+    /// A `--timings` file that does not exist (yet).
+    missing: Option<PathBuf>,
 }
 
 impl Sharding {
@@ -26,24 +28,31 @@ impl Sharding {
     /// is a warning: the split falls back to counting runbooks, the same in
     /// every job that misses it.
     pub(super) fn from_args(
-        palette: &Palette,
         shard: Option<&str>,
-        timings: Option<&Path>,
+        timings: Option<PathBuf>,
     ) -> anyhow::Result<Option<Self>> {
         let Some(shard) = shard else {
             return Ok(None);
         };
         let shard: Shard = shard.parse()?;
-        let timings = match timings {
-            Some(file) => read_timings(palette, file)?.map(|t| (file.to_path_buf(), t)),
-            None => None,
+        let mut sharding = Sharding {
+            shard,
+            timings: None,
+            missing: None,
         };
-        Ok(Some(Sharding { shard, timings }))
+        if let Some(file) = timings {
+            match read_timings(&file)? {
+                Some(t) => sharding.timings = Some((file, t)),
+                None => sharding.missing = Some(file),
+            }
+        }
+        Ok(Some(sharding))
     }
 }
 
 /// This job's share of `items` (kept in their order) and, for its report,
 /// which share it is of what; everything, and `None`, without `--shard`.
+#[allow(clippy::print_stderr)]
 pub(super) fn select<T>(
     sharding: Option<&Sharding>,
     palette: &Palette,
@@ -53,6 +62,13 @@ pub(super) fn select<T>(
     let Some(sharding) = sharding else {
         return (items, None);
     };
+    if let Some(file) = &sharding.missing {
+        eprintln!(
+            "{} --timings {}: no such file; splitting by count",
+            palette.warning("warning:"),
+            file.display()
+        );
+    }
     let cwd = std::env::current_dir().unwrap_or_default();
     let keys: Vec<String> = items.iter().map(|i| shard::key(path(i), &cwd)).collect();
     let all: Vec<String> = items
@@ -129,20 +145,12 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
-/// The durations a JSON report recorded, by runbook key; `None` (after a
-/// warning) when the file does not exist.
-#[allow(clippy::print_stderr)]
-fn read_timings(palette: &Palette, file: &Path) -> anyhow::Result<Option<BTreeMap<String, u64>>> {
+/// The durations a JSON report recorded, by runbook key; `None` when the
+/// file does not exist.
+fn read_timings(file: &Path) -> anyhow::Result<Option<BTreeMap<String, u64>>> {
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!(
-                "{} --timings {}: no such file; splitting by count",
-                palette.warning("warning:"),
-                file.display()
-            );
-            return Ok(None);
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
             return Err(e).with_context(|| format!("--timings: cannot read {}", file.display()))
         }
