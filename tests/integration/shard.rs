@@ -699,3 +699,62 @@ fn an_invalid_runbook_stops_every_shard() {
     assert!(!root.join("s.json").exists());
     assert!(!root.join(".runsheet").exists(), "no shard ran anything");
 }
+
+/// Ctrl-C in one shard's job: its report says so, and the merge exits 130
+/// as the interrupted check would, without calling the runbooks the shard
+/// never reached missing.
+#[test]
+fn an_interrupted_shard_merges_to_130() {
+    let sheet = Sheet::new();
+    let root = sheet.dir().to_path_buf();
+    let rb = root.join("runbooks");
+    std::fs::create_dir_all(&rb).unwrap();
+    std::fs::write(
+        rb.join("a-slow.md"),
+        "# Slow\n\n```sh\ntouch started\nsleep 30\n```\n",
+    )
+    .unwrap();
+    for name in ["b", "c", "d"] {
+        std::fs::write(rb.join(format!("{name}.md")), passing(name, name)).unwrap();
+    }
+    // By count, shard 1/2 holds a-slow.md and c.md.
+    let mut cmd = Sheet::new()
+        .current_dir(&root)
+        .args(["check", "runbooks", "--shard", "1/2", "--json", "s1.json"])
+        .command();
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("spawn runsheet");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !root.join("started").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow step never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: signalling our own child by its pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("wait runsheet");
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(held(&root, "s1.json"), ["runbooks/a-slow.md"]);
+    in_dir(
+        &root,
+        &["check", "runbooks", "--shard", "2/2", "--json", "s2.json"],
+    )
+    .code(0);
+    assert_eq!(held(&root, "s2.json"), ["runbooks/b.md", "runbooks/d.md"]);
+    let ran = in_dir(
+        &root,
+        &["report", "merge", "s1.json", "s2.json", "--json", "m.json"],
+    )
+    .code(130);
+    assert!(
+        ran.stdout.contains("check interrupted: 3 runbooks\n"),
+        "{}",
+        ran.stdout
+    );
+    let v = stable_json(&read(&root, "m.json"));
+    assert_eq!(v["result"], "interrupted");
+    assert_eq!(v["runbooks"][0]["interrupted"], true);
+}
