@@ -26,5 +26,6 @@ pub mod report;
 pub mod requires;
 pub mod runner;
 pub mod secrets;
+pub mod shard;
 pub mod source;
 pub mod update;

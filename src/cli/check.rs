@@ -36,6 +36,7 @@ struct Config {
     jobs: usize,
     selection: Selection,
     opts: RunOptions,
+    shard: Option<super::shard::Sharding>,
 }
 
 impl Config {
@@ -52,6 +53,7 @@ impl Config {
             .transpose()?;
         opts.redact = args.redact;
         opts.env = super::run::parse_env(&args.env)?;
+        let shard = super::shard::Sharding::from_args(args.shard.as_deref(), args.timings)?;
         let paths = if args.paths.is_empty() {
             let dir = PathBuf::from(DEFAULT_DIR);
             if !dir.is_dir() {
@@ -74,6 +76,7 @@ impl Config {
                 ..Selection::default()
             },
             opts,
+            shard,
         })
     }
 }
@@ -100,6 +103,11 @@ pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
     let Some(jobs) = prepare(&global.palette, &files, &config.selection, &config.opts)? else {
         return Ok(Exit::Usage);
     };
+    // Every runbook was parsed and planned above, so an invalid one stops
+    // every shard, as it stops an unsharded check.
+    let (jobs, shard) = super::shard::select(config.shard.as_ref(), &global.palette, jobs, |j| {
+        &j.source.path
+    });
     let mut opts = config.opts.clone();
     opts.interrupt = Interrupt::install().context("cannot watch for Ctrl-C")?;
     let store = Store::new(&global.state_dir);
@@ -108,11 +116,7 @@ pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
 
     let exit = verdict(&results, config.strict);
     let palette = &global.palette;
-    let drift = drift::drift_report(palette, &results, config.strict);
-    let mut out = drift;
-    out.push('\n');
-    out.push_str(&drift::summary_table(palette, &results));
-    out.push_str(&closing_line(palette, &results, exit));
+    let mut out = summary(palette, &results, config.strict, exit);
     if github::enabled() {
         out.push_str(&github::annotations(
             &results,
@@ -126,7 +130,10 @@ pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
         write_report(path, &junit::render(&results, config.strict))?;
     }
     if let Some(path) = &config.json {
-        write_report(path, &json::render(&results, config.strict, exit as i32))?;
+        write_report(
+            path,
+            &json::render(&results, config.strict, exit as i32, shard.as_ref()),
+        )?;
     }
     Ok(exit)
 }
@@ -445,9 +452,19 @@ fn redact_checked(redactor: &Redactor, checked: &mut Checked) {
     checked.error.iter_mut().for_each(mask);
 }
 
+/// What follows the runbooks' own lines, for `check` and `report merge`
+/// alike: the drift report, the summary table and the closing line.
+pub(super) fn summary(palette: &Palette, results: &[Checked], strict: bool, exit: Exit) -> String {
+    let mut out = drift::drift_report(palette, results, strict);
+    out.push('\n');
+    out.push_str(&drift::summary_table(palette, results));
+    out.push_str(&closing_line(palette, results, exit));
+    out
+}
+
 /// SPEC §2.2: interrupted 130; any failure 1 (2 when no runbook could even
 /// start); TODOs alone under `--strict` 3; else 0.
-fn verdict(results: &[Checked], strict: bool) -> Exit {
+pub(super) fn verdict(results: &[Checked], strict: bool) -> Exit {
     if results
         .iter()
         .any(|c| c.record.status == RunStatus::Interrupted)
@@ -481,7 +498,12 @@ fn closing_line(palette: &Palette, results: &[Checked], exit: Exit) -> String {
     let line = match exit {
         Exit::Ok => palette.success(&format!("check passed: {runbooks}{todo_note}")),
         Exit::Todos => palette.error(&format!(
-            "check failed: {runbooks} passed, but{todo_note} stand in the way (--strict)"
+            "check failed: {runbooks} passed, but {} in the way (--strict)",
+            if todos == 1 {
+                "1 TODO stands".to_string()
+            } else {
+                format!("{todos} TODOs stand")
+            }
         )),
         Exit::Interrupted => palette.error(&format!("check interrupted: {runbooks}")),
         Exit::Usage => palette.error(&format!(
@@ -495,7 +517,7 @@ fn closing_line(palette: &Palette, results: &[Checked], exit: Exit) -> String {
 }
 
 /// Writes a report file the user asked for (its folder is created).
-fn write_report(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(super) fn write_report(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }

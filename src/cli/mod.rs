@@ -18,7 +18,9 @@ mod complete;
 mod lint;
 mod list;
 mod mdbook;
+mod report;
 mod run;
+mod shard;
 mod status;
 
 #[derive(Debug, Parser)]
@@ -67,6 +69,8 @@ pub enum Command {
     Run(RunArgs),
     /// Run runbooks non-interactively and report drift between docs and reality.
     Check(CheckArgs),
+    /// Work with the JSON reports of `check --json`.
+    Report(ReportArgs),
     /// Show the last run of a runbook and where --resume would start.
     Status(StatusArgs),
     /// Build an HTML book of runbooks with the outputs of their last runs.
@@ -194,6 +198,43 @@ pub struct CheckArgs {
     /// Add K=V to every step's environment; supplies inputs (repeatable).
     #[arg(long = "env", value_name = "K=V")]
     pub env: Vec<String>,
+    /// Check only shard K of N (K from 1): a share of the runbooks that is the
+    /// same on every machine, for one job of a CI matrix.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Balance the shards by the durations in this JSON report (from
+    /// `check --json` or `report merge --json`).
+    #[arg(long, value_name = "FILE", requires = "shard")]
+    pub timings: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub command: ReportCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge the JSON reports of `check --shard K/N` jobs into one summary,
+    /// exit code and set of reports, as one unsharded check would give.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The JSON reports to merge (every shard's, or reports of separate checks).
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    /// Judge TODOs strictly (exit 3), whatever the reports recorded.
+    #[arg(long)]
+    pub strict: bool,
+    /// Write the merged JUnit XML report.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the merged JSON report.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -261,7 +302,10 @@ pub fn run(cli: Cli) -> Exit {
         palette: Palette::choose(cli.color),
         state_dir: cli.state_dir,
     };
-    if !matches!(cli.command, Command::Run(_) | Command::Check(_)) {
+    if !matches!(
+        cli.command,
+        Command::Run(_) | Command::Check(_) | Command::Report(_)
+    ) {
         die_quietly_on_closed_pipe();
     }
     let result = match cli.command {
@@ -269,6 +313,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Lint(args) => lint::run(&global, args),
         Command::Run(args) => run::run(&global, args),
         Command::Check(args) => check::run(&global, args),
+        Command::Report(args) => report::run(&global, args),
         Command::Status(args) => status::run(&global, args),
         Command::Book(args) => book::run(&global, args),
         Command::Mdbook(args) => mdbook::run(&global, args),
@@ -280,7 +325,8 @@ pub fn run(cli: Cli) -> Exit {
 /// `runsheet list x | head` should end quietly when `head` has read enough, as
 /// Unix tools do, not panic in `println!`. Only for commands that run no steps:
 /// `run` and `check` must outlive a closed pipe to stop their steps and finish
-/// the record, so their reporters ignore write errors instead.
+/// the record, so their reporters ignore write errors instead; `report merge`
+/// still writes the reports it was asked for.
 fn die_quietly_on_closed_pipe() {
     // SAFETY: restoring the default disposition of SIGPIPE before any thread
     // is started; no handler runs.

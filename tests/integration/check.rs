@@ -75,7 +75,8 @@ fn todos_warn_and_fail_only_under_strict() {
         .stdout_has("TODO runbooks/todo.md:7 (section `setup`): Add a curl smoke test.")
         .stdout_has("check passed: 1 runbook, 1 TODO");
     let (ran, _) = check_in("check-todo", &["check", "--strict"]);
-    ran.code(3).stdout_has("stand in the way (--strict)");
+    ran.code(3)
+        .stdout_has("but 1 TODO stands in the way (--strict)");
 }
 
 #[test]

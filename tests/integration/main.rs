@@ -14,3 +14,4 @@ mod list;
 mod run;
 mod secrets;
 mod terminal;
+mod shard;
