@@ -13,5 +13,5 @@ mod lint;
 mod list;
 mod run;
 mod secrets;
-mod terminal;
 mod shard;
+mod terminal;
