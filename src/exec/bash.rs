@@ -161,11 +161,11 @@ fn bash_prelude(
     };
     let save = if saves { bash_save(dir) } else { String::new() };
     // errtrace before the options are noted, so it never shows as a change
-    // the step made; the trap itself last, so nothing in the prelude fires it.
+    // the step made; all before the restored state, which turns xtrace on last.
     format!(
-        "{restore_bash_env}\nshopt -s expand_aliases\nset -E\n{save}{}{}\n",
-        restore_script(state.shell_script.as_deref().unwrap_or("")),
-        err_trap(dir, main)
+        "{restore_bash_env}\nshopt -s expand_aliases\nset -E\n{}\n{save}{}",
+        err_trap(dir, main),
+        restore_script(state.shell_script.as_deref().unwrap_or(""))
     )
 }
 
