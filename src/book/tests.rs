@@ -224,6 +224,7 @@ fn step(id: &str, status: StepStatus, ms: u64) -> StepRecord {
         log: None,
         carried_from: None,
         attempts: 1,
+        ..StepRecord::default()
     }
 }
 
@@ -319,6 +320,7 @@ fn recorded() -> Recorded {
             mode: "run".into(),
             steps,
             todos: Vec::new(),
+            ..RunRecord::default()
         },
         logs,
     }

@@ -381,6 +381,7 @@ fn refused(path: &Path, runbook: &Runbook, plan: &Plan, error: String) -> Checke
             mode: Mode::Check.as_str().into(),
             steps,
             todos: runbook.todos.iter().map(todo_record).collect(),
+            ..RunRecord::default()
         },
         duration: Duration::ZERO,
         failure_output: BTreeMap::new(),

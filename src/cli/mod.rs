@@ -130,8 +130,9 @@ pub struct RunArgs {
     /// Start at this step.
     #[arg(long, value_name = "ID")]
     pub from: Option<String>,
-    /// Start at the first step of the last run that did not pass.
-    #[arg(long, conflicts_with_all = ["from", "steps", "sections"])]
+    /// Go on where the last run stopped (its first step that did not pass, or
+    /// --from), with the working directory and variables it left.
+    #[arg(long)]
     pub resume: bool,
     #[command(flatten)]
     pub select: SelectArgs,
@@ -153,6 +154,10 @@ pub struct RunArgs {
     /// Mask this variable's value everywhere (repeatable).
     #[arg(long = "redact", value_name = "NAME")]
     pub redact: Vec<String>,
+    /// Most of one step's output kept in its log (64MiB, 500K, 1G); past it
+    /// the log keeps its first and last part. Default 64MiB.
+    #[arg(long, value_name = "SIZE")]
+    pub max_log: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +190,10 @@ pub struct CheckArgs {
     /// Mask this variable's value everywhere (repeatable).
     #[arg(long = "redact", value_name = "NAME")]
     pub redact: Vec<String>,
+    /// Most of one step's output kept in its log (64MiB, 500K, 1G); past it
+    /// the log keeps its first and last part. Default 64MiB.
+    #[arg(long, value_name = "SIZE")]
+    pub max_log: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -491,6 +491,7 @@ pub(crate) mod tests {
             log: None,
             carried_from: None,
             attempts: 1,
+            ..StepRecord::default()
         }
     }
 
@@ -542,6 +543,7 @@ pub(crate) mod tests {
                     line: 40,
                     text: "Add a smoke test".into(),
                 }],
+                ..RunRecord::default()
             },
         }
     }

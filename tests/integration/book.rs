@@ -37,6 +37,7 @@ fn record_run(state: &Path, runbook: &Path, results: &[StepResult<'_>]) -> PathB
                 log: None,
                 carried_from: None,
                 attempts: 1,
+                ..StepRecord::default()
             }
         })
         .collect();
@@ -58,6 +59,7 @@ fn record_run(state: &Path, runbook: &Path, results: &[StepResult<'_>]) -> PathB
         mode: "run".into(),
         steps,
         todos: Vec::new(),
+        ..RunRecord::default()
     };
     let store = Store::new(state);
     let run = store.begin(&record).expect("begin run");
