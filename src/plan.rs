@@ -847,6 +847,7 @@ pub(crate) mod tests {
                 })
                 .collect(),
             todos: Vec::new(),
+            selection: Some(SelectionRecord::default()),
             ..RunRecord::default()
         }
     }
@@ -881,5 +882,165 @@ pub(crate) mod tests {
         let prev = record(&rb, &[("gone", StepStatus::Failed, "x")]);
         let err = resume(&rb, &Selection::default(), &prev, None).unwrap_err();
         assert!(err.to_string().contains("`gone`"), "{err}");
+    }
+
+    /// `sample()` with the steps in the order `ids` (all in section `intro`).
+    fn reordered(ids: &[&str]) -> Runbook {
+        let mut rb = book(&[("intro", None, "Intro")], &[], &[]);
+        for (n, id) in ids.iter().enumerate() {
+            let mut step = sample().steps[0].clone();
+            step.id = id.to_string();
+            step.hash = format!("hash-{id}");
+            step.options = StepOptions::default();
+            step.line = 10 + n * 10;
+            rb.steps.push(step);
+        }
+        rb
+    }
+
+    #[test]
+    fn a_step_added_before_where_the_run_stopped_runs_first() {
+        let rb = reordered(&["a", "new", "b", "c"]);
+        let prev = record(
+            &rb,
+            &[
+                ("a", StepStatus::Passed, "hash-a"),
+                ("b", StepStatus::Failed, "hash-b"),
+                ("c", StepStatus::NotRun, "hash-c"),
+            ],
+        );
+        let p = resume(&rb, &Selection::default(), &prev, None).unwrap();
+        assert_eq!(ids(&rb, &p), ["new", "b", "c"]);
+        assert_eq!(p.carried.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["a"]);
+        assert!(
+            p.warnings.iter().any(|w| w.contains("`new`") && w.contains("runs first")),
+            "{:?}",
+            p.warnings
+        );
+        // With --from, it is refused instead, naming the step and what to run.
+        let from = select(|s| s.from = Some("c".into()));
+        let err = resume(&rb, &from, &prev, None).unwrap_err().to_string();
+        assert!(err.contains("cannot resume from `c`"), "{err}");
+        assert!(err.contains("steps `new` (book.md:20), `b` (book.md:30) before it have not passed"), "{err}");
+        assert!(err.contains("runsheet run book.md --resume"), "{err}");
+    }
+
+    #[test]
+    fn reordered_or_removed_steps_never_repeat_or_overcount() {
+        // Last run: a, b passed, c failed, d not reached, `old` passed.
+        // Now: d moved first, `old` removed.
+        let rb = reordered(&["d", "a", "b", "c"]);
+        let prev = record(
+            &rb,
+            &[
+                ("a", StepStatus::Passed, "hash-a"),
+                ("old", StepStatus::Passed, "hash-old"),
+                ("b", StepStatus::Passed, "hash-b"),
+                ("c", StepStatus::Failed, "hash-c"),
+                ("d", StepStatus::NotRun, "hash-d"),
+            ],
+        );
+        let p = resume(&rb, &Selection::default(), &prev, None).unwrap();
+        let carried: Vec<&str> = p.carried.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(carried, ["a", "b"]);
+        assert_eq!(ids(&rb, &p), ["d", "c"]);
+        assert_eq!(carried.len() + p.step_count(), rb.steps.len());
+        // Carried results describe today's runbook.
+        assert_eq!(p.carried[0].line, 20);
+        assert!(p.warnings.iter().any(|w| w.contains("`old` passed in the last run but is no longer")));
+    }
+
+    #[test]
+    fn resume_replays_the_last_runs_selection() {
+        let rb = sample();
+        let mut prev = record(
+            &rb,
+            &[
+                ("cd", StepStatus::Passed, "hash-cd"),
+                ("b", StepStatus::Passed, "hash-b"),
+                ("c", StepStatus::Failed, "hash-c"),
+            ],
+        );
+        prev.selection = Some(SelectionRecord {
+            sections: vec!["build".into()],
+            ..SelectionRecord::default()
+        });
+        let p = resume(&rb, &Selection::default(), &prev, None).unwrap();
+        // `a` and `d` were never part of that run: not caught up, not run.
+        assert_eq!(ids(&rb, &p), ["c"]);
+        assert_eq!(p.selection.sections, ["build"]);
+        // A record from before runs kept their selection catches nothing up.
+        prev.selection = None;
+        let p = resume(&rb, &Selection::default(), &prev, None).unwrap();
+        assert_eq!(ids(&rb, &p), ["c", "d", "todo@100"]);
+    }
+
+    #[test]
+    fn background_steps_before_the_resume_point_start_again() {
+        let mut rb = reordered(&["server", "a", "b"]);
+        rb.steps[0].options.background = true;
+        let mut prev = record(
+            &rb,
+            &[
+                ("server", StepStatus::Passed, "hash-server"),
+                ("a", StepStatus::Passed, "hash-a"),
+                ("b", StepStatus::Failed, "hash-b"),
+            ],
+        );
+        prev.steps[0].background = true;
+        let p = resume(&rb, &Selection::default(), &prev, None).unwrap();
+        assert_eq!(ids(&rb, &p), ["server", "b"]);
+        assert_eq!(p.carried.len(), 1);
+        assert_eq!(p.resume.as_ref().unwrap().restart, [0]);
+        assert!(p.warnings.iter().any(|w| w.contains("`server`") && w.contains("started again")));
+    }
+
+    #[test]
+    fn resume_does_not_take_a_section_or_step_and_says_what_to_run() {
+        let rb = sample();
+        let prev = record(&rb, &[("cd", StepStatus::Failed, "hash-cd")]);
+        let asked = select(|s| s.sections = vec!["deploy".into()]);
+        let err = resume(&rb, &asked, &prev, None).unwrap_err().to_string();
+        assert!(err.contains("does not take --section"), "{err}");
+        assert!(err.contains("`runsheet run book.md --section deploy`"), "{err}");
+        assert!(err.contains("--resume --from ID"), "{err}");
+    }
+
+    #[test]
+    fn unknown_tags_are_refused_listing_the_known_ones() {
+        let rb = sample();
+        let err = check_tags(&[&rb], &select(|s| s.tags = vec!["nosuch".into()]), "book.md")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "no step has the tag `nosuch` (--tag) in book.md; the tags are `slow`"
+        );
+        let err = check_tags(&[&rb], &select(|s| s.skip_tags = vec!["aws".into()]), "book.md")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("(--skip-tag)"), "{err}");
+        check_tags(&[&rb], &select(|s| s.tags = vec!["slow".into()]), "book.md").unwrap();
+    }
+
+    #[test]
+    fn suggestions_match_words_and_substrings() {
+        let rb = book(
+            &[
+                ("install-tools", None, "Install tools"),
+                ("create-the-database", None, "Create the database"),
+                ("configure", None, "Configure"),
+                ("deploy", None, "Deploy"),
+            ],
+            &[],
+            &[],
+        );
+        let err = plan(&rb, &select(|s| s.sections = vec!["database".into()])).unwrap_err();
+        let PlanError::UnknownSection { closest, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(closest[0], "create-the-database", "{err}");
+        let err = plan(&rb, &select(|s| s.sections = vec!["tools".into()])).unwrap_err();
+        assert!(err.to_string().contains("`install-tools`"), "{err}");
     }
 }

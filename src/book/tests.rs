@@ -323,6 +323,7 @@ fn recorded() -> Recorded {
             ..RunRecord::default()
         },
         logs,
+        ..Recorded::default()
     }
 }
 

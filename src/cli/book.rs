@@ -49,6 +49,11 @@ fn say(line: &str) {
     println!("{line}");
 }
 
+#[allow(clippy::print_stderr)]
+fn warn(line: &str) {
+    eprintln!("warning: {line}");
+}
+
 /// The runbooks named (default `runbooks/`), folders searched for `*.md`
 /// honouring `.gitignore`, in a stable order.
 pub(crate) fn collect(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -82,8 +87,11 @@ fn entry(store: &Store, file: PathBuf) -> anyhow::Result<Entry> {
         .into());
     }
     let abs = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
-    let recorded = Recorded::load(store, &abs)
+    let (recorded, skipped) = Recorded::load_with_warnings(store, &abs)
         .with_context(|| format!("cannot read the run record of {}", file.display()))?;
+    for warning in skipped {
+        warn(&warning);
+    }
     Ok(Entry {
         chapter: book::chapter_path(&file),
         runbook: parsed.runbook,

@@ -51,6 +51,9 @@ impl Config {
             .map(super::run::parse_timeout)
             .transpose()?;
         opts.redact = args.redact;
+        if let Some(size) = &args.max_log {
+            opts.max_log = super::run::parse_max_log(size)?;
+        }
         let paths = if args.paths.is_empty() {
             let dir = PathBuf::from(DEFAULT_DIR);
             if !dir.is_dir() {
@@ -97,6 +100,12 @@ pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
     let Some(jobs) = prepare(&global.palette, &files, &config.selection)? else {
         return Ok(Exit::Usage);
     };
+    let runbooks: Vec<&Runbook> = jobs.iter().map(|j| &j.runbook).collect();
+    let place = match runbooks.as_slice() {
+        [one] => one.path.display().to_string(),
+        _ => format!("any of the {} runbooks checked", runbooks.len()),
+    };
+    plan::check_tags(&runbooks, &config.selection, &place)?;
     let mut opts = config.opts.clone();
     opts.interrupt = Interrupt::install().context("cannot watch for Ctrl-C")?;
     let store = Store::new(&global.state_dir);

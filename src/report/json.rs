@@ -60,6 +60,14 @@ struct Step<'a> {
     exit_code: Option<i32>,
     duration_ms: u64,
     reason: Option<&'a str>,
+    /// The runbook line of what failed: under bash the command that failed,
+    /// for a failed check its line, else the step's fence. Null unless the
+    /// step failed.
+    failed_line: Option<usize>,
+    /// That line's text when it is one of the step's commands (masked).
+    failed_command: Option<&'a str>,
+    /// Bytes of output its log left out (`--max-log`).
+    log_dropped: u64,
     checks: Vec<Check<'a>>,
 }
 
@@ -163,6 +171,9 @@ fn step(s: &StepRecord) -> Step<'_> {
         exit_code: s.exit_code,
         duration_ms: s.duration_ms,
         reason: s.reason.as_deref(),
+        failed_line: s.failed_line.filter(|_| s.failed()),
+        failed_command: s.failed_command.as_deref().filter(|_| s.failed()),
+        log_dropped: s.log_dropped,
         checks: s.checks.iter().map(check).collect(),
     }
 }
@@ -201,6 +212,19 @@ mod tests {
         assert_eq!(rb["steps"][1]["checks"][0]["line"], 16);
         assert_eq!(rb["steps"][1]["checks"][0]["actual"], "count: 4\n");
         assert_eq!(rb["steps"][2]["status"], "manual");
+        assert!(rb["steps"][0]["failed_line"].is_null());
         assert_eq!(rb["todos"][0]["text"], "Add a smoke test");
+    }
+
+    #[test]
+    fn a_failed_step_names_the_line_and_command_that_failed() {
+        let mut checked = sample();
+        let step = &mut checked.record.steps[1];
+        step.failed_line = Some(14);
+        step.failed_command = Some("grep -H retention conf".into());
+        let v: serde_json::Value = serde_json::from_str(&render(&[checked], false, 1)).unwrap();
+        let step = &v["runbooks"][0]["steps"][1];
+        assert_eq!(step["failed_line"], 14);
+        assert_eq!(step["failed_command"], "grep -H retention conf");
     }
 }
