@@ -191,7 +191,11 @@ fn known_tags(known: &[String]) -> String {
 /// Refuses a `--tag` or `--skip-tag` that no step of `runbooks` carries
 /// (`place` names them in the message): a misspelt tag would otherwise
 /// select nothing and pass.
-pub fn check_tags(runbooks: &[&Runbook], selection: &Selection, place: &str) -> Result<(), PlanError> {
+pub fn check_tags(
+    runbooks: &[&Runbook],
+    selection: &Selection,
+    place: &str,
+) -> Result<(), PlanError> {
     let known: BTreeSet<&str> = runbooks
         .iter()
         .flat_map(|r| r.steps.iter())
@@ -405,8 +409,7 @@ fn describe(runbook: &Runbook, index: usize) -> String {
 fn is_background(r: &StepRecord) -> bool {
     // Records from before `background` was recorded say so in their reason.
     r.background
-        || r
-            .reason
+        || r.reason
             .as_deref()
             .is_some_and(|why| why.starts_with("started in the background"))
 }
@@ -911,9 +914,14 @@ pub(crate) mod tests {
         );
         let p = resume(&rb, &Selection::default(), &prev, None).unwrap();
         assert_eq!(ids(&rb, &p), ["new", "b", "c"]);
-        assert_eq!(p.carried.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["a"]);
+        assert_eq!(
+            p.carried.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+            ["a"]
+        );
         assert!(
-            p.warnings.iter().any(|w| w.contains("`new`") && w.contains("runs first")),
+            p.warnings
+                .iter()
+                .any(|w| w.contains("`new`") && w.contains("runs first")),
             "{:?}",
             p.warnings
         );
@@ -921,7 +929,10 @@ pub(crate) mod tests {
         let from = select(|s| s.from = Some("c".into()));
         let err = resume(&rb, &from, &prev, None).unwrap_err().to_string();
         assert!(err.contains("cannot resume from `c`"), "{err}");
-        assert!(err.contains("steps `new` (book.md:20), `b` (book.md:30) before it have not passed"), "{err}");
+        assert!(
+            err.contains("steps `new` (book.md:20), `b` (book.md:30) before it have not passed"),
+            "{err}"
+        );
         assert!(err.contains("runsheet run book.md --resume"), "{err}");
     }
 
@@ -947,7 +958,10 @@ pub(crate) mod tests {
         assert_eq!(carried.len() + p.step_count(), rb.steps.len());
         // Carried results describe today's runbook.
         assert_eq!(p.carried[0].line, 20);
-        assert!(p.warnings.iter().any(|w| w.contains("`old` passed in the last run but is no longer")));
+        assert!(p
+            .warnings
+            .iter()
+            .any(|w| w.contains("`old` passed in the last run but is no longer")));
     }
 
     #[test]
@@ -992,7 +1006,10 @@ pub(crate) mod tests {
         assert_eq!(ids(&rb, &p), ["server", "b"]);
         assert_eq!(p.carried.len(), 1);
         assert_eq!(p.resume.as_ref().unwrap().restart, [0]);
-        assert!(p.warnings.iter().any(|w| w.contains("`server`") && w.contains("started again")));
+        assert!(p
+            .warnings
+            .iter()
+            .any(|w| w.contains("`server`") && w.contains("started again")));
     }
 
     #[test]
@@ -1002,23 +1019,34 @@ pub(crate) mod tests {
         let asked = select(|s| s.sections = vec!["deploy".into()]);
         let err = resume(&rb, &asked, &prev, None).unwrap_err().to_string();
         assert!(err.contains("does not take --section"), "{err}");
-        assert!(err.contains("`runsheet run book.md --section deploy`"), "{err}");
+        assert!(
+            err.contains("`runsheet run book.md --section deploy`"),
+            "{err}"
+        );
         assert!(err.contains("--resume --from ID"), "{err}");
     }
 
     #[test]
     fn unknown_tags_are_refused_listing_the_known_ones() {
         let rb = sample();
-        let err = check_tags(&[&rb], &select(|s| s.tags = vec!["nosuch".into()]), "book.md")
-            .unwrap_err()
-            .to_string();
+        let err = check_tags(
+            &[&rb],
+            &select(|s| s.tags = vec!["nosuch".into()]),
+            "book.md",
+        )
+        .unwrap_err()
+        .to_string();
         assert_eq!(
             err,
             "no step has the tag `nosuch` (--tag) in book.md; the tags are `slow`"
         );
-        let err = check_tags(&[&rb], &select(|s| s.skip_tags = vec!["aws".into()]), "book.md")
-            .unwrap_err()
-            .to_string();
+        let err = check_tags(
+            &[&rb],
+            &select(|s| s.skip_tags = vec!["aws".into()]),
+            "book.md",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("(--skip-tag)"), "{err}");
         check_tags(&[&rb], &select(|s| s.tags = vec!["slow".into()]), "book.md").unwrap();
     }

@@ -56,7 +56,10 @@ pub(crate) fn bash_command(
     } else {
         path_string(&d.join("step.sh"))?
     };
-    fs::write(&prelude, bash_prelude(d, req.state, req.base_env, saves, &main))?;
+    fs::write(
+        &prelude,
+        bash_prelude(d, req.state, req.base_env, saves, &main),
+    )?;
     env.insert("BASH_ENV".into(), path_string(&prelude)?);
     args.extend(script_args(d, &script)?);
     Ok(Command {
@@ -356,9 +359,9 @@ impl<'a> Declaration<'a> {
 mod tests {
     use std::collections::BTreeMap;
 
-    use crate::exec::{run_step, Capture, Interrupt, Outcome, OutputSink, ShellState, StepRun};
     use crate::exec::shell::MAX_INLINE;
     use crate::exec::StreamKind;
+    use crate::exec::{run_step, Capture, Interrupt, Outcome, OutputSink, ShellState, StepRun};
     use crate::secrets::Redactor;
 
     struct Quiet;
@@ -367,9 +370,8 @@ mod tests {
     }
 
     fn run(script: &str, state: &ShellState) -> Outcome {
-        let base: BTreeMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k != "BASH_ENV")
-            .collect();
+        let base: BTreeMap<String, String> =
+            std::env::vars().filter(|(k, _)| k != "BASH_ENV").collect();
         let redactor = Redactor::default();
         let req = StepRun {
             program: "bash",
@@ -413,7 +415,10 @@ mod tests {
             ("echo a\nfalse || false\n", Some(2)),
             ("echo a\nx=$(false)\n", Some(2)),
             ("echo a\nif true; then\n  false\nfi\n", Some(3)),
-            ("for i in 1 2; do\n  echo $i\n  test $i = 1\ndone\n", Some(3)),
+            (
+                "for i in 1 2; do\n  echo $i\n  test $i = 1\ndone\n",
+                Some(3),
+            ),
             ("f() {\n  echo x\n  false\n}\necho a\nf\n", Some(3)),
             ("echo one\n( echo sub\n  false\n  echo no\n)\n", Some(3)),
             // Failures the script tolerates never count.

@@ -82,8 +82,8 @@ pub fn fold_latest<'a>(
                 .get(run_id.as_str())
                 .map(|s| s.to_string())
                 .or_else(|| step.started.clone());
-            let earlier = newest.as_deref() != Some(record.run_id.as_str())
-                || step.carried_from.is_some();
+            let earlier =
+                newest.as_deref() != Some(record.run_id.as_str()) || step.carried_from.is_some();
             out.insert(
                 step.id.clone(),
                 Latest {
@@ -142,7 +142,10 @@ mod tests {
         );
         std::fs::write(full_dir.path.join("a.log"), "a\n").unwrap();
         let (section, section_dir) = (
-            run("r2", &[("b", StepStatus::Passed), ("c", StepStatus::NotRun)]),
+            run(
+                "r2",
+                &[("b", StepStatus::Passed), ("c", StepStatus::NotRun)],
+            ),
             dir("r2"),
         );
         let latest = fold_latest([(&section, &section_dir), (&full, &full_dir)]);
@@ -152,9 +155,15 @@ mod tests {
             (StepStatus::Passed, "r1", true)
         );
         assert_eq!(a.run_started.as_deref(), Some("r1-start"));
-        assert_eq!(a.log.as_deref(), Some(full_dir.path.join("a.log").as_path()));
+        assert_eq!(
+            a.log.as_deref(),
+            Some(full_dir.path.join("a.log").as_path())
+        );
         let b = &latest["b"];
-        assert_eq!((b.step.status, b.run_id.as_str(), b.earlier), (StepStatus::Passed, "r2", false));
+        assert_eq!(
+            (b.step.status, b.run_id.as_str(), b.earlier),
+            (StepStatus::Passed, "r2", false)
+        );
         assert_eq!(b.log, None, "its log file is not there");
         // Never run anywhere: the newest word on it.
         assert_eq!(latest["c"].run_id, "r2");
@@ -175,6 +184,9 @@ mod tests {
         let a = &latest["a"];
         assert_eq!(a.run_id, "r1");
         assert!(a.earlier);
-        assert_eq!(a.log.as_deref(), Some(tmp.path().join("r1/a.log").as_path()));
+        assert_eq!(
+            a.log.as_deref(),
+            Some(tmp.path().join("r1/a.log").as_path())
+        );
     }
 }

@@ -124,7 +124,10 @@ impl LogWriter {
         let tail = self.tail.as_mut().expect("just made");
         let mut rest = bytes;
         while !rest.is_empty() {
-            let full = tail.files.back().is_none_or(|(_, _, len)| *len >= tail.size);
+            let full = tail
+                .files
+                .back()
+                .is_none_or(|(_, _, len)| *len >= tail.size);
             if full {
                 tail.open(&path)?;
             }
@@ -252,7 +255,10 @@ mod tests {
         let path = tmp.path().join("1-a.log");
         let dropped = write_all(&path, 1024, (0..10).map(|i| format!("{i}\n").into_bytes()));
         assert_eq!(dropped, 0);
-        assert_eq!(fs::read_to_string(&path).unwrap(), "0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n");
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n"
+        );
     }
 
     #[test]
@@ -263,7 +269,11 @@ mod tests {
         let total = 100_000 * 12;
         let dropped = write_all(&path, 4096, lines);
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("line 000000\nline 000001\n"), "{}", &text[..40]);
+        assert!(
+            text.starts_with("line 000000\nline 000001\n"),
+            "{}",
+            &text[..40]
+        );
         assert!(text.ends_with("line 099998\nline 099999\n"));
         let note = format!("[runsheet: {dropped} bytes of output left out here;");
         assert!(text.contains(&note), "{text}");
@@ -291,7 +301,10 @@ mod tests {
             most = most.max(used);
         }
         let dropped = log.finish().unwrap();
-        assert!(most < 8 * 1024 * 1024, "{most} bytes on disk for a 4 MiB cap");
+        assert!(
+            most < 8 * 1024 * 1024,
+            "{most} bytes on disk for a 4 MiB cap"
+        );
         assert_eq!(dropped, 400 * 64 * 1024 - 4 * 1024 * 1024);
         assert!(fs::metadata(&path).unwrap().len() < 4 * 1024 * 1024 + 200);
     }

@@ -130,7 +130,11 @@ impl Store {
     /// `state.json` when the run starts from a saved state (`--resume`). The
     /// caller holds the runbook's lock; `record.run_id` comes from
     /// [`new_run_id`].
-    pub fn start(&self, record: &mut RunRecord, state: Option<&ShellState>) -> io::Result<RunWriter> {
+    pub fn start(
+        &self,
+        record: &mut RunRecord,
+        state: Option<&ShellState>,
+    ) -> io::Result<RunWriter> {
         let path = self.runbook_dir(&record.runbook_abs).join(&record.run_id);
         fs::create_dir_all(&path)?;
         let mut writer = RunWriter {
@@ -210,16 +214,22 @@ impl Store {
             .filter_map(|run| run.load().ok().map(|r| (r, run.clone())))
             .collect();
         let mut needed: BTreeSet<PathBuf> = BTreeSet::new();
-        for (record, _) in loaded.iter().filter(|(_, d)| runs[excess..].iter().any(|k| k.path == d.path)) {
-            for step in &record.steps {
-                if let Some(from) = &step.carried_from {
-                    needed.insert(self.runbook_dir(runbook_abs).join(from));
+        let kept = |d: &RunDir| runs[excess..].iter().any(|k| k.path == d.path);
+        for (record, dir) in loaded.iter().filter(|(_, d)| kept(d)) {
+            // Records from before runs carried their logs along point into
+            // the folder of the run they carried a result from.
+            for step in record.steps.iter().filter(|s| s.carried_from.is_some()) {
+                if let Some(folder) = dir.find_log(step).as_deref().and_then(Path::parent) {
+                    needed.insert(folder.to_path_buf());
                 }
             }
         }
         let latest = super::fold_latest(loaded.iter().map(|(r, d)| (r, d)));
         for id in ids {
-            let Some(l) = latest.get(*id).filter(|l| l.step.status != StepStatus::NotRun) else {
+            let Some(l) = latest
+                .get(*id)
+                .filter(|l| l.step.status != StepStatus::NotRun)
+            else {
                 continue;
             };
             needed.insert(l.record_dir.clone());
@@ -268,8 +278,8 @@ impl RunWriter {
     /// step, where it would cost more than the step).
     ///
     /// A full disk gives back the space set aside when the run began and
-    /// tries again; a run folder that vanished is made again; a folder that
-    /// can no longer take new files gets the record written in place.
+    /// tries again; a folder that can no longer take new files gets the
+    /// record written in place.
     pub fn save(
         &mut self,
         record: &mut RunRecord,
@@ -283,14 +293,27 @@ impl RunWriter {
         if full_disk(&e) && self.give_back_reserve() {
             return self.try_save(record, state, durable, false);
         }
-        if e.kind() == io::ErrorKind::NotFound && !self.dir.path.exists() {
-            fs::create_dir_all(&self.dir.path).map_err(|_| e)?;
-            return self.try_save(record, state, durable, false);
-        }
         if e.kind() == io::ErrorKind::PermissionDenied {
             return self.try_save(record, state, durable, true).map_err(|_| e);
         }
         Err(e)
+    }
+
+    /// The last save of a run ([`RunWriter::save`], durable): a run folder
+    /// that vanished meanwhile is made again, so the record still says how
+    /// the run ended.
+    pub fn save_last(
+        &mut self,
+        record: &mut RunRecord,
+        state: Option<&ShellState>,
+    ) -> io::Result<()> {
+        match self.save(record, state, true) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !self.dir.path.exists() => {
+                fs::create_dir_all(&self.dir.path).map_err(|_| e)?;
+                self.save(record, state, true)
+            }
+            other => other,
+        }
     }
 
     fn try_save(
@@ -339,7 +362,7 @@ impl RunWriter {
     /// for `StepRecord::log`.
     pub fn log(&self, index: usize, step_id: &str, cap: u64) -> io::Result<(String, LogWriter)> {
         let (name, path) = self.dir.log_path(index, step_id);
-        let log = LogWriter::create(&path, cap)?;
+        let log = LogWriter::create(&path, cap).map_err(|e| folder_gone(e, &self.dir.path))?;
         Ok((name, log))
     }
 
@@ -363,6 +386,15 @@ impl RunWriter {
 impl Drop for RunWriter {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// A "not found" whose cause is the folder itself being gone says so.
+fn folder_gone(e: io::Error, dir: &Path) -> io::Error {
+    if e.kind() == io::ErrorKind::NotFound && !dir.exists() {
+        io::Error::new(e.kind(), format!("its folder {} is gone", dir.display()))
+    } else {
+        e
     }
 }
 
@@ -468,7 +500,13 @@ const MAX_ID_IN_NAME: usize = 64;
 fn file_stem(id: &str) -> String {
     let clean: String = id
         .chars()
-        .map(|c| if c == '/' || c == '\\' || c.is_control() { '_' } else { c })
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     if clean.len() <= MAX_ID_IN_NAME {
         return clean;
@@ -505,7 +543,12 @@ pub fn new_run_id() -> String {
 /// temporary file is created 0600 and keeps that mode.
 fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        // The temporary file's random name says nothing to a reader.
+        let message = e.to_string();
+        let message = message.split(" at path ").next().unwrap_or(&message);
+        folder_gone(io::Error::new(e.kind(), message.to_string()), dir)
+    })?;
     tmp.write_all(bytes)?;
     if durable {
         tmp.as_file().sync_all()?;
@@ -652,7 +695,10 @@ mod tests {
         let book = Path::new("/srv/runbooks/deploy.md");
         let mut rec = record(book, new_run_id());
         let mut run = store.start(&mut rec, Some(&state("/one"))).unwrap();
-        assert_eq!(run.dir.load_state(&run.dir.load().unwrap()).unwrap(), Some(state("/one")));
+        assert_eq!(
+            run.dir.load_state(&run.dir.load().unwrap()).unwrap(),
+            Some(state("/one"))
+        );
         rec.steps = vec![step("a", StepStatus::Passed)];
         run.save(&mut rec, Some(&state("/two")), false).unwrap();
         let before = fs::read(run.dir.record_path()).unwrap();
@@ -667,7 +713,10 @@ mod tests {
         let on_disk = run.dir.load().unwrap();
         assert_eq!(on_disk.steps.len(), 1);
         assert_eq!(run.dir.load_state(&on_disk).unwrap(), Some(state("/two")));
-        let mode = fs::metadata(run.dir.state_path()).unwrap().permissions().mode();
+        let mode = fs::metadata(run.dir.state_path())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
@@ -678,16 +727,27 @@ mod tests {
             path: tmp.path().to_path_buf(),
         };
         let mut rec = record(Path::new("/a.md"), "x".into());
-        assert_eq!(dir.load_state(&rec).unwrap(), None, "nothing saved: start afresh");
+        assert_eq!(
+            dir.load_state(&rec).unwrap(),
+            None,
+            "nothing saved: start afresh"
+        );
         rec.state_seq = 3;
         let err = dir.load_state(&rec).unwrap_err().to_string();
         assert!(err.contains("state.json is missing"), "{err}");
-        fs::write(dir.state_path(), "{\"seq\": 7, \"state\": {\"cwd\": \"/\", \"env\": {}}}").unwrap();
+        fs::write(
+            dir.state_path(),
+            "{\"seq\": 7, \"state\": {\"cwd\": \"/\", \"env\": {}}}",
+        )
+        .unwrap();
         let err = dir.load_state(&rec).unwrap_err().to_string();
         assert!(err.contains("(state 7, the record names 3)"), "{err}");
         fs::write(dir.state_path(), "garbage").unwrap();
         let err = dir.load_state(&rec).unwrap_err().to_string();
-        assert!(err.contains("state.json is not a shell state runsheet wrote"), "{err}");
+        assert!(
+            err.contains("state.json is not a shell state runsheet wrote"),
+            "{err}"
+        );
         // A state file from before sequence numbers is read as it is.
         fs::write(dir.state_path(), "{\"cwd\": \"/srv\", \"env\": {}}").unwrap();
         rec.state_seq = 0;

@@ -192,7 +192,11 @@ fn failures(palette: &Palette, checked: &Checked, out: &mut String) {
             section_label(step),
             step_reason(step)
         );
-        if let Some(at) = step.failed_command.as_ref().and(step.failed_at(&checked.path)) {
+        if let Some(at) = step
+            .failed_command
+            .as_ref()
+            .and(step.failed_at(&checked.path))
+        {
             let _ = writeln!(out, "  failed at {at}");
         }
         let checks = failed_checks(step);

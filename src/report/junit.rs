@@ -198,8 +198,10 @@ mod tests {
                 );
                 let body = description.as_ref().unwrap().as_str();
                 assert!(
-                    body.starts_with("runbooks/app.md:14: exit status 1, expected 0\n\
-                     failed at runbooks/app.md:14: grep -H retention conf"),
+                    body.starts_with(
+                        "runbooks/app.md:14: exit status 1, expected 0\n\
+                     failed at runbooks/app.md:14: grep -H retention conf"
+                    ),
                     "{body}"
                 );
             }

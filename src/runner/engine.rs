@@ -102,9 +102,10 @@ pub(super) fn run(
         total: plan.step_count(),
     });
     if let Err(e) = pruned {
-        engine
-            .reporter
-            .warning(&format!("could not delete old runs of {}: {e}", runbook.path.display()));
+        engine.reporter.warning(&format!(
+            "could not delete old runs of {}: {e}",
+            runbook.path.display()
+        ));
     }
     for w in &plan.warnings {
         engine.reporter.warning(w);
@@ -239,8 +240,6 @@ impl Engine<'_> {
             && step.options.confirm
             && result.status == StepStatus::NotRun;
         self.record.steps[slot] = result;
-        self.save(failed || unconfirmed)?;
-        self.current = None;
         self.reporter.step_finished(&StepEnd {
             runbook,
             step,
@@ -248,6 +247,8 @@ impl Engine<'_> {
             total,
             record: &self.record.steps[slot],
         });
+        self.save(failed || unconfirmed)?;
+        self.current = None;
         let status = self.record.steps[slot].status;
         if status == StepStatus::Interrupted || self.opts.interrupt.is_set() {
             self.record.status = RunStatus::Interrupted;
@@ -261,7 +262,11 @@ impl Engine<'_> {
         if failed || unconfirmed {
             self.record.status = RunStatus::Failed;
             if !self.opts.keep_going {
-                let what = if failed { "failed" } else { "was not confirmed" };
+                let what = if failed {
+                    "failed"
+                } else {
+                    "was not confirmed"
+                };
                 let why = format!("not run: step `{}` {what}", step.id);
                 self.mark_rest(&why);
                 return Ok(Flow::Stop);
@@ -487,11 +492,12 @@ impl Engine<'_> {
         }
         if let Some(slot) = self.current.take() {
             let s = &mut self.record.steps[slot];
-            let in_progress = s.status == StepStatus::NotRun
-                || (s.status == StepStatus::Interrupted && s.reason.as_deref() == Some(IN_PROGRESS));
-            if in_progress {
+            if s.status == StepStatus::Interrupted && s.reason.as_deref() == Some(IN_PROGRESS) {
+                // Its process ran; how it ended was lost with the fault.
                 s.status = StepStatus::Failed;
                 s.reason = Some(format!("runsheet stopped: {message}"));
+            } else if s.status == StepStatus::NotRun {
+                s.reason = Some(format!("not run: runsheet stopped: {message}"));
             }
         }
         self.mark_rest(&format!("not run: runsheet stopped: {message}"));
@@ -546,7 +552,17 @@ impl Engine<'_> {
             self.record.status = RunStatus::Passed;
         }
         self.record.finished = Some(rfc3339(SystemTime::now()));
-        self.save(true)
+        let state = self.state_dirty.then_some(&self.state);
+        self.writer
+            .save_last(&mut self.record, state)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot write the record {}: {e}",
+                    self.writer.dir.record_path().display()
+                )
+            })?;
+        self.state_dirty = false;
+        Ok(())
     }
 }
 
@@ -847,7 +863,11 @@ mod tests {
                 "declined at the prompt; --resume asks again".into()
             )
         );
-        assert_eq!(record.status, RunStatus::Failed, "a declined step fails the run");
+        assert_eq!(
+            record.status,
+            RunStatus::Failed,
+            "a declined step fails the run"
+        );
 
         let mut answers = Answers::default();
         let (record, _tmp) = go(&rb, Mode::Run, |_| {}, &mut answers);

@@ -272,7 +272,10 @@ impl Lines<'_> {
             .failed_line
             .and_then(|n| Some((n, self.script.lines().nth(n.checked_sub(1)?)?)));
         match named {
-            Some((n, text)) => (self.first + n - 1, Some(shorten(&redactor.redact(text.trim())))),
+            Some((n, text)) => (
+                self.first + n - 1,
+                Some(shorten(&redactor.redact(text.trim()))),
+            ),
             None => (self.fence, None),
         }
     }

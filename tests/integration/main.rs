@@ -7,4 +7,5 @@ mod book;
 mod check;
 mod lint;
 mod list;
+mod record;
 mod run;
