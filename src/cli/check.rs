@@ -243,10 +243,12 @@ fn check_one(
         let mut checked = match result {
             Ok(record) => Checked {
                 path: source.path.clone(),
+                // A fault of runsheet's own that stopped the run midway (a
+                // full disk) fails the runbook even when no step failed.
+                error: record.error.clone(),
                 record,
                 duration: started.elapsed(),
                 failure_output: std::mem::take(&mut progress.failure_output),
-                error: None,
             },
             Err(e) => refused(&source.path, &runbook, &plan, format!("{e:#}")),
         };
@@ -440,7 +442,9 @@ fn verdict(results: &[Checked], strict: bool) -> Exit {
     {
         return Exit::Interrupted;
     }
-    if !results.is_empty() && results.iter().all(|c| c.error.is_some()) {
+    let refused =
+        |c: &Checked| c.error.is_some() && c.record.steps.iter().all(|s| s.started.is_none());
+    if !results.is_empty() && results.iter().all(refused) {
         return Exit::Usage;
     }
     if results.iter().any(Checked::failed) {
@@ -512,7 +516,17 @@ mod tests {
         assert_eq!(verdict(&[interrupted], false), Exit::Interrupted);
         let mut refused = clean.clone();
         refused.error = Some("missing".into());
+        refused
+            .record
+            .steps
+            .iter_mut()
+            .for_each(|s| s.started = None);
         assert_eq!(verdict(&[refused.clone()], false), Exit::Usage);
-        assert_eq!(verdict(&[refused, clean], false), Exit::Failed);
+        assert_eq!(verdict(&[refused, clean.clone()], false), Exit::Failed);
+        // A fault after steps ran fails the check (1), it does not refuse it.
+        let mut faulted = clean;
+        faulted.error = Some("cannot write the record: No space left on device".into());
+        faulted.record.steps[0].started = Some("2026-01-01T00:00:00Z".into());
+        assert_eq!(verdict(&[faulted], false), Exit::Failed);
     }
 }

@@ -666,17 +666,24 @@ mod tests {
             let mut rec = record(book, format!("2026010{i}T000000.000Z-1"));
             rec.steps = match i {
                 0 => vec![step("a", StepStatus::Passed)],
-                1 => vec![step("b", StepStatus::Passed)],
+                1 => vec![StepRecord {
+                    log: Some("b.log".into()),
+                    ..step("b", StepStatus::Passed)
+                }],
                 4 => vec![
                     StepRecord {
                         carried_from: Some("20260101T000000.000Z-1".into()),
+                        log: Some("b.log".into()),
                         ..step("b", StepStatus::Passed)
                     },
                     step("c", StepStatus::Failed),
                 ],
                 _ => vec![step("c", StepStatus::Passed), step("a", StepStatus::NotRun)],
             };
-            store.start(&mut rec, None).unwrap();
+            let run = store.start(&mut rec, None).unwrap();
+            if i == 1 {
+                fs::write(run.dir.path.join("b.log"), "b\n").unwrap();
+            }
         }
         assert_eq!(store.retain(book, 2, &ids).unwrap(), 2);
         let left: Vec<String> = store

@@ -146,7 +146,7 @@ impl<'a> Status<'a> {
         if let Some(error) = &run.error {
             let _ = writeln!(out, "{} {error}", p.error("error:"));
         }
-        let _ = writeln!(out, "{}", summary_line(&Summary::of(run)));
+        let _ = writeln!(out, "last run: {}", summary_line(&Summary::of(run)));
         let _ = writeln!(out, "latest result of each step:");
         for step in &self.steps {
             out.push_str(&self.step_text(p, step));
