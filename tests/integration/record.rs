@@ -278,8 +278,20 @@ impl Pty {
             .unwrap();
     }
 
+    /// Waits for runsheet to end (killing it after 30s: a run left waiting
+    /// for an answer is a failure, not a hang).
     fn finish(mut self) -> (i32, String) {
-        let status = self.child.wait().unwrap();
+        let until = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > until {
+                let _ = self.child.kill();
+                break self.child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         std::thread::sleep(Duration::from_millis(100));
         (status.code().unwrap_or(-1), self.text())
     }
