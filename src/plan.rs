@@ -1071,7 +1071,10 @@ pub(crate) mod tests {
         let PlanError::UnknownSection { closest, .. } = &err else {
             panic!("{err}")
         };
-        assert!(closest.contains(&"create-the-database".to_string()), "{err}");
+        assert!(
+            closest.contains(&"create-the-database".to_string()),
+            "{err}"
+        );
         let err = plan(&rb, &select(|s| s.sections = vec!["tools".into()])).unwrap_err();
         assert!(err.to_string().contains("`install-the-tools`"), "{err}");
     }

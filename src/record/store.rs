@@ -496,12 +496,13 @@ const MAX_ID_IN_NAME: usize = 64;
 
 /// A step id as a file name part: at most [`MAX_ID_IN_NAME`] bytes, cut at a
 /// character boundary with a short hash of the whole id added when longer,
-/// and nothing a file system could take for a path.
+/// and nothing a file system could take for a path or refuse.
 fn file_stem(id: &str) -> String {
     let clean: String = id
         .chars()
         .map(|c| {
-            if c == '/' || c == '\\' || c.is_control() {
+            // Path separators, and what some file systems (FAT, SMB) refuse.
+            if c.is_control() || "/\\<>:\"|?*".contains(c) {
                 '_'
             } else {
                 c
@@ -776,7 +777,7 @@ mod tests {
         assert_eq!(run.dir.read_log(&name).unwrap(), b"ok\n");
         let (other, _) = run.dir.log_path(0, &format!("{id}x"));
         assert_ne!(name, other, "ids that share a start keep apart");
-        assert_eq!(run.dir.log_path(1, "a/b").0, "002-a_b.log");
+        assert_eq!(run.dir.log_path(1, "a/b:c?").0, "002-a_b_c_.log");
     }
 
     #[test]
