@@ -2,11 +2,11 @@
 //! `--resume`) → [`Plan`]: which steps run, in which order, which TODOs are
 //! shown where they stand, and what `--resume` carries forward. Pure.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::exec::ShellState;
 use crate::model::{Runbook, Step};
-use crate::record::{RunRecord, StepRecord, StepStatus};
+use crate::record::{RunRecord, SelectionRecord, StepRecord, StepStatus};
 
 /// What the user picked on the command line. Empty fields select everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,6 +20,28 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// As the record keeps it.
+    pub fn to_record(&self) -> SelectionRecord {
+        SelectionRecord {
+            sections: self.sections.clone(),
+            steps: self.steps.clone(),
+            from: self.from.clone(),
+            tags: self.tags.clone(),
+            skip_tags: self.skip_tags.clone(),
+        }
+    }
+
+    /// The selection a record kept.
+    pub fn from_record(r: &SelectionRecord) -> Self {
+        Selection {
+            sections: r.sections.clone(),
+            steps: r.steps.clone(),
+            from: r.from.clone(),
+            tags: r.tags.clone(),
+            skip_tags: r.skip_tags.clone(),
+        }
+    }
+
     /// True when the selection leaves out some steps on purpose, so `setup`
     /// steps it would skip are pulled back in (SPEC §1.3).
     fn narrows(&self) -> bool {
@@ -49,13 +71,22 @@ pub enum Entry {
 
 /// Where `--resume` picks up.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Resume {
     /// The run resumed from.
     pub run_id: String,
-    /// The first step of that run that did not pass.
+    /// The first step of that run that did not pass (or the `--from` step).
     pub step_id: String,
     /// Shell state after the last step that passed (`None`: start afresh).
     pub state: Option<ShellState>,
+    /// `background` steps started before the resume point, started again
+    /// first (indices into `Runbook::steps`, in document order).
+    pub restart: Vec<usize>,
+    /// Steps before the resume point with no passed result in the last run
+    /// (added since, or never reached): they run first, after `restart`.
+    pub catch_up: Vec<usize>,
+    /// The selection of the run resumed, which this run keeps.
+    pub selection: Selection,
 }
 
 /// The steps a run will meet, in order.
@@ -69,6 +100,9 @@ pub struct Plan {
     pub resume: Option<Resume>,
     /// Things the user should know before the run starts (changed steps).
     pub warnings: Vec<String>,
+    /// What the run was asked to run (for `--resume`, the selection of the
+    /// run it resumes); the record keeps it.
+    pub selection: Selection,
 }
 
 impl Plan {
@@ -106,9 +140,83 @@ pub enum PlanError {
     NothingToResume { runbook: String, run_id: String },
     #[error(
         "cannot resume: step `{step}`, where the last run stopped, is no longer in {runbook}; \
-         pick a step with --from"
+         go on from another step with `runsheet run {runbook} --resume --from ID`"
     )]
     ResumeStepGone { step: String, runbook: String },
+    #[error(
+        "--resume goes on with the last run's own selection from where it stopped, and does not \
+         take {flag}; to run it from its start, leave out --resume \
+         (`runsheet run {runbook} {flag} {value}`), or go on from a later step with the \
+         recorded working directory and variables: `runsheet run {runbook} --resume --from ID`"
+    )]
+    ResumeWithSelection {
+        flag: &'static str,
+        value: String,
+        runbook: String,
+    },
+    #[error(
+        "cannot resume from `{from}`: {} before it {} not passed in the last run; \
+         run them first with `runsheet run {runbook} --resume`, or start afresh from `{from}` \
+         with `runsheet run {runbook} --from {from}`",
+        list_steps(.unsettled),
+        if .unsettled.len() == 1 { "has" } else { "have" }
+    )]
+    ResumeFromPastUnsettled {
+        from: String,
+        runbook: String,
+        unsettled: Vec<String>,
+    },
+    #[error("no step has the tag `{tag}` ({flag}) in {place}; {}", known_tags(.known))]
+    UnknownTag {
+        tag: String,
+        flag: &'static str,
+        place: String,
+        known: Vec<String>,
+    },
+}
+
+fn list_steps(steps: &[String]) -> String {
+    let noun = if steps.len() == 1 { "step" } else { "steps" };
+    format!("{noun} {}", steps.join(", "))
+}
+
+fn known_tags(known: &[String]) -> String {
+    if known.is_empty() {
+        return "no step there has a tag".to_string();
+    }
+    let list: Vec<String> = known.iter().map(|t| format!("`{t}`")).collect();
+    format!("the tags are {}", list.join(", "))
+}
+
+/// Refuses a `--tag` or `--skip-tag` that no step of `runbooks` carries
+/// (`place` names them in the message): a misspelt tag would otherwise
+/// select nothing and pass.
+pub fn check_tags(
+    runbooks: &[&Runbook],
+    selection: &Selection,
+    place: &str,
+) -> Result<(), PlanError> {
+    let known: BTreeSet<&str> = runbooks
+        .iter()
+        .flat_map(|r| r.steps.iter())
+        .flat_map(|s| s.options.tags.iter().map(String::as_str))
+        .collect();
+    let asked = selection
+        .tags
+        .iter()
+        .map(|t| (t, "--tag"))
+        .chain(selection.skip_tags.iter().map(|t| (t, "--skip-tag")));
+    for (tag, flag) in asked {
+        if !known.contains(tag.as_str()) {
+            return Err(PlanError::UnknownTag {
+                tag: tag.clone(),
+                flag,
+                place: place.to_string(),
+                known: known.iter().map(|t| t.to_string()).collect(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn suggest(closest: &[String]) -> String {
@@ -161,68 +269,163 @@ pub fn plan(runbook: &Runbook, selection: &Selection) -> Result<Plan, PlanError>
         carried: Vec::new(),
         resume: None,
         warnings: Vec::new(),
+        selection: selection.clone(),
     })
 }
 
-/// Plans `--resume`: from the first step of `previous` that did not pass to the
-/// end of the runbook (tags still apply), carrying the earlier results forward
-/// and warning about earlier steps whose text changed since they passed.
+/// Plans `--resume` against the runbook as it is now, joining the last run's
+/// results to today's steps by id:
+/// - the run keeps the last run's selection (its sections, steps, `--from`,
+///   tags; tags given now replace its tags) and starts where it stopped: its
+///   first step that did not pass, or `asked.from`;
+/// - steps of that selection before the resume point keep their passed (or
+///   skipped, manual) results, carried forward; one with no such result
+///   (added since, or never reached) runs first, or with `asked.from` the
+///   plan is refused naming it;
+/// - `background` steps among the carried ones are started again first;
+/// - steps no longer in the runbook drop out of the record (with a warning
+///   when they had passed), and changed ones are named in a warning.
+///
+/// `--section` and `--step` do not combine with it (the error says what to
+/// run instead).
 pub fn resume(
     runbook: &Runbook,
-    selection: &Selection,
+    asked: &Selection,
     previous: &RunRecord,
     state: Option<ShellState>,
 ) -> Result<Plan, PlanError> {
     let name = runbook.path.display().to_string();
-    let Some(stop) = previous.steps.iter().position(|s| !settled(s.status)) else {
-        return Err(PlanError::NothingToResume {
-            runbook: name,
-            run_id: previous.run_id.clone(),
-        });
-    };
-    let step_id = previous.steps[stop].id.clone();
-    if runbook.step(&step_id).is_none() {
-        return Err(PlanError::ResumeStepGone {
-            step: step_id,
+    if let Some((flag, value)) = asked
+        .sections
+        .first()
+        .map(|s| ("--section", s))
+        .or_else(|| asked.steps.first().map(|s| ("--step", s)))
+    {
+        return Err(PlanError::ResumeWithSelection {
+            flag,
+            value: value.clone(),
             runbook: name,
         });
     }
-    let from = Selection {
-        from: Some(step_id.clone()),
-        sections: Vec::new(),
-        steps: Vec::new(),
-        ..selection.clone()
-    };
-    let mut plan = plan(runbook, &from)?;
-    // State is restored from the record, so setup steps already did their part.
-    plan.entries.retain(|e| {
-        !matches!(
-            e,
-            Entry::Step {
-                why: Why::Setup,
-                ..
+    // Records from before runs kept their selection: steps they do not name
+    // may have been left out on purpose, so none is caught up.
+    let legacy = previous.selection.is_none();
+    let mut selection = Selection::from_record(&previous.selection.clone().unwrap_or_default());
+    if !asked.tags.is_empty() || !asked.skip_tags.is_empty() {
+        selection.tags = asked.tags.clone();
+        selection.skip_tags = asked.skip_tags.clone();
+    }
+    let stop_id = match &asked.from {
+        Some(from) => {
+            step_index(runbook, from)?;
+            from.clone()
+        }
+        None => match previous.steps.iter().find(|s| !settled(s.status)) {
+            Some(s) => s.id.clone(),
+            None => {
+                return Err(PlanError::NothingToResume {
+                    runbook: name,
+                    run_id: previous.run_id.clone(),
+                })
             }
-        )
-    });
+        },
+    };
+    let Some(stop) = runbook.steps.iter().position(|s| s.id == stop_id) else {
+        return Err(PlanError::ResumeStepGone {
+            step: stop_id,
+            runbook: name,
+        });
+    };
+    let whole = plan(runbook, &selection)?;
+    let results: HashMap<&str, &StepRecord> =
+        previous.steps.iter().map(|s| (s.id.as_str(), s)).collect();
 
-    let earlier = &previous.steps[..stop];
-    plan.warnings = changed_since(runbook, earlier);
-    plan.carried = earlier
+    let mut carried = Vec::new();
+    let mut restart = Vec::new();
+    let mut catch_up = Vec::new();
+    for index in whole.step_indices().filter(|&i| i < stop) {
+        let step = &runbook.steps[index];
+        match results.get(step.id.as_str()).filter(|r| settled(r.status)) {
+            Some(r) if is_background(r) && r.status == StepStatus::Passed => restart.push(index),
+            Some(r) => carried.push(carry(r, step, previous)),
+            None if legacy && !results.contains_key(step.id.as_str()) => {}
+            None => catch_up.push(index),
+        }
+    }
+    if asked.from.is_some() && !catch_up.is_empty() {
+        return Err(PlanError::ResumeFromPastUnsettled {
+            from: stop_id,
+            runbook: name,
+            unsettled: catch_up.iter().map(|&i| describe(runbook, i)).collect(),
+        });
+    }
+    let mut warnings = changed_since(runbook, &previous.steps, stop);
+    for &i in &catch_up {
+        warnings.push(format!(
+            "step {} stands before `{stop_id}` and has not passed in the last run; it runs first",
+            describe(runbook, i)
+        ));
+    }
+    for &i in &restart {
+        warnings.push(format!(
+            "step {} is a background step started before `{stop_id}`; it is started again",
+            describe(runbook, i)
+        ));
+    }
+    let first: Vec<Entry> = restart
         .iter()
-        .map(|s| StepRecord {
-            carried_from: s
-                .carried_from
-                .clone()
-                .or_else(|| Some(previous.run_id.clone())),
-            ..s.clone()
+        .chain(&catch_up)
+        .map(|&index| Entry::Step {
+            index,
+            why: Why::Selected,
         })
         .collect();
-    plan.resume = Some(Resume {
-        run_id: previous.run_id.clone(),
-        step_id,
-        state,
+    let rest = whole.entries.iter().copied().filter(|e| match *e {
+        Entry::Step { index, .. } => index >= stop,
+        Entry::Todo { index } => runbook.todos[index].line > runbook.steps[stop].line,
     });
-    Ok(plan)
+    Ok(Plan {
+        entries: first.into_iter().chain(rest).collect(),
+        carried,
+        resume: Some(Resume {
+            run_id: previous.run_id.clone(),
+            step_id: stop_id,
+            state,
+            restart,
+            catch_up,
+            selection: selection.clone(),
+        }),
+        warnings,
+        selection,
+    })
+}
+
+/// `` `id` (book.md:12) ``
+fn describe(runbook: &Runbook, index: usize) -> String {
+    let step = &runbook.steps[index];
+    format!("`{}` ({}:{})", step.id, runbook.path.display(), step.line)
+}
+
+fn is_background(r: &StepRecord) -> bool {
+    // Records from before `background` was recorded say so in their reason.
+    r.background
+        || r.reason
+            .as_deref()
+            .is_some_and(|why| why.starts_with("started in the background"))
+}
+
+/// A result carried forward: it describes today's step (its line, its
+/// section) and keeps the hash it ran with, so a changed step shows stale.
+fn carry(r: &StepRecord, step: &Step, previous: &RunRecord) -> StepRecord {
+    StepRecord {
+        line: step.line,
+        section: step.section.clone(),
+        carried_from: r
+            .carried_from
+            .clone()
+            .or_else(|| Some(previous.run_id.clone())),
+        ..r.clone()
+    }
 }
 
 /// The message `resume` gives when there is no record at all.
@@ -240,16 +443,24 @@ fn settled(status: StepStatus) -> bool {
     )
 }
 
-fn changed_since(runbook: &Runbook, earlier: &[StepRecord]) -> Vec<String> {
+/// Warnings about the last run's passed results before the resume point
+/// (`stop`, an index into today's steps): a step changed since, or gone.
+fn changed_since(runbook: &Runbook, earlier: &[StepRecord], stop: usize) -> Vec<String> {
+    let index: HashMap<&str, usize> = runbook
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
     earlier
         .iter()
         .filter(|r| r.status == StepStatus::Passed)
-        .filter_map(|r| match runbook.step(&r.id) {
-            Some(step) if step.hash != r.command_hash => Some(format!(
+        .filter_map(|r| match index.get(r.id.as_str()) {
+            Some(&i) if i < stop && runbook.steps[i].hash != r.command_hash => Some(format!(
                 "step `{}` ({}:{}) changed since it passed; --resume does not run it again",
                 r.id,
                 runbook.path.display(),
-                step.line
+                runbook.steps[i].line
             )),
             None => Some(format!(
                 "step `{}` passed in the last run but is no longer in {}",
@@ -305,7 +516,9 @@ fn step_index(runbook: &Runbook, id: &str) -> Result<usize, PlanError> {
 
 /// Up to three ids whose id or title is nearest to `name`. `keys` holds the
 /// candidates' match texts; `ids` what to name for each (keys come in groups
-/// of equal size per id).
+/// of equal size per id). A key holding `name` whole comes first, then one
+/// sharing a word with it (`database` finds `create-the-database`), then the
+/// rest by edit distance (Jaro-Winkler).
 fn closest<'a>(
     name: &str,
     keys: impl Iterator<Item = &'a str>,
@@ -318,15 +531,27 @@ fn closest<'a>(
     }
     let per_id = keys.len() / ids.len();
     let lower = name.to_lowercase();
+    let asked = words(&lower);
+    let score = |key: &str| {
+        let key = key.to_lowercase();
+        let near = strsim::jaro_winkler(&lower, &key);
+        if !lower.is_empty() && key.contains(&lower) {
+            2.0 + near
+        } else if words(&key).iter().any(|w| asked.contains(w)) {
+            1.0 + near
+        } else {
+            near
+        }
+    };
     let mut scored: Vec<(f64, &str)> = ids
         .iter()
         .enumerate()
         .map(|(i, id)| {
-            let score = keys[i * per_id..(i + 1) * per_id]
+            let best = keys[i * per_id..(i + 1) * per_id]
                 .iter()
-                .map(|k| strsim::jaro_winkler(&lower, &k.to_lowercase()))
+                .map(|k| score(k))
                 .fold(0.0, f64::max);
-            (score, *id)
+            (best, *id)
         })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -336,6 +561,15 @@ fn closest<'a>(
         .filter(|(_, id)| seen.insert(*id))
         .take(3)
         .map(|(_, id)| id.to_string())
+        .collect()
+}
+
+/// The words of an id or title worth matching on: letters and digits, three
+/// or more of them, and not a filler word.
+fn words(text: &str) -> Vec<&str> {
+    const FILLER: &[&str] = &["the", "and", "for", "with", "from", "into"];
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 3 && !FILLER.contains(w))
         .collect()
 }
 
@@ -644,9 +878,12 @@ pub(crate) mod tests {
                     log: None,
                     carried_from: None,
                     attempts: 1,
+                    ..StepRecord::default()
                 })
                 .collect(),
             todos: Vec::new(),
+            selection: Some(SelectionRecord::default()),
+            ..RunRecord::default()
         }
     }
 
@@ -680,5 +917,197 @@ pub(crate) mod tests {
         let prev = record(&rb, &[("gone", StepStatus::Failed, "x")]);
         let err = resume(&rb, &Selection::default(), &prev, None).unwrap_err();
         assert!(err.to_string().contains("`gone`"), "{err}");
+    }
+
+    /// `sample()` with the steps in the order `ids` (all in section `intro`).
+    fn reordered(ids: &[&str]) -> Runbook {
+        let mut rb = book(&[("intro", None, "Intro")], &[], &[]);
+        for (n, id) in ids.iter().enumerate() {
+            let mut step = sample().steps[0].clone();
+            step.id = id.to_string();
+            step.hash = format!("hash-{id}");
+            step.options = StepOptions::default();
+            step.line = 10 + n * 10;
+            rb.steps.push(step);
+        }
+        rb
+    }
+
+    #[test]
+    fn a_step_added_before_where_the_run_stopped_runs_first() {
+        let rb = reordered(&["a", "new", "b", "c"]);
+        let prev = record(
+            &rb,
+            &[
+                ("a", StepStatus::Passed, "hash-a"),
+                ("b", StepStatus::Failed, "hash-b"),
+                ("c", StepStatus::NotRun, "hash-c"),
+            ],
+        );
+        let p = resume(&rb, &Selection::default(), &prev, None).unwrap();
+        assert_eq!(ids(&rb, &p), ["new", "b", "c"]);
+        assert_eq!(
+            p.carried.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+            ["a"]
+        );
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.contains("`new`") && w.contains("runs first")),
+            "{:?}",
+            p.warnings
+        );
+        // With --from, it is refused instead, naming the step and what to run.
+        let from = select(|s| s.from = Some("c".into()));
+        let err = resume(&rb, &from, &prev, None).unwrap_err().to_string();
+        assert!(err.contains("cannot resume from `c`"), "{err}");
+        assert!(
+            err.contains("steps `new` (book.md:20), `b` (book.md:30) before it have not passed"),
+            "{err}"
+        );
+        assert!(err.contains("runsheet run book.md --resume"), "{err}");
+    }
+
+    #[test]
+    fn reordered_or_removed_steps_never_repeat_or_overcount() {
+        // Last run: a, b passed, c failed, d not reached, `old` passed.
+        // Now: d moved first, `old` removed.
+        let rb = reordered(&["d", "a", "b", "c"]);
+        let prev = record(
+            &rb,
+            &[
+                ("a", StepStatus::Passed, "hash-a"),
+                ("old", StepStatus::Passed, "hash-old"),
+                ("b", StepStatus::Passed, "hash-b"),
+                ("c", StepStatus::Failed, "hash-c"),
+                ("d", StepStatus::NotRun, "hash-d"),
+            ],
+        );
+        let p = resume(&rb, &Selection::default(), &prev, None).unwrap();
+        let carried: Vec<&str> = p.carried.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(carried, ["a", "b"]);
+        assert_eq!(ids(&rb, &p), ["d", "c"]);
+        assert_eq!(carried.len() + p.step_count(), rb.steps.len());
+        // Carried results describe today's runbook.
+        assert_eq!(p.carried[0].line, 20);
+        assert!(p
+            .warnings
+            .iter()
+            .any(|w| w.contains("`old` passed in the last run but is no longer")));
+    }
+
+    #[test]
+    fn resume_replays_the_last_runs_selection() {
+        let rb = sample();
+        let mut prev = record(
+            &rb,
+            &[
+                ("cd", StepStatus::Passed, "hash-cd"),
+                ("b", StepStatus::Passed, "hash-b"),
+                ("c", StepStatus::Failed, "hash-c"),
+            ],
+        );
+        prev.selection = Some(SelectionRecord {
+            sections: vec!["build".into()],
+            ..SelectionRecord::default()
+        });
+        let p = resume(&rb, &Selection::default(), &prev, None).unwrap();
+        // `a` and `d` were never part of that run: not caught up, not run.
+        assert_eq!(ids(&rb, &p), ["c"]);
+        assert_eq!(p.selection.sections, ["build"]);
+        // A record from before runs kept their selection catches nothing up.
+        prev.selection = None;
+        let p = resume(&rb, &Selection::default(), &prev, None).unwrap();
+        assert_eq!(ids(&rb, &p), ["c", "d", "todo@100"]);
+    }
+
+    #[test]
+    fn background_steps_before_the_resume_point_start_again() {
+        let mut rb = reordered(&["server", "a", "b"]);
+        rb.steps[0].options.background = true;
+        let mut prev = record(
+            &rb,
+            &[
+                ("server", StepStatus::Passed, "hash-server"),
+                ("a", StepStatus::Passed, "hash-a"),
+                ("b", StepStatus::Failed, "hash-b"),
+            ],
+        );
+        prev.steps[0].background = true;
+        let p = resume(&rb, &Selection::default(), &prev, None).unwrap();
+        assert_eq!(ids(&rb, &p), ["server", "b"]);
+        assert_eq!(p.carried.len(), 1);
+        assert_eq!(p.resume.as_ref().unwrap().restart, [0]);
+        assert!(p
+            .warnings
+            .iter()
+            .any(|w| w.contains("`server`") && w.contains("started again")));
+    }
+
+    #[test]
+    fn resume_does_not_take_a_section_or_step_and_says_what_to_run() {
+        let rb = sample();
+        let prev = record(&rb, &[("cd", StepStatus::Failed, "hash-cd")]);
+        let asked = select(|s| s.sections = vec!["deploy".into()]);
+        let err = resume(&rb, &asked, &prev, None).unwrap_err().to_string();
+        assert!(err.contains("does not take --section"), "{err}");
+        assert!(
+            err.contains("`runsheet run book.md --section deploy`"),
+            "{err}"
+        );
+        assert!(err.contains("--resume --from ID"), "{err}");
+    }
+
+    #[test]
+    fn unknown_tags_are_refused_listing_the_known_ones() {
+        let rb = sample();
+        let err = check_tags(
+            &[&rb],
+            &select(|s| s.tags = vec!["nosuch".into()]),
+            "book.md",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "no step has the tag `nosuch` (--tag) in book.md; the tags are `slow`"
+        );
+        let err = check_tags(
+            &[&rb],
+            &select(|s| s.skip_tags = vec!["aws".into()]),
+            "book.md",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("(--skip-tag)"), "{err}");
+        check_tags(&[&rb], &select(|s| s.tags = vec!["slow".into()]), "book.md").unwrap();
+    }
+
+    #[test]
+    fn suggestions_match_words_and_substrings() {
+        let rb = book(
+            &[
+                ("install-the-tools", None, "Install the tools"),
+                ("set-up-a-database-user", None, "Set up a database user"),
+                ("create-the-database", None, "Create the database"),
+                ("seed-data", None, "Seed data"),
+                ("start-the-server", None, "Start the server"),
+                ("deploy", None, "Deploy"),
+            ],
+            &[],
+            &[],
+        );
+        // Edit distance alone ranks `seed-data` and the document's title
+        // above `create-the-database`.
+        let err = plan(&rb, &select(|s| s.sections = vec!["database".into()])).unwrap_err();
+        let PlanError::UnknownSection { closest, .. } = &err else {
+            panic!("{err}")
+        };
+        assert!(
+            closest.contains(&"create-the-database".to_string()),
+            "{err}"
+        );
+        let err = plan(&rb, &select(|s| s.sections = vec!["tools".into()])).unwrap_err();
+        assert!(err.to_string().contains("`install-the-tools`"), "{err}");
     }
 }

@@ -374,8 +374,10 @@ mod tests {
                 log: None,
                 carried_from: None,
                 attempts: 1,
+                ..StepRecord::default()
             }],
             todos: Vec::new(),
+            ..RunRecord::default()
         }
     }
 

@@ -30,11 +30,17 @@ pub use site::{build_html, overview, summary, write_source, BookError, MARKER};
 /// The stylesheet for badges, panels and callouts (light and dark themes).
 pub const CSS: &str = include_str!("runsheet.css");
 
-/// A run record and the logs its steps wrote, keyed by `StepRecord::log`.
-#[derive(Debug, Clone)]
+/// What the book shows of a runbook's runs: the latest run's record, whose
+/// `steps` hold each step's latest result across runs (a run of one section
+/// leaves the other steps' results standing), and the logs those results
+/// name, keyed by `StepRecord::log`.
+#[derive(Debug, Clone, Default)]
 pub struct Recorded {
     pub record: RunRecord,
     pub logs: BTreeMap<String, Log>,
+    /// Steps whose result comes from a run before the latest one (or was
+    /// carried forward by `--resume`): step id → when that run started.
+    pub earlier: BTreeMap<String, String>,
 }
 
 /// Bytes of a log the book reads at most: it shows the last lines only, and
@@ -93,23 +99,60 @@ impl Log {
 }
 
 impl Recorded {
-    /// The latest run of a runbook in `store`, with the logs of its steps. A log
-    /// that cannot be read is left out (the page says so) rather than failing
-    /// the whole book.
+    /// The runs of a runbook in `store`, folded into each step's latest
+    /// result, with the logs of those results. A log that cannot be read is
+    /// left out (the page says so); a record that cannot be read is skipped
+    /// (see [`Recorded::load_with_warnings`]) rather than failing the book.
     pub fn load(store: &Store, runbook_abs: &Path) -> std::io::Result<Option<Recorded>> {
-        let Some((record, dir)) = store.latest(runbook_abs)? else {
-            return Ok(None);
+        Ok(Self::load_with_warnings(store, runbook_abs)?.0)
+    }
+
+    /// [`Recorded::load`], and a warning for each record it skipped.
+    pub fn load_with_warnings(
+        store: &Store,
+        runbook_abs: &Path,
+    ) -> std::io::Result<(Option<Recorded>, Vec<String>)> {
+        let history = store.history(runbook_abs)?;
+        let warnings = history.unreadable.clone();
+        let Some((mut record, _)) = history.last.clone() else {
+            return Ok((None, warnings));
         };
-        let logs = record
+        let mut latest = history.latest();
+        // The latest run's order first, then steps only earlier runs ran.
+        let order: Vec<String> = record
             .steps
             .iter()
-            .filter_map(|s| s.log.as_ref())
-            .filter_map(|name| {
-                let log = Log::read(&dir.path.join(name)).ok()?;
-                Some((name.clone(), log))
-            })
+            .map(|s| s.id.clone())
+            .chain(latest.keys().cloned())
             .collect();
-        Ok(Some(Recorded { record, logs }))
+        let mut steps = Vec::with_capacity(latest.len());
+        let mut logs = BTreeMap::new();
+        let mut earlier = BTreeMap::new();
+        for id in order {
+            let Some(l) = latest.remove(&id) else {
+                continue;
+            };
+            let mut step = l.step;
+            if let Some(path) = &l.log {
+                // Keyed by path: two runs' logs may share a file name.
+                let key = path.display().to_string();
+                if let Ok(log) = Log::read(path) {
+                    logs.insert(key.clone(), log);
+                }
+                step.log = Some(key);
+            }
+            if l.earlier {
+                earlier.insert(id, l.run_started.unwrap_or_default());
+            }
+            steps.push(step);
+        }
+        record.steps = steps;
+        let recorded = Recorded {
+            record,
+            logs,
+            earlier,
+        };
+        Ok((Some(recorded), warnings))
     }
 }
 

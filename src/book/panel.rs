@@ -168,6 +168,9 @@ pub(crate) fn step_panel(
         ),
         (_, Some(r)) => {
             recorded_details(&mut html, r, recorded, badge, redactor, opts);
+            if badge.class() == "failed" {
+                failed_line(&mut html, step, r, redactor);
+            }
         }
         (_, None) => {}
     }
@@ -190,11 +193,13 @@ fn recorded_details(
             inline_code(&redactor.redact(reason))
         );
     }
-    if let Some(run) = &r.carried_from {
+    if let Some(started) = recorded.and_then(|rec| rec.earlier.get(&r.id)) {
+        // Not the latest run's own result: a later run left this step alone
+        // (a run of another section, a resume that started after it).
         let _ = writeln!(
             html,
-            "<div class=\"runsheet-note\">Carried over from run {} (the later run resumed after this step).</div>",
-            escape(run)
+            "<div class=\"runsheet-note runsheet-earlier\">From the run of {}.</div>",
+            escape(&format_time(started))
         );
     }
     if r.attempts > 1 {
@@ -218,6 +223,42 @@ fn recorded_details(
         }
         None => {}
     }
+}
+
+/// Lines of the step shown around the line that failed.
+const FAILED_CONTEXT: usize = 1;
+
+/// The step's lines around the one that failed (under bash, the command that
+/// failed), that line highlighted, each with its line number in the runbook.
+fn failed_line(html: &mut String, step: &Step, r: &StepRecord, redactor: &Redactor) {
+    let Some(line) = r.failed_line else {
+        return;
+    };
+    let lines: Vec<&str> = step.code.lines().collect();
+    let Some(at) = line.checked_sub(step.line + 1).filter(|&i| i < lines.len()) else {
+        return;
+    };
+    let from = at.saturating_sub(FAILED_CONTEXT);
+    let to = (at + FAILED_CONTEXT + 1).min(lines.len());
+    let shown: Vec<String> = (from..to)
+        .map(|i| {
+            let text = format!(
+                "<span class=\"runsheet-lineno\">{}</span> {}",
+                step.line + 1 + i,
+                escape(&redactor.redact(lines[i]))
+            );
+            if i == at {
+                format!("<mark class=\"runsheet-failed-line\">{text}</mark>")
+            } else {
+                text
+            }
+        })
+        .collect();
+    let _ = writeln!(
+        html,
+        "<div class=\"runsheet-failed-at\">Failed at line {line}:</div><pre class=\"runsheet-failed-code\">{}</pre>",
+        shown.join("&#10;")
+    );
 }
 
 fn failed_check(html: &mut String, check: &CheckRecord, redactor: &Redactor) {

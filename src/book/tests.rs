@@ -228,6 +228,7 @@ fn step(id: &str, status: StepStatus, ms: u64) -> StepRecord {
         log: None,
         carried_from: None,
         attempts: 1,
+        ..StepRecord::default()
     }
 }
 
@@ -323,8 +324,10 @@ fn recorded() -> Recorded {
             mode: "run".into(),
             steps,
             todos: Vec::new(),
+            ..RunRecord::default()
         },
         logs,
+        ..Recorded::default()
     }
 }
 

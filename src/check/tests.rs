@@ -16,6 +16,7 @@ fn outcome(combined: &str) -> Outcome {
         stderr: Vec::new(),
         truncated: false,
         state: ShellState::default(),
+        failed_line: None,
     }
 }
 

@@ -95,8 +95,11 @@ fn entry(store: &Store, file: PathBuf, chapter: PathBuf) -> anyhow::Result<Entry
         .into());
     }
     let abs = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
-    let recorded = Recorded::load(store, &abs)
+    let (recorded, skipped) = Recorded::load_with_warnings(store, &abs)
         .with_context(|| format!("cannot read the run record of {}", file.display()))?;
+    for warning in skipped {
+        warn(&warning);
+    }
     Ok(Entry {
         chapter,
         runbook: parsed.runbook,

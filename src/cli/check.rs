@@ -54,6 +54,9 @@ impl Config {
         opts.redact = args.redact;
         opts.env = super::run::parse_env(&args.env)?;
         let shard = super::shard::Sharding::from_args(args.shard.as_deref(), args.timings)?;
+        if let Some(size) = &args.max_log {
+            opts.max_log = super::run::parse_max_log(size)?;
+        }
         let paths = if args.paths.is_empty() {
             let dir = PathBuf::from(DEFAULT_DIR);
             if !dir.is_dir() {
@@ -103,6 +106,12 @@ pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
     let Some(jobs) = prepare(&global.palette, &files, &config.selection, &config.opts)? else {
         return Ok(Exit::Usage);
     };
+    let runbooks: Vec<&Runbook> = jobs.iter().map(|j| &j.runbook).collect();
+    let place = match runbooks.as_slice() {
+        [one] => one.path.display().to_string(),
+        _ => format!("any of the {} runbooks checked", runbooks.len()),
+    };
+    plan::check_tags(&runbooks, &config.selection, &place)?;
     // Every runbook was parsed and planned above, so an invalid one stops
     // every shard, as it stops an unsharded check.
     let (jobs, shard) = super::shard::select(config.shard.as_ref(), &global.palette, jobs, |j| {
@@ -265,10 +274,12 @@ fn check_one(
         let mut checked = match result {
             Ok(record) => Checked {
                 path: source.path.clone(),
+                // A fault of runsheet's own that stopped the run midway (a
+                // full disk) fails the runbook even when no step failed.
+                error: record.error.clone(),
                 record,
                 duration: started.elapsed(),
                 failure_output: std::mem::take(&mut progress.failure_output),
-                error: None,
             },
             Err(e) => refused(&source.path, &runbook, &plan, crate::report::chain(&e)),
         };
@@ -412,6 +423,7 @@ fn refused(path: &Path, runbook: &Runbook, plan: &Plan, error: String) -> Checke
             mode: Mode::Check.as_str().into(),
             steps,
             todos: runbook.todos.iter().map(todo_record).collect(),
+            ..RunRecord::default()
         },
         duration: Duration::ZERO,
         failure_output: BTreeMap::new(),
@@ -471,7 +483,9 @@ pub(super) fn verdict(results: &[Checked], strict: bool) -> Exit {
     {
         return Exit::Interrupted;
     }
-    if !results.is_empty() && results.iter().all(|c| c.error.is_some()) {
+    let refused =
+        |c: &Checked| c.error.is_some() && c.record.steps.iter().all(|s| s.started.is_none());
+    if !results.is_empty() && results.iter().all(refused) {
         return Exit::Usage;
     }
     if results.iter().any(Checked::failed) {
@@ -548,7 +562,17 @@ mod tests {
         assert_eq!(verdict(&[interrupted], false), Exit::Interrupted);
         let mut refused = clean.clone();
         refused.error = Some("missing".into());
+        refused
+            .record
+            .steps
+            .iter_mut()
+            .for_each(|s| s.started = None);
         assert_eq!(verdict(&[refused.clone()], false), Exit::Usage);
-        assert_eq!(verdict(&[refused, clean], false), Exit::Failed);
+        assert_eq!(verdict(&[refused, clean.clone()], false), Exit::Failed);
+        // A fault after steps ran fails the check (1), it does not refuse it.
+        let mut faulted = clean;
+        faulted.error = Some("cannot write the record: No space left on device".into());
+        faulted.record.steps[0].started = Some("2026-01-01T00:00:00Z".into());
+        assert_eq!(verdict(&[faulted], false), Exit::Failed);
     }
 }

@@ -139,8 +139,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "ID", value_hint = ValueHint::Other,
           add = ArgValueCompleter::new(complete::steps))]
     pub from: Option<String>,
-    /// Start at the first step of the last run that did not pass.
-    #[arg(long, conflicts_with_all = ["from", "steps", "sections"])]
+    /// Go on where the last run stopped (its first step that did not pass, or
+    /// --from), with the working directory and variables it left.
+    #[arg(long)]
     pub resume: bool,
     #[command(flatten)]
     pub select: SelectArgs,
@@ -162,6 +163,10 @@ pub struct RunArgs {
     /// Mask this variable's value everywhere (repeatable).
     #[arg(long = "redact", value_name = "NAME")]
     pub redact: Vec<String>,
+    /// Most of one step's output kept in its log (64MiB, 500K, 1G); past it
+    /// the log keeps its first and last part. Default 64MiB.
+    #[arg(long, value_name = "SIZE")]
+    pub max_log: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +211,10 @@ pub struct CheckArgs {
     /// `check --json` or `report merge --json`).
     #[arg(long, value_name = "FILE", requires = "shard")]
     pub timings: Option<PathBuf>,
+    /// Most of one step's output kept in its log (64MiB, 500K, 1G); past it
+    /// the log keeps its first and last part. Default 64MiB.
+    #[arg(long, value_name = "SIZE")]
+    pub max_log: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,9 @@ impl Config {
         opts.timeout = args.timeout.as_deref().map(parse_timeout).transpose()?;
         opts.env = parse_env(&args.env)?;
         opts.redact = args.redact.clone();
+        if let Some(size) = &args.max_log {
+            opts.max_log = parse_max_log(size)?;
+        }
         Ok(Config {
             selection: Selection {
                 sections: args.sections.clone(),
@@ -47,6 +50,10 @@ impl Config {
 pub(crate) fn parse_timeout(text: &str) -> anyhow::Result<std::time::Duration> {
     humantime::parse_duration(text)
         .with_context(|| format!("--timeout {text:?} is not a duration (try 90s, 20m, 1h30m)"))
+}
+
+pub(crate) fn parse_max_log(text: &str) -> anyhow::Result<u64> {
+    crate::record::parse_size(text).map_err(|e| anyhow::anyhow!("--max-log {e}"))
 }
 
 pub(crate) fn parse_env(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
@@ -76,18 +83,21 @@ fn env_name_only(pair: &str) -> String {
     }
 }
 
-#[allow(clippy::print_stdout)]
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) fn run(global: &Global, args: RunArgs) -> anyhow::Result<Exit> {
     let config = Config::from_args(&args)?;
     let runbook = load(&args.file, &global.palette)?;
+    let name = runbook.path.display().to_string();
+    plan::check_tags(&[&runbook], &config.selection, &name)?;
     let store = Store::new(&global.state_dir);
     let plan = match make_plan(&runbook, &config, &store) {
         Ok(plan) => plan,
-        Err(PlanError::NothingToResume { runbook, run_id }) => {
+        Err(Refusal::Plan(PlanError::NothingToResume { runbook, run_id })) => {
             println!("nothing to resume: the last run of {runbook} ({run_id}) passed");
             return Ok(Exit::Ok);
         }
-        Err(e) => return Err(e.into()),
+        Err(Refusal::Plan(e)) => return Err(e.into()),
+        Err(Refusal::Other(e)) => return Err(e),
     };
     let mut terminal = Terminal::new(global.palette.clone());
     if config.dry_run {
@@ -102,6 +112,11 @@ pub(crate) fn run(global: &Global, args: RunArgs) -> anyhow::Result<Exit> {
     opts.interrupt = Interrupt::install().context("cannot watch for Ctrl-C")?;
     terminal.watch(opts.interrupt.clone());
     let record = runner::run(&runbook, &plan, &opts, &store, &mut terminal)?;
+    drop(terminal);
+    if let Some(error) = &record.error {
+        // A fault of runsheet's own after steps ran: the run failed (exit 1).
+        eprintln!("{} {error}", global.palette.error("error:"));
+    }
     Ok(match record.status {
         RunStatus::Passed => Exit::Ok,
         RunStatus::Interrupted => Exit::Interrupted,
@@ -146,17 +161,32 @@ fn supply_inputs(
     })
 }
 
-fn make_plan(runbook: &Runbook, config: &Config, store: &Store) -> Result<Plan, PlanError> {
+/// Why `make_plan` gives up: a plan error (some of which are not errors at
+/// all, like nothing to resume), or a record that cannot be read.
+enum Refusal {
+    Plan(PlanError),
+    Other(anyhow::Error),
+}
+
+fn make_plan(runbook: &Runbook, config: &Config, store: &Store) -> Result<Plan, Refusal> {
     if !config.resume {
-        return plan::plan(runbook, &config.selection);
+        return plan::plan(runbook, &config.selection).map_err(Refusal::Plan);
     }
     let abs = std::fs::canonicalize(&runbook.path).unwrap_or_else(|_| runbook.path.clone());
-    let latest = store.latest(&abs).ok().flatten();
+    let fresh = format!(
+        "start afresh with `runsheet run {}` (add --from ID to skip what is done)",
+        runbook.path.display()
+    );
+    let latest = store
+        .latest(&abs)
+        .map_err(|e| Refusal::Other(anyhow::anyhow!("cannot resume: {e}; {fresh}")))?;
     let Some((record, dir)) = latest else {
-        return Err(plan::no_earlier_run(runbook));
+        return Err(Refusal::Plan(plan::no_earlier_run(runbook)));
     };
-    let state = dir.load_state().ok().flatten();
-    plan::resume(runbook, &config.selection, &record, state)
+    let state = dir
+        .load_state(&record)
+        .map_err(|e| Refusal::Other(anyhow::anyhow!("cannot resume: {e}; {fresh}")))?;
+    plan::resume(runbook, &config.selection, &record, state).map_err(Refusal::Plan)
 }
 
 /// Reads and parses a runbook; an invalid one is refused with every error,

@@ -4,17 +4,19 @@ use super::{Exit, Global, StatusArgs};
 use crate::record::Store;
 use crate::report::status::Status;
 
-#[allow(clippy::print_stdout)]
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) fn run(global: &Global, args: StatusArgs) -> anyhow::Result<Exit> {
     let abs = std::fs::canonicalize(&args.file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.file.display()))?;
     // A runbook that no longer parses still has a record worth showing.
     let runbook = crate::parse::load(&args.file).ok();
     let store = Store::new(&global.state_dir);
-    let latest = store.latest(&abs)?;
-    let record = latest.as_ref().map(|(record, _)| record);
+    let history = store.history(&abs)?;
     let name = args.file.display().to_string();
-    let status = Status::new(&name, runbook.as_ref(), record, store.is_locked(&abs));
+    let status = Status::new(&name, runbook.as_ref(), &history, store.is_locked(&abs));
+    for warning in &status.warnings {
+        eprintln!("warning: {warning}");
+    }
     if args.json {
         print!("{}", status.json());
     } else {

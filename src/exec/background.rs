@@ -2,7 +2,6 @@
 //! written to a log, stopped (SIGTERM, grace, SIGKILL) by `stop` or on drop, so
 //! they end however the run ends.
 
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::process::ExitStatus;
 use std::sync::mpsc::{channel, Receiver};
@@ -28,8 +27,12 @@ pub struct Background {
 }
 
 /// Starts `req` in the background, its output (both streams, masked) going to
-/// `log`. The shell state it leaves is not read: later steps do not see it.
-pub fn spawn_background(req: &StepRun<'_>, log: File) -> io::Result<Background> {
+/// `log` (dropped when the output ends). The shell state it leaves is not
+/// read: later steps do not see it.
+pub fn spawn_background(
+    req: &StepRun<'_>,
+    log: impl Write + Send + 'static,
+) -> io::Result<Background> {
     let prepared = shell::prepare(req)?;
     check_cwd(&prepared)?;
     let (out_r, out_w) = io::pipe()?;
@@ -51,7 +54,7 @@ pub fn spawn_background(req: &StepRun<'_>, log: File) -> io::Result<Background> 
 
 fn spawn_log_writer(
     mut pipe: io::PipeReader,
-    mut log: File,
+    mut log: impl Write + Send + 'static,
     mut masker: Masker,
 ) -> io::Result<Receiver<()>> {
     let (tx, rx) = channel();
@@ -76,6 +79,8 @@ fn spawn_log_writer(
             masker.finish(&mut out);
             let _ = log.write_all(&out);
             let _ = log.flush();
+            // Closing the log may finish it (a capped log splices its tail).
+            drop(log);
             let _ = tx.send(());
         })?;
     Ok(rx)

@@ -26,35 +26,88 @@ pub(crate) fn bash_command(
     let restore = req.state.shell_script.as_deref().unwrap_or("");
     let saves = !super::inert::leaves_state_alone(req.script, restore);
     let mut args = os(&["--noprofile", "--norc", "-eo", "pipefail"]);
+    // Every bash step gets a folder: the ERR trap writes the failing line
+    // there (only when a command fails; a passing step writes nothing).
+    let dir = scratch()?;
+    let d = dir.path();
     if !saves
         && restore.is_empty()
         && !req.base_env.contains_key("BASH_ENV")
         && req.script.len() <= MAX_INLINE
     {
-        // Nothing to load, nothing to save: no prelude, no files.
-        args.extend(os(&["-O", "expand_aliases", "-c", req.script]));
+        // Nothing to load, nothing to save: no prelude. The trap goes in front
+        // of the script's first line, which keeps its number.
+        let script = format!("{}set -E; {}", err_trap(d, MAIN_INLINE), req.script);
+        args.extend(os(&["-O", "expand_aliases", "-c", &script]));
         return Ok(Command {
             args,
             saves,
-            dir: None,
+            dir: Some(dir),
         });
     }
-    let dir = scratch()?;
-    let d = dir.path();
     let prelude = d.join("prelude.bash");
-    fs::write(&prelude, bash_prelude(d, req.state, req.base_env, saves))?;
-    env.insert("BASH_ENV".into(), path_string(&prelude)?);
     let script = if saves {
         format!("{}{SAVE_AT_END}", req.script)
     } else {
         req.script.to_string()
     };
+    let main = if script.len() <= MAX_INLINE {
+        MAIN_INLINE.to_string()
+    } else {
+        path_string(&d.join("step.sh"))?
+    };
+    fs::write(
+        &prelude,
+        bash_prelude(d, req.state, req.base_env, saves, &main),
+    )?;
+    env.insert("BASH_ENV".into(), path_string(&prelude)?);
     args.extend(script_args(d, &script)?);
     Ok(Command {
         args,
         saves,
         dir: Some(dir),
     })
+}
+
+/// What bash names as the source of functions defined in a `-c` script
+/// (`BASH_SOURCE`); a script run from a file is named by its path.
+const MAIN_INLINE: &str = "environment";
+
+/// The file the ERR trap writes the failing line to, in the step's folder.
+const FAILED_LINE: &str = "failed-line";
+
+/// The ERR trap, on one line ending in `; ` (it may stand in front of a
+/// script's first line). It records the line of the script's own text where
+/// the command that ends the step failed:
+/// - only failures that stop the shell count (`errexit` on): a failure the
+///   script tolerates (`set +e`, `|| true`, an `if` test) never fires it or
+///   is ignored;
+/// - inside functions (`errtrace`), the innermost frame defined in the script
+///   itself; a function carried from an earlier step (defined in the prelude)
+///   or sourced from a file counts at the line in the script that called it;
+/// - in a subshell, the first failure is kept aside and wins over the line of
+///   the subshell as a whole, which bash reports at its last line.
+fn err_trap(dir: &Path, main: &str) -> String {
+    let file = quoted_path(dir, FAILED_LINE);
+    format!(
+        "__runsheet_main={main}; __runsheet_erf={file}; \
+         __runsheet_err() {{ [[ $- == *e* ]] || return 0; local n=${{#FUNCNAME[@]}} k l; \
+         l=${{BASH_LINENO[n-1]}}; for ((k = 1; k < n; k++)); do \
+         [[ ${{BASH_SOURCE[k]}} != \"$__runsheet_main\" ]] || {{ l=${{BASH_LINENO[k-1]}}; break; }}; done; \
+         if ((BASH_SUBSHELL)); then [[ -e $__runsheet_erf.sub ]] || builtin printf '%s\\n' \"$l\" >\"$__runsheet_erf.sub\"; return 0; fi; \
+         [[ ! -e $__runsheet_erf.sub ]] || builtin read -r l <\"$__runsheet_erf.sub\"; \
+         builtin printf '%s\\n' \"$l\" >\"$__runsheet_erf\"; }}; \
+         trap '{{ __runsheet_err; }} 2>/dev/null' ERR; ",
+        main = quote(main),
+    )
+}
+
+/// The line of the script (1-based) whose command failed, as the ERR trap
+/// recorded it; `None` when no command failed that way (an `exit 3`, a
+/// signal, a script that replaced the trap).
+pub(crate) fn bash_failed_line(dir: &Path) -> Option<usize> {
+    let text = fs::read_to_string(dir.join(FAILED_LINE)).ok()?;
+    text.trim().parse().ok().filter(|&n| n > 0)
 }
 
 /// Shell variables bash maintains itself: restoring them would be wrong or fail.
@@ -103,14 +156,18 @@ fn bash_prelude(
     state: &ShellState,
     base_env: &BTreeMap<String, String>,
     saves: bool,
+    main: &str,
 ) -> String {
     let restore_bash_env = match base_env.get("BASH_ENV") {
         Some(v) => format!("export BASH_ENV={}", quote(v)),
         None => "unset BASH_ENV".to_string(),
     };
     let save = if saves { bash_save(dir) } else { String::new() };
+    // errtrace before the options are noted, so it never shows as a change
+    // the step made; all before the restored state, which turns xtrace on last.
     format!(
-        "{restore_bash_env}\nshopt -s expand_aliases\n{save}{}",
+        "{restore_bash_env}\nshopt -s expand_aliases\nset -E\n{}\n{save}{}",
+        err_trap(dir, main),
         restore_script(state.shell_script.as_deref().unwrap_or(""))
     )
 }
@@ -322,5 +379,113 @@ impl ShellState {
             }
         }
         vars
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::exec::shell::MAX_INLINE;
+    use crate::exec::StreamKind;
+    use crate::exec::{run_step, Capture, Interrupt, Outcome, OutputSink, ShellState, StepRun};
+    use crate::secrets::Redactor;
+
+    struct Quiet;
+    impl OutputSink for Quiet {
+        fn output(&mut self, _: StreamKind, _: &[u8]) {}
+    }
+
+    fn run(script: &str, state: &ShellState) -> Outcome {
+        let base: BTreeMap<String, String> =
+            std::env::vars().filter(|(k, _)| k != "BASH_ENV").collect();
+        let redactor = Redactor::default();
+        let req = StepRun {
+            program: "bash",
+            script,
+            state,
+            base_env: &base,
+            cwd_override: None,
+            timeout: None,
+            interactive: false,
+            capture: Capture::None,
+            redactor: &redactor,
+        };
+        run_step(&req, &mut Quiet, &Interrupt::new()).expect("bash starts")
+    }
+
+    fn here() -> ShellState {
+        ShellState {
+            cwd: std::env::temp_dir(),
+            ..ShellState::default()
+        }
+    }
+
+    /// The failing line of `script` run afresh, and run with a carried state
+    /// (so through the prelude rather than the inline trap).
+    fn lines(script: &str) -> (Option<usize>, Option<usize>) {
+        let fresh = run(script, &here());
+        let carried = ShellState {
+            shell_script: Some("declare -- carried=\"1\"\n".into()),
+            ..here()
+        };
+        let through_prelude = run(script, &carried);
+        assert_eq!(fresh.exit_code, through_prelude.exit_code, "{script}");
+        (fresh.failed_line, through_prelude.failed_line)
+    }
+
+    #[test]
+    fn the_failing_command_is_named_by_its_line() {
+        let cases: &[(&str, Option<usize>)] = &[
+            ("echo one\nfalse\necho never\n", Some(2)),
+            ("echo a\necho b | grep c | cat\n", Some(2)),
+            ("echo a\nfalse || false\n", Some(2)),
+            ("echo a\nx=$(false)\n", Some(2)),
+            ("echo a\nif true; then\n  false\nfi\n", Some(3)),
+            (
+                "for i in 1 2; do\n  echo $i\n  test $i = 1\ndone\n",
+                Some(3),
+            ),
+            ("f() {\n  echo x\n  false\n}\necho a\nf\n", Some(3)),
+            ("echo one\n( echo sub\n  false\n  echo no\n)\n", Some(3)),
+            // Failures the script tolerates never count.
+            ("set +e\nfalse\necho b\nexit 3\n", None),
+            ("echo a\nfalse || true\nexit 4\n", None),
+            ("echo fine\n", None),
+        ];
+        for (script, want) in cases {
+            assert_eq!(lines(script), (*want, *want), "{script}");
+        }
+    }
+
+    #[test]
+    fn a_function_from_an_earlier_step_fails_at_the_line_that_called_it() {
+        let first = run("helper() {\n  echo in helper\n  false\n}\n", &here());
+        assert_eq!(first.exit_code, Some(0));
+        let out = run("echo a\necho b\nhelper\necho never\n", &first.state);
+        assert_eq!(out.exit_code, Some(1));
+        assert_eq!(out.failed_line, Some(3));
+    }
+
+    #[test]
+    fn a_script_too_long_for_an_argument_still_names_its_line() {
+        let filler = "true\n".repeat(MAX_INLINE / 5 + 10);
+        let lines = filler.lines().count();
+        let script = format!("{filler}f() {{\n  false\n}}\nf\n");
+        let out = run(&script, &here());
+        assert_eq!(out.exit_code, Some(1));
+        assert_eq!(out.failed_line, Some(lines + 2));
+    }
+
+    #[test]
+    fn the_trap_leaves_the_status_output_and_state_alone() {
+        let out = run("set -x\nexport KEEP=1\n(exit 7)\n", &here());
+        assert_eq!(out.exit_code, Some(7));
+        assert_eq!(out.failed_line, Some(3));
+        let passed = run("v=1\nfalse || true\n", &here());
+        assert_eq!(passed.exit_code, Some(0));
+        let script = passed.state.shell_script.unwrap_or_default();
+        assert!(!script.contains("__runsheet"), "{script}");
+        assert!(!script.contains("errtrace"), "{script}");
     }
 }

@@ -111,6 +111,10 @@ pub struct Outcome {
     /// State after the step; equal to the input state when the step did not
     /// finish normally.
     pub state: ShellState,
+    /// Under bash, the line of the script (1-based, as `LINENO` counts it)
+    /// whose failing command ended the step; `None` for other shells, and
+    /// when the step passed or ended otherwise (`exit 3`, a signal).
+    pub failed_line: Option<usize>,
 }
 
 mod background;

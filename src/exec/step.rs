@@ -80,6 +80,12 @@ pub fn run_step(
             }
         }
     }
+    let failed_line = match (prepared.kind, &prepared.dir) {
+        (shell::Kind::Bash, Some(dir)) if exit_code != Some(0) => {
+            super::bash::bash_failed_line(dir.path())
+        }
+        _ => None,
+    };
     let (combined, stdout, stderr, truncated) = collector.into_buffers();
     Ok(Outcome {
         ending,
@@ -90,6 +96,7 @@ pub fn run_step(
         stderr,
         truncated,
         state,
+        failed_line,
     })
 }
 
@@ -117,6 +124,7 @@ fn not_started(req: &StepRun<'_>, started: Instant) -> Outcome {
         stderr: Vec::new(),
         truncated: false,
         state: req.state.clone(),
+        failed_line: None,
     }
 }
 

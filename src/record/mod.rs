@@ -4,8 +4,14 @@
 
 use std::path::PathBuf;
 
+mod history;
+mod log;
+mod state;
 mod store;
-pub use store::{new_run_id, LockError, RunDir, RunLock, Store, KEEP_RUNS};
+pub use history::{fold_latest, History, Latest};
+pub use log::{parse_size, LogWriter, MAX_LOG};
+pub use state::StateError;
+pub use store::{new_run_id, LockError, RunDir, RunLock, RunWriter, Store, KEEP_RUNS};
 
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +19,10 @@ use serde::{Deserialize, Serialize};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// `run.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// Fields added after schema 1 have serde defaults, so older records read as
+/// before; `Default` is for building records in tests.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunRecord {
     pub schema: u32,
     /// Folder name under the state dir; sortable by start time.
@@ -32,19 +41,63 @@ pub struct RunRecord {
     pub mode: String,
     pub steps: Vec<StepRecord>,
     pub todos: Vec<TodoRecord>,
+    /// What the run was asked to run (`--section`, `--step`, `--from`,
+    /// `--tag`, `--skip-tag`); `--resume` replays it against the runbook as it
+    /// is then. A resumed run keeps the selection of the run it resumed.
+    /// `None` in records written before runs kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<SelectionRecord>,
+    /// Which saved shell state goes with this record (see `state.json`):
+    /// 0 for none (the run's first working directory, nothing changed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub state_seq: u64,
+    /// A fault of runsheet's own that ended the run (a full disk, a state
+    /// dir that vanished), in words; the run is `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The selection a run was started with; empty fields select everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectionRecord {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_tags: Vec<String>,
+}
+
+impl SelectionRecord {
+    pub fn is_everything(&self) -> bool {
+        *self == SelectionRecord::default()
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RunStatus {
     /// Still running, or the process died (the lock tells which).
+    #[default]
     Running,
     Passed,
     Failed,
     Interrupted,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepStatus {
     Passed,
@@ -53,6 +106,7 @@ pub enum StepStatus {
     Interrupted,
     Skipped,
     Manual,
+    #[default]
     NotRun,
 }
 
@@ -71,7 +125,7 @@ impl StepStatus {
 }
 
 /// One step's result.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StepRecord {
     pub id: String,
     pub line: usize,
@@ -92,6 +146,24 @@ pub struct StepRecord {
     pub carried_from: Option<String>,
     /// How many attempts `retry` took.
     pub attempts: u32,
+    /// The runbook line of what failed: under bash the line of the command
+    /// that failed, for a failed check the check's line, else the step's
+    /// opening fence. `None` unless the step failed, timed out or was
+    /// interrupted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_line: Option<usize>,
+    /// The text of `failed_line` when it is a command of the step (trimmed,
+    /// masked), for messages: `failed at deploy.md:53: grep -H retention …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_command: Option<String>,
+    /// Bytes of output the log left out between its head and its tail
+    /// (`--max-log`); the log marks the place.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub log_dropped: u64,
+    /// Started as a `background` step (`--resume` starts it again when the
+    /// steps it resumes stand after it).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub background: bool,
 }
 
 impl StepRecord {
@@ -111,7 +183,26 @@ impl StepRecord {
             log: None,
             carried_from: None,
             attempts: 0,
+            ..StepRecord::default()
         }
+    }
+
+    /// Failed, timed out or interrupted: a result that did not pass.
+    pub fn failed(&self) -> bool {
+        matches!(
+            self.status,
+            StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted
+        )
+    }
+
+    /// `deploy.md:53: grep -H retention …`, or `deploy.md:50` without a
+    /// command, for the runbook at `path`; `None` when nothing failed.
+    pub fn failed_at(&self, path: &std::path::Path) -> Option<String> {
+        let line = self.failed_line?;
+        Some(match &self.failed_command {
+            Some(command) => format!("{}:{line}: {command}", path.display()),
+            None => format!("{}:{line}", path.display()),
+        })
     }
 }
 

@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{RunRecord, SCHEMA_VERSION};
+use std::collections::BTreeSet;
+
+use super::log::LogWriter;
+use super::state::{Generation, StateError, StateFile};
+use super::{History, RunRecord, StepRecord, StepStatus, SCHEMA_VERSION};
 use crate::exec::ShellState;
 
 /// Runs kept per runbook unless told otherwise.
@@ -115,14 +119,33 @@ impl Store {
         matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock))
     }
 
-    /// Creates the run's folder and writes its first `run.json`. The caller holds
-    /// the runbook's lock; `record.run_id` comes from [`new_run_id`].
+    /// Creates the run's folder and writes its first `run.json` (a record
+    /// with no shell state; a run uses [`Store::start`]).
     pub fn begin(&self, record: &RunRecord) -> io::Result<RunDir> {
+        let mut record = record.clone();
+        Ok(self.start(&mut record, None)?.dir.clone())
+    }
+
+    /// Creates the run's folder and writes its first `run.json`, and first
+    /// `state.json` when the run starts from a saved state (`--resume`). The
+    /// caller holds the runbook's lock; `record.run_id` comes from
+    /// [`new_run_id`].
+    pub fn start(
+        &self,
+        record: &mut RunRecord,
+        state: Option<&ShellState>,
+    ) -> io::Result<RunWriter> {
         let path = self.runbook_dir(&record.runbook_abs).join(&record.run_id);
         fs::create_dir_all(&path)?;
-        let run = RunDir { path };
-        run.save(record, false)?;
-        Ok(run)
+        let mut writer = RunWriter {
+            dir: RunDir { path },
+            committed: None,
+            next_seq: 1,
+            reserve: None,
+        };
+        writer.save(record, state, false)?;
+        writer.reserve = make_reserve(&writer.dir.path);
+        Ok(writer)
     }
 
     /// Run folders of a runbook, oldest first (run ids sort by start time).
@@ -142,12 +165,13 @@ impl Store {
         Ok(runs.into_iter().map(|path| RunDir { path }).collect())
     }
 
-    /// The latest run of a runbook that has a readable record, with its folder.
+    /// The latest run of a runbook, with its folder. A folder whose first
+    /// write never landed is passed over; a record that cannot be read is an
+    /// error naming it (`--resume` must not quietly go on from an older run).
     pub fn latest(&self, runbook_abs: &Path) -> io::Result<Option<(RunRecord, RunDir)>> {
         for run in self.runs(runbook_abs)?.into_iter().rev() {
             match run.load() {
                 Ok(record) => return Ok(Some((record, run))),
-                // A folder whose first write never landed: skip to the one before.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             }
@@ -155,15 +179,229 @@ impl Store {
         Ok(None)
     }
 
-    /// Deletes all but the newest `keep` runs of a runbook.
-    pub fn retain(&self, runbook_abs: &Path, keep: usize) -> io::Result<()> {
-        let runs = self.runs(runbook_abs)?;
-        let excess = runs.len().saturating_sub(keep);
-        for run in &runs[..excess] {
-            fs::remove_dir_all(&run.path)?;
+    /// Every run of a runbook with a readable record, newest first; records
+    /// that cannot be read are skipped and named in `unreadable`.
+    pub fn history(&self, runbook_abs: &Path) -> io::Result<History> {
+        let mut history = History::default();
+        for run in self.runs(runbook_abs)?.into_iter().rev() {
+            match run.load() {
+                Ok(record) => history.runs.push((record, run)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => history.unreadable.push(format!(
+                    "skipped the unreadable record {}: {e}",
+                    run.path.join(RECORD_FILE).display()
+                )),
+            }
         }
+        history.last = history.runs.first().cloned();
+        Ok(history)
+    }
+
+    /// Deletes all but the newest `keep` runs of a runbook, except older runs
+    /// that still hold what a kept record or a step's latest result needs:
+    /// a run a kept record carried results from, and the run holding the
+    /// latest result (and log) of any of the steps `ids`. Returns how many
+    /// runs it deleted.
+    pub fn retain(&self, runbook_abs: &Path, keep: usize, ids: &[&str]) -> io::Result<usize> {
+        let runs = self.runs(runbook_abs)?;
+        let excess = runs.len().saturating_sub(keep.max(1));
+        if excess == 0 {
+            return Ok(0);
+        }
+        let loaded: Vec<(RunRecord, RunDir)> = runs
+            .iter()
+            .rev()
+            .filter_map(|run| run.load().ok().map(|r| (r, run.clone())))
+            .collect();
+        let mut needed: BTreeSet<PathBuf> = BTreeSet::new();
+        let kept = |d: &RunDir| runs[excess..].iter().any(|k| k.path == d.path);
+        for (record, dir) in loaded.iter().filter(|(_, d)| kept(d)) {
+            // Records from before runs carried their logs along point into
+            // the folder of the run they carried a result from.
+            for step in record.steps.iter().filter(|s| s.carried_from.is_some()) {
+                if let Some(folder) = dir.find_log(step).as_deref().and_then(Path::parent) {
+                    needed.insert(folder.to_path_buf());
+                }
+            }
+        }
+        let latest = super::fold_latest(loaded.iter().map(|(r, d)| (r, d)));
+        for id in ids {
+            let Some(l) = latest
+                .get(*id)
+                .filter(|l| l.step.status != StepStatus::NotRun)
+            else {
+                continue;
+            };
+            needed.insert(l.record_dir.clone());
+            if let Some(folder) = l.log.as_deref().and_then(Path::parent) {
+                needed.insert(folder.to_path_buf());
+            }
+        }
+        let mut deleted = 0;
+        for run in &runs[..excess] {
+            if !needed.contains(&run.path) {
+                fs::remove_dir_all(&run.path)?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// Writes one run's `run.json`, `state.json` and logs.
+#[derive(Debug)]
+pub struct RunWriter {
+    pub dir: RunDir,
+    /// The state the record on disk names.
+    committed: Option<Generation>,
+    next_seq: u64,
+    /// Space set aside when the run began, given back when the disk is full
+    /// so that the record can still say how the run ended.
+    reserve: Option<PathBuf>,
+}
+
+/// Bytes set aside for the last writes of a run on a full disk.
+const RESERVE: usize = 128 * 1024;
+
+fn make_reserve(dir: &Path) -> Option<PathBuf> {
+    let path = dir.join(".reserve");
+    fs::write(&path, vec![0u8; RESERVE]).ok()?;
+    Some(path)
+}
+
+impl RunWriter {
+    /// Writes `run.json`, and first `state.json` when `state` is given (the
+    /// state changed since the last save): the record then names the new
+    /// state (`state_seq`), and a crash between the two writes leaves a
+    /// record and a state file that still agree (see `state`). `durable`
+    /// adds fsyncs (at the end of a run and on failure, not after every
+    /// step, where it would cost more than the step).
+    ///
+    /// A full disk gives back the space set aside when the run began and
+    /// tries again; a folder that can no longer take new files gets the
+    /// record written in place.
+    pub fn save(
+        &mut self,
+        record: &mut RunRecord,
+        state: Option<&ShellState>,
+        durable: bool,
+    ) -> io::Result<()> {
+        let first = self.try_save(record, state, durable, false);
+        let Err(e) = first else {
+            return Ok(());
+        };
+        if full_disk(&e) && self.give_back_reserve() {
+            return self.try_save(record, state, durable, false);
+        }
+        if e.kind() == io::ErrorKind::PermissionDenied {
+            return self.try_save(record, state, durable, true).map_err(|_| e);
+        }
+        Err(e)
+    }
+
+    /// The last save of a run ([`RunWriter::save`], durable): a run folder
+    /// that vanished meanwhile is made again, so the record still says how
+    /// the run ended.
+    pub fn save_last(
+        &mut self,
+        record: &mut RunRecord,
+        state: Option<&ShellState>,
+    ) -> io::Result<()> {
+        match self.save(record, state, true) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !self.dir.path.exists() => {
+                fs::create_dir_all(&self.dir.path).map_err(|_| e)?;
+                self.save(record, state, true)
+            }
+            other => other,
+        }
+    }
+
+    fn try_save(
+        &mut self,
+        record: &mut RunRecord,
+        state: Option<&ShellState>,
+        durable: bool,
+        in_place: bool,
+    ) -> io::Result<()> {
+        let Some(state) = state else {
+            return self.dir.write_record(record, durable, in_place);
+        };
+        let current = Generation {
+            seq: self.next_seq,
+            state: state.clone(),
+        };
+        let file = StateFile {
+            current,
+            previous: self.committed.clone(),
+        };
+        let json = serde_json::to_vec(&file).map_err(io::Error::other)?;
+        let path = self.dir.path.join(STATE_FILE);
+        if in_place {
+            write_in_place(&path, &json)?;
+        } else {
+            write_atomic(&path, &json, durable)?;
+        }
+        self.next_seq += 1;
+        let named = record.state_seq;
+        record.state_seq = file.current.seq;
+        if let Err(e) = self.dir.write_record(record, durable, in_place) {
+            record.state_seq = named;
+            return Err(e);
+        }
+        self.committed = Some(file.current);
         Ok(())
     }
+
+    fn give_back_reserve(&mut self) -> bool {
+        self.reserve
+            .take()
+            .is_some_and(|path| fs::remove_file(path).is_ok())
+    }
+
+    /// Creates the log of step `index` (see [`LogWriter`]); returns its name
+    /// for `StepRecord::log`.
+    pub fn log(&self, index: usize, step_id: &str, cap: u64) -> io::Result<(String, LogWriter)> {
+        let (name, path) = self.dir.log_path(index, step_id);
+        let log = LogWriter::create(&path, cap).map_err(|e| folder_gone(e, &self.dir.path))?;
+        Ok((name, log))
+    }
+
+    /// Brings the log at `from` (a result carried forward by `--resume`)
+    /// into this run's folder as step `index`'s log, so that no record ever
+    /// needs another run's folder. A hard link where the file system allows.
+    pub fn carry_log(&self, from: &Path, index: usize, step_id: &str) -> io::Result<String> {
+        let (name, to) = self.dir.log_path(index, step_id);
+        if fs::hard_link(from, &to).is_err() {
+            fs::copy(from, &to)?;
+        }
+        Ok(name)
+    }
+
+    /// The run is over: the space set aside is given back.
+    pub fn close(&mut self) {
+        self.give_back_reserve();
+    }
+}
+
+impl Drop for RunWriter {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// A "not found" whose cause is the folder itself being gone says so.
+fn folder_gone(e: io::Error, dir: &Path) -> io::Error {
+    if e.kind() == io::ErrorKind::NotFound && !dir.exists() {
+        io::Error::new(e.kind(), format!("its folder {} is gone", dir.display()))
+    } else {
+        e
+    }
+}
+
+fn full_disk(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull
+        || e.kind() == io::ErrorKind::QuotaExceeded
+        || e.raw_os_error() == Some(libc::ENOSPC)
 }
 
 impl RunDir {
@@ -189,17 +427,27 @@ impl RunDir {
         Ok(record)
     }
 
-    /// Atomically replaces `run.json`; `durable` adds an fsync (at the end of a
-    /// run and on failure, not after every step, where it would cost more than
-    /// the step).
+    /// Atomically replaces `run.json` (no state: use [`RunWriter::save`]
+    /// while a run writes its record).
     pub fn save(&self, record: &RunRecord, durable: bool) -> io::Result<()> {
-        let json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
-        write_atomic(&self.path.join(RECORD_FILE), &json, durable)
+        self.write_record(record, durable, false)
     }
 
-    /// File name (for `StepRecord::log`) and path of step `index`'s log.
+    fn write_record(&self, record: &RunRecord, durable: bool, in_place: bool) -> io::Result<()> {
+        let json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
+        let path = self.path.join(RECORD_FILE);
+        if in_place {
+            write_in_place(&path, &json)
+        } else {
+            write_atomic(&path, &json, durable)
+        }
+    }
+
+    /// File name (for `StepRecord::log`) and path of step `index`'s log. The
+    /// name stays short whatever the step id (a long heading makes a long
+    /// id): a long id is cut and a short hash of it added.
     pub fn log_path(&self, index: usize, step_id: &str) -> (String, PathBuf) {
-        let name = format!("{:03}-{step_id}.log", index + 1);
+        let name = format!("{:03}-{}.log", index + 1, file_stem(step_id));
         let path = self.path.join(&name);
         (name, path)
     }
@@ -209,22 +457,78 @@ impl RunDir {
         fs::read(self.path.join(name))
     }
 
-    /// Saves the shell state after the last passed step. Mode 0600 (it holds the
-    /// environment), never shown in a report or the book.
-    pub fn save_state(&self, state: &ShellState) -> io::Result<()> {
-        let json = serde_json::to_vec(state).map_err(io::Error::other)?;
-        write_atomic(&self.path.join(STATE_FILE), &json, false)
+    /// The log of `step`, a result recorded in this run: in this folder, or
+    /// for a result carried forward before runs carried their logs along,
+    /// in the folder of the run it came from. `None` when it has none or the
+    /// file is gone.
+    pub fn find_log(&self, step: &StepRecord) -> Option<PathBuf> {
+        let name = step.log.as_deref()?;
+        let own = self.path.join(name);
+        if own.exists() {
+            return Some(own);
+        }
+        let from = step.carried_from.as_deref()?;
+        let carried = self.path.parent()?.join(from).join(name);
+        carried.exists().then_some(carried)
     }
 
-    pub fn load_state(&self) -> io::Result<Option<ShellState>> {
-        match fs::read(self.path.join(STATE_FILE)) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+    /// The shell state that goes with `record` (this run's), for `--resume`;
+    /// `None` when the run saved none (its first working directory, nothing
+    /// changed).
+    pub fn load_state(&self, record: &RunRecord) -> Result<Option<ShellState>, StateError> {
+        super::state::read(&self.path.join(STATE_FILE), record.state_seq)
     }
+
+    /// `state.json`'s path, for messages.
+    pub fn state_path(&self) -> PathBuf {
+        self.path.join(STATE_FILE)
+    }
+
+    /// `run.json`'s path, for messages.
+    pub fn record_path(&self) -> PathBuf {
+        self.path.join(RECORD_FILE)
+    }
+}
+
+/// Longest step id kept whole in a log's file name (bytes); file systems
+/// refuse names over 255 bytes.
+const MAX_ID_IN_NAME: usize = 64;
+
+/// A step id as a file name part: at most [`MAX_ID_IN_NAME`] bytes, cut at a
+/// character boundary with a short hash of the whole id added when longer,
+/// and nothing a file system could take for a path or refuse.
+fn file_stem(id: &str) -> String {
+    let clean: String = id
+        .chars()
+        .map(|c| {
+            // Path separators, and what some file systems (FAT, SMB) refuse.
+            if c.is_control() || "/\\<>:\"|?*".contains(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if clean.len() <= MAX_ID_IN_NAME {
+        return clean;
+    }
+    let mut cut = MAX_ID_IN_NAME - 9;
+    while !clean.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let hash = Sha256::digest(id.as_bytes());
+    let hex: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hex}", &clean[..cut])
+}
+
+/// Overwrites a file in place: the last resort when its folder takes no new
+/// file (the temporary file of an atomic write); the record would rather be
+/// finished than left saying `running`.
+fn write_in_place(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = OpenOptions::new().write(true).open(path)?;
+    file.write_all(bytes)?;
+    file.set_len(bytes.len() as u64)?;
+    file.sync_all()
 }
 
 /// A run id: the UTC start time to the millisecond plus the pid, so ids sort
@@ -240,7 +544,12 @@ pub fn new_run_id() -> String {
 /// temporary file is created 0600 and keeps that mode.
 fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        // The temporary file's random name says nothing to a reader.
+        let message = e.to_string();
+        let message = message.split(" at path ").next().unwrap_or(&message);
+        folder_gone(io::Error::new(e.kind(), message.to_string()), dir)
+    })?;
     tmp.write_all(bytes)?;
     if durable {
         tmp.as_file().sync_all()?;
@@ -275,7 +584,7 @@ fn runbook_key(runbook_abs: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{RunRecord, RunStatus};
+    use crate::record::{RunRecord, RunStatus, StepRecord};
     use std::os::unix::fs::PermissionsExt;
 
     fn record(abs: &Path, run_id: String) -> RunRecord {
@@ -287,11 +596,23 @@ mod tests {
             runbook_hash: "h".into(),
             title: "t".into(),
             started: "2026-01-01T00:00:00Z".into(),
-            finished: None,
-            status: RunStatus::Running,
             mode: "run".into(),
-            steps: Vec::new(),
-            todos: Vec::new(),
+            ..RunRecord::default()
+        }
+    }
+
+    fn state(cwd: &str) -> ShellState {
+        ShellState {
+            cwd: cwd.into(),
+            ..ShellState::default()
+        }
+    }
+
+    fn step(id: &str, status: StepStatus) -> StepRecord {
+        StepRecord {
+            id: id.into(),
+            status,
+            ..StepRecord::default()
         }
     }
 
@@ -319,14 +640,14 @@ mod tests {
         let book = Path::new("/srv/runbooks/deploy.md");
         for i in 0..5 {
             let mut rec = record(book, format!("2026010{i}T000000.000Z-1"));
-            let run = store.begin(&rec).unwrap();
+            let mut run = store.start(&mut rec, None).unwrap();
             rec.status = RunStatus::Passed;
-            run.save(&rec, i == 4).unwrap();
+            run.save(&mut rec, None, i == 4).unwrap();
         }
         let (latest, dir) = store.latest(book).unwrap().unwrap();
         assert_eq!(latest.run_id, "20260104T000000.000Z-1");
         assert_eq!(latest.status, RunStatus::Passed);
-        store.retain(book, 2).unwrap();
+        assert_eq!(store.retain(book, 2, &[]).unwrap(), 3);
         let left: Vec<_> = store.runs(book).unwrap();
         assert_eq!(left.len(), 2);
         assert_eq!(left[1].path, dir.path);
@@ -334,23 +655,153 @@ mod tests {
     }
 
     #[test]
-    fn state_file_is_private() {
+    fn retention_keeps_what_kept_records_and_latest_results_need() {
         let tmp = tempfile::tempdir().unwrap();
-        let run = RunDir {
-            path: tmp.path().to_path_buf(),
-        };
-        assert_eq!(run.load_state().unwrap(), None);
-        let state = ShellState {
-            cwd: "/tmp".into(),
-            ..ShellState::default()
-        };
-        run.save_state(&state).unwrap();
-        let mode = fs::metadata(tmp.path().join(STATE_FILE))
+        let store = Store::new(tmp.path());
+        let book = Path::new("/srv/runbooks/deploy.md");
+        let ids = ["a", "b", "c"];
+        // Run 0 ran `a` (its only result); run 1 ran `b` and was carried
+        // from by run 4 (a record of the old kind, pointing at run 1's log);
+        // runs 2..5 ran `c` alone.
+        for i in 0..6 {
+            let mut rec = record(book, format!("2026010{i}T000000.000Z-1"));
+            rec.steps = match i {
+                0 => vec![step("a", StepStatus::Passed)],
+                1 => vec![StepRecord {
+                    log: Some("b.log".into()),
+                    ..step("b", StepStatus::Passed)
+                }],
+                4 => vec![
+                    StepRecord {
+                        carried_from: Some("20260101T000000.000Z-1".into()),
+                        log: Some("b.log".into()),
+                        ..step("b", StepStatus::Passed)
+                    },
+                    step("c", StepStatus::Failed),
+                ],
+                _ => vec![step("c", StepStatus::Passed), step("a", StepStatus::NotRun)],
+            };
+            let run = store.start(&mut rec, None).unwrap();
+            if i == 1 {
+                fs::write(run.dir.path.join("b.log"), "b\n").unwrap();
+            }
+        }
+        assert_eq!(store.retain(book, 2, &ids).unwrap(), 2);
+        let left: Vec<String> = store
+            .runs(book)
+            .unwrap()
+            .iter()
+            .map(|r| r.path.file_name().unwrap().to_string_lossy()[7..8].to_string())
+            .collect();
+        assert_eq!(left, ["0", "1", "4", "5"]);
+    }
+
+    #[test]
+    fn record_and_state_agree_whenever_a_crash_comes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let book = Path::new("/srv/runbooks/deploy.md");
+        let mut rec = record(book, new_run_id());
+        let mut run = store.start(&mut rec, Some(&state("/one"))).unwrap();
+        assert_eq!(
+            run.dir.load_state(&run.dir.load().unwrap()).unwrap(),
+            Some(state("/one"))
+        );
+        rec.steps = vec![step("a", StepStatus::Passed)];
+        run.save(&mut rec, Some(&state("/two")), false).unwrap();
+        let before = fs::read(run.dir.record_path()).unwrap();
+        rec.steps.push(step("b", StepStatus::Passed));
+        run.save(&mut rec, Some(&state("/three")), false).unwrap();
+        let on_disk = run.dir.load().unwrap();
+        assert_eq!(on_disk.steps.len(), 2);
+        assert_eq!(run.dir.load_state(&on_disk).unwrap(), Some(state("/three")));
+        // SIGKILL after the state's rename, before the record's: the record
+        // on disk is the one before, and it still gets its own state.
+        fs::write(run.dir.record_path(), before).unwrap();
+        let on_disk = run.dir.load().unwrap();
+        assert_eq!(on_disk.steps.len(), 1);
+        assert_eq!(run.dir.load_state(&on_disk).unwrap(), Some(state("/two")));
+        let mode = fs::metadata(run.dir.state_path())
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(run.load_state().unwrap(), Some(state));
+    }
+
+    #[test]
+    fn a_state_that_does_not_fit_its_record_is_an_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = RunDir {
+            path: tmp.path().to_path_buf(),
+        };
+        let mut rec = record(Path::new("/a.md"), "x".into());
+        assert_eq!(
+            dir.load_state(&rec).unwrap(),
+            None,
+            "nothing saved: start afresh"
+        );
+        rec.state_seq = 3;
+        let err = dir.load_state(&rec).unwrap_err().to_string();
+        assert!(err.contains("state.json is missing"), "{err}");
+        fs::write(
+            dir.state_path(),
+            "{\"seq\": 7, \"state\": {\"cwd\": \"/\", \"env\": {}}}",
+        )
+        .unwrap();
+        let err = dir.load_state(&rec).unwrap_err().to_string();
+        assert!(err.contains("(state 7, the record names 3)"), "{err}");
+        fs::write(dir.state_path(), "garbage").unwrap();
+        let err = dir.load_state(&rec).unwrap_err().to_string();
+        assert!(
+            err.contains("state.json is not a shell state runsheet wrote"),
+            "{err}"
+        );
+        // A state file from before sequence numbers is read as it is.
+        fs::write(dir.state_path(), "{\"cwd\": \"/srv\", \"env\": {}}").unwrap();
+        rec.state_seq = 0;
+        assert_eq!(dir.load_state(&rec).unwrap(), Some(state("/srv")));
+    }
+
+    #[test]
+    fn a_long_step_id_gets_a_short_file_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let mut rec = record(Path::new("/a.md"), new_run_id());
+        let run = store.start(&mut rec, None).unwrap();
+        let id = "ü".repeat(200);
+        let (name, mut log) = run.log(0, &id, 1024).unwrap();
+        log.write_all(b"ok\n").unwrap();
+        log.finish().unwrap();
+        assert!(name.len() <= 80, "{name}");
+        assert!(name.starts_with("001-üü"), "{name}");
+        assert_eq!(run.dir.read_log(&name).unwrap(), b"ok\n");
+        let (other, _) = run.dir.log_path(0, &format!("{id}x"));
+        assert_ne!(name, other, "ids that share a start keep apart");
+        assert_eq!(run.dir.log_path(1, "a/b:c?").0, "002-a_b_c_.log");
+    }
+
+    #[test]
+    fn history_skips_an_unreadable_record_and_names_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let book = Path::new("/srv/runbooks/deploy.md");
+        for i in 0..3 {
+            let mut rec = record(book, format!("2026010{i}T000000.000Z-1"));
+            rec.steps = vec![step(&format!("s{i}"), StepStatus::Passed)];
+            store.start(&mut rec, None).unwrap();
+        }
+        let bad = store.runs(book).unwrap()[1].record_path();
+        fs::write(&bad, "{ not json").unwrap();
+        let history = store.history(book).unwrap();
+        assert_eq!(history.runs.len(), 2);
+        assert_eq!(history.unreadable.len(), 1);
+        assert!(history.unreadable[0].contains(&bad.display().to_string()));
+        let latest = history.latest();
+        assert!(latest.contains_key("s0") && latest.contains_key("s2"));
+        assert!(store.latest(book).unwrap().is_some(), "the newest is fine");
+        fs::write(store.runs(book).unwrap()[2].record_path(), "{").unwrap();
+        let err = store.latest(book).unwrap_err();
+        assert!(err.to_string().contains("run.json"), "{err}");
     }
 
     #[test]
@@ -364,6 +815,25 @@ mod tests {
         run.save(&rec, false).unwrap();
         let err = run.load().unwrap_err();
         assert!(err.to_string().contains("schema"), "{err}");
+    }
+
+    #[test]
+    fn a_record_of_schema_1_without_the_new_fields_still_reads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir {
+            path: tmp.path().to_path_buf(),
+        };
+        let old = r#"{"schema":1,"run_id":"r","runbook":"a.md","runbook_abs":"/a.md",
+            "runbook_hash":"h","title":"A","started":"2026-01-01T00:00:00Z","finished":null,
+            "status":"failed","mode":"run","todos":[],
+            "steps":[{"id":"s","line":3,"section":null,"command_hash":"c","status":"failed",
+              "exit_code":1,"duration_ms":5,"started":null,"reason":"exit status 1, expected 0",
+              "checks":[],"log":"001-s.log","carried_from":null,"attempts":1}]}"#;
+        fs::write(run.record_path(), old).unwrap();
+        let rec = run.load().unwrap();
+        assert_eq!(rec.steps[0].failed_line, None);
+        assert_eq!(rec.selection, None);
+        assert_eq!(rec.state_seq, 0);
     }
 
     #[test]

@@ -192,6 +192,13 @@ fn failures(palette: &Palette, checked: &Checked, out: &mut String) {
             section_label(step),
             step_reason(step)
         );
+        if let Some(at) = step
+            .failed_command
+            .as_ref()
+            .and(step.failed_at(&checked.path))
+        {
+            let _ = writeln!(out, "  failed at {at}");
+        }
         let checks = failed_checks(step);
         if checks.is_empty() {
             if let Some(output) = checked.failure_output.get(&step.id) {
@@ -491,6 +498,7 @@ pub(crate) mod tests {
             log: None,
             carried_from: None,
             attempts: 1,
+            ..StepRecord::default()
         }
     }
 
@@ -542,6 +550,7 @@ pub(crate) mod tests {
                     line: 40,
                     text: "Add a smoke test".into(),
                 }],
+                ..RunRecord::default()
             },
         }
     }

@@ -65,13 +65,17 @@ pub fn annotations(results: &[Checked], strict: bool, place: &Place) -> String {
             let checks = failed_checks(step);
             if checks.is_empty() {
                 let title = format!("step `{}` failed", step.id);
+                let mut message = step_reason(step);
+                if let Some(cmd) = &step.failed_command {
+                    message.push_str(&format!("\nfailed at {cmd}"));
+                }
                 command(
                     &mut out,
                     "error",
                     &file,
-                    step.line,
+                    step.failed_line.unwrap_or(step.line),
                     &title,
-                    &step_reason(step),
+                    &message,
                 );
             }
             for check in checks {
@@ -175,6 +179,21 @@ mod tests {
         assert_eq!(
             text.lines().next(),
             Some("::error file=runbooks/app.md,line=12,title=step `build` failed::exit status 2, expected 0")
+        );
+    }
+
+    #[test]
+    fn under_bash_the_annotation_lands_on_the_command_that_failed() {
+        let mut checked = sample();
+        let step = &mut checked.record.steps[1];
+        step.checks.clear();
+        step.reason = Some("exit status 1, expected 0".into());
+        step.failed_line = Some(14);
+        step.failed_command = Some("grep -H retention conf".into());
+        let text = annotations(&[checked], false, &Place::default());
+        assert_eq!(
+            text.lines().next(),
+            Some("::error file=runbooks/app.md,line=14,title=step `build` failed::exit status 1, expected 0%0Afailed at grep -H retention conf")
         );
     }
 }

@@ -108,6 +108,17 @@ pub struct Step {
     /// printed (normalised, masked), as the drift report shows them.
     #[serde(default)]
     pub output: Option<String>,
+    /// The runbook line of what failed: under bash the command that failed,
+    /// for a failed check its line, else the step's fence. Null unless the
+    /// step failed.
+    #[serde(default)]
+    pub failed_line: Option<usize>,
+    /// That line's text when it is one of the step's commands (masked).
+    #[serde(default)]
+    pub failed_command: Option<String>,
+    /// Bytes of output its log left out (`--max-log`).
+    #[serde(default)]
+    pub log_dropped: u64,
     pub checks: Vec<Check>,
 }
 
@@ -231,9 +242,10 @@ impl Runbook {
                     started: None,
                     reason: s.reason,
                     checks: s.checks.into_iter().map(check_record).collect(),
-                    log: None,
-                    carried_from: None,
-                    attempts: 0,
+                    failed_line: s.failed_line,
+                    failed_command: s.failed_command,
+                    log_dropped: s.log_dropped,
+                    ..StepRecord::default()
                 }
             })
             .collect();
@@ -260,6 +272,7 @@ impl Runbook {
                         text: t.text,
                     })
                     .collect(),
+                ..RunRecord::default()
             },
             path,
             duration: Duration::from_millis(self.duration_ms),
@@ -339,6 +352,9 @@ fn step(s: &StepRecord, output: Option<&String>) -> Step {
         duration_ms: s.duration_ms,
         reason: s.reason.clone(),
         output: output.filter(|_| shown).cloned(),
+        failed_line: s.failed_line.filter(|_| s.failed()),
+        failed_command: s.failed_command.clone().filter(|_| s.failed()),
+        log_dropped: s.log_dropped,
         checks: s.checks.iter().map(check).collect(),
     }
 }
@@ -378,6 +394,7 @@ mod tests {
         assert_eq!(rb["steps"][1]["checks"][0]["line"], 16);
         assert_eq!(rb["steps"][1]["checks"][0]["actual"], "count: 4\n");
         assert_eq!(rb["steps"][2]["status"], "manual");
+        assert!(rb["steps"][0]["failed_line"].is_null());
         assert_eq!(rb["todos"][0]["text"], "Add a smoke test");
         assert_eq!(rb["interrupted"], false);
         assert!(v.get("shard").is_none(), "only a shard's report says so");
@@ -464,5 +481,18 @@ mod tests {
         let report = read(&v.to_string()).expect("an older report reads");
         assert!(!report.runbooks[1].interrupted);
         assert!(report.runbooks[0].steps[0].output.is_none());
+    }
+
+    #[test]
+    fn a_failed_step_names_the_line_and_command_that_failed() {
+        let mut checked = sample();
+        let step = &mut checked.record.steps[1];
+        step.failed_line = Some(14);
+        step.failed_command = Some("grep -H retention conf".into());
+        let v: serde_json::Value =
+            serde_json::from_str(&render(&[checked], false, 1, None)).unwrap();
+        let step = &v["runbooks"][0]["steps"][1];
+        assert_eq!(step["failed_line"], 14);
+        assert_eq!(step["failed_command"], "grep -H retention conf");
     }
 }

@@ -66,7 +66,12 @@ fn step_case(file: &str, step: &StepRecord) -> TestCase {
         StepStatus::Passed => TestCaseStatus::success(),
         StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            status.set_message(xml_text(&step_reason(step)));
+            status.set_message(xml_text(&match (&step.failed_command, step.failed_line) {
+                (Some(command), Some(line)) => {
+                    format!("{} at line {line}: {command}", step_reason(step))
+                }
+                _ => step_reason(step),
+            }));
             status.set_type(step.status.as_str());
             status.set_description(xml_text(&failure_text(file, step)));
             status
@@ -84,12 +89,20 @@ fn step_case(file: &str, step: &StepRecord) -> TestCase {
     };
     let mut case = located(xml_text(&step.id), status, file, step.line);
     case.set_time(Duration::from_millis(step.duration_ms));
+    if let Some(line) = step.failed_line.filter(|_| step.failed()) {
+        case.add_property(Property::new("failed_line", line.to_string()));
+    }
     case
 }
 
-/// Every failed check with its place and diff, for the failure's body.
+/// Where the step failed and every failed check with its place and diff,
+/// for the failure's body.
 fn failure_text(file: &str, step: &StepRecord) -> String {
-    let mut text = format!("{file}:{}: {}\n", step.line, step_reason(step));
+    let line = step.failed_line.unwrap_or(step.line);
+    let mut text = format!("{file}:{line}: {}\n", step_reason(step));
+    if let Some(command) = &step.failed_command {
+        let _ = writeln!(text, "failed at {file}:{line}: {command}");
+    }
     for check in failed_checks(step) {
         let _ = writeln!(text, "{file}:{}: {}", check.line, check.message);
         if let Some(diff) = &check.diff {
@@ -175,6 +188,44 @@ mod tests {
             .name
             .as_str()
             .starts_with("TODO (line 40)"));
+    }
+
+    #[test]
+    fn a_failure_names_the_line_and_command_that_failed() {
+        let mut checked = sample();
+        let step = &mut checked.record.steps[1];
+        step.checks.clear();
+        step.reason = Some("exit status 1, expected 0".into());
+        step.failed_line = Some(14);
+        step.failed_command = Some("grep -H retention conf".into());
+        let xml = render(&[checked], false);
+        let report = Report::deserialize_from_str(&xml).expect("valid JUnit");
+        let build = &report.test_suites[0].test_cases[1];
+        assert!(build
+            .properties
+            .iter()
+            .any(|p| p.name.as_str() == "failed_line" && p.value.as_str() == "14"));
+        match &build.status {
+            TestCaseStatus::NonSuccess {
+                message,
+                description,
+                ..
+            } => {
+                assert_eq!(
+                    message.as_ref().unwrap().as_str(),
+                    "exit status 1, expected 0 at line 14: grep -H retention conf"
+                );
+                let body = description.as_ref().unwrap().as_str();
+                assert!(
+                    body.starts_with(
+                        "runbooks/app.md:14: exit status 1, expected 0\n\
+                     failed at runbooks/app.md:14: grep -H retention conf"
+                    ),
+                    "{body}"
+                );
+            }
+            other => panic!("not a failure: {other:?}"),
+        }
     }
 
     #[test]

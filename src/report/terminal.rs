@@ -506,6 +506,10 @@ impl Reporter for Terminal {
             ),
         };
         self.say(&line);
+        if let Some(at) = r.failed_command.as_ref().and(r.failed_at(&e.runbook.path)) {
+            let line = format!("  {} {at}", self.palette.error("failed at"));
+            self.say(&line);
+        }
         let checks = r.checks.clone();
         self.check_lines(&checks);
     }

@@ -2,8 +2,7 @@
 //! retries, background steps, stopping on failure or interrupt.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,9 +13,9 @@ use super::{
 use crate::exec::ShellState;
 use crate::exec::{spawn_background, Background};
 use crate::model::{Runbook, Step};
-use crate::plan::{Entry, Plan, Why};
+use crate::plan::{Entry, Plan, Resume, Why};
 use crate::record::{
-    new_run_id, RunDir, RunRecord, RunStatus, StepRecord, StepStatus, Store, TodoRecord,
+    new_run_id, RunDir, RunRecord, RunStatus, RunWriter, StepRecord, StepStatus, Store, TodoRecord,
     SCHEMA_VERSION,
 };
 use crate::secrets::Redactor;
@@ -30,6 +29,9 @@ const SAVE_SPACING: u32 = 20;
 
 const NOT_REACHED: &str = "not reached";
 
+/// The reason a step has while it runs: a runsheet killed outright leaves it.
+const IN_PROGRESS: &str = "runsheet stopped while this step ran";
+
 pub(super) fn run(
     runbook: &Runbook,
     plan: &Plan,
@@ -39,7 +41,8 @@ pub(super) fn run(
 ) -> anyhow::Result<RunRecord> {
     let base_env = base_env(runbook, opts);
     check_requires(runbook, &base_env)?;
-    let (state, why) = match plan.resume.as_ref().and_then(|r| r.state.clone()) {
+    let resumed_state = plan.resume.as_ref().and_then(|r| r.state.clone());
+    let (state, why) = match resumed_state.clone() {
         Some(state) => (state, "where the resumed run stood"),
         None => (
             fresh_state(step::first_cwd(runbook, opts)),
@@ -55,8 +58,13 @@ pub(super) fn run(
     }
     let runbook_abs = absolute(&opts.start_dir.join(&runbook.path));
     let _lock = store.lock(&runbook_abs).map_err(RunError::from)?;
-    let record = first_record(runbook, plan, opts, runbook_abs);
-    let dir = store.begin(&record)?;
+    let mut record = first_record(runbook, plan, opts, runbook_abs);
+    let writer = store
+        .start(&mut record, resumed_state.as_ref())
+        .map_err(|e| RunError::Record {
+            dir: store.runbook_dir(&record.runbook_abs),
+            source: e,
+        })?;
     let mut redactor = redactor(runbook, opts);
     // A resumed run masks what the earlier run's steps set, as that run did.
     redactor.learn(
@@ -70,24 +78,40 @@ pub(super) fn run(
         runbook,
         opts,
         reporter,
-        dir,
+        writer,
         record,
         redactor,
         base_env,
-        state_dirty: plan.resume.as_ref().is_some_and(|r| r.state.is_some()),
+        state_dirty: false,
         state,
         backgrounds: Vec::new(),
         last_save: Instant::now(),
         save_cost: Duration::ZERO,
         carried: plan.carried.len(),
+        current: None,
+        started_any: false,
+        fault: None,
     };
+    if let Some(resume) = &plan.resume {
+        engine.carry_logs(store, resume);
+    }
+    // Every run prunes, a run taking over from a killed one too: killed runs
+    // never reach the end, and would otherwise pile up.
+    let ids: Vec<&str> = runbook.steps.iter().map(|s| s.id.as_str()).collect();
+    let pruned = store.retain(&engine.record.runbook_abs, opts.keep_runs.max(1), &ids);
     engine.reporter.run_started(&RunStart {
         runbook,
         plan,
         record: &engine.record,
-        run_dir: &engine.dir.path,
+        run_dir: &engine.writer.dir.path,
         total: plan.step_count(),
     });
+    if let Err(e) = pruned {
+        engine.reporter.warning(&format!(
+            "could not delete old runs of {}: {e}",
+            runbook.path.display()
+        ));
+    }
     for w in &plan.warnings {
         engine.reporter.warning(w);
     }
@@ -95,13 +119,25 @@ pub(super) fn run(
     // Background steps end with the run, whatever ended it.
     engine.backgrounds.clear();
     if let Err(e) = result {
-        // Leave a finished record behind, if the disk still lets us.
-        engine.record.status = RunStatus::Failed;
-        let _ = engine.finish();
-        return Err(e);
+        engine.fail(&format!("{e:#}"));
     }
-    engine.finish()?;
-    store.retain(&engine.record.runbook_abs, opts.keep_runs.max(1))?;
+    let saved = engine.finish();
+    if let Err(e) = saved {
+        let message = format!(
+            "cannot write the record {}: {e}",
+            engine.writer.dir.record_path().display()
+        );
+        if engine.record.error.is_none() {
+            engine.record.error = Some(message);
+        }
+        engine.record.status = RunStatus::Failed;
+    }
+    engine.writer.close();
+    if engine.record.error.is_some() && !engine.started_any {
+        // Nothing ran: a refusal (exit 2), not a failed run.
+        let error = engine.record.error.take().unwrap_or_default();
+        return Err(anyhow::anyhow!("{error}; nothing was run"));
+    }
     engine.reporter.run_finished(&engine.record);
     Ok(engine.record)
 }
@@ -110,7 +146,7 @@ struct Engine<'a> {
     runbook: &'a Runbook,
     opts: &'a RunOptions,
     reporter: &'a mut dyn Reporter,
-    dir: RunDir,
+    writer: RunWriter,
     record: RunRecord,
     redactor: Redactor,
     base_env: BTreeMap<String, String>,
@@ -124,6 +160,14 @@ struct Engine<'a> {
     save_cost: Duration,
     /// Carried records at the head of `record.steps`.
     carried: usize,
+    /// The slot of the step being run, while it runs.
+    current: Option<usize>,
+    /// A step's process was started: a fault from now on fails the run
+    /// (exit 1) rather than refusing it (exit 2).
+    started_any: bool,
+    /// A fault of runsheet's own met while a step ran (its log could not be
+    /// written): the step is recorded, then the run stops.
+    fault: Option<String>,
 }
 
 /// How the walk through the plan ended.
@@ -175,6 +219,7 @@ impl Engine<'_> {
         let slot = self.slot(position);
         let started = SystemTime::now();
         let clock = Instant::now();
+        self.current = Some(slot);
         let mut result = match self.gate(step) {
             // Ctrl-C at a prompt is an interrupt, not an answer.
             Some(done) if self.opts.interrupt.is_set() => StepRecord {
@@ -189,12 +234,16 @@ impl Engine<'_> {
         if result.status != StepStatus::Skipped {
             result.started = Some(rfc3339(started));
         }
-        let failed = matches!(
-            result.status,
-            StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted
-        );
+        if result.failed() && result.failed_line.is_none() {
+            result.failed_line = Some(step.line);
+        }
+        let failed = result.failed();
+        // A `confirm` step not run in `run` (declined, or no one to ask)
+        // stops the run as a failure does: what follows may depend on it.
+        let unconfirmed = self.opts.mode == Mode::Run
+            && step.options.confirm
+            && result.status == StepStatus::NotRun;
         self.record.steps[slot] = result;
-        self.save(failed)?;
         self.reporter.step_finished(&StepEnd {
             runbook,
             step,
@@ -202,16 +251,27 @@ impl Engine<'_> {
             total,
             record: &self.record.steps[slot],
         });
+        self.save(failed || unconfirmed)?;
+        self.current = None;
         let status = self.record.steps[slot].status;
         if status == StepStatus::Interrupted || self.opts.interrupt.is_set() {
             self.record.status = RunStatus::Interrupted;
             self.mark_rest("not run: the run was interrupted");
             return Ok(Flow::Stop);
         }
-        if failed {
+        if let Some(fault) = self.fault.take() {
+            self.fail(&fault);
+            return Ok(Flow::Stop);
+        }
+        if failed || unconfirmed {
             self.record.status = RunStatus::Failed;
             if !self.opts.keep_going {
-                let why = format!("not run: step `{}` failed", step.id);
+                let what = if failed {
+                    "failed"
+                } else {
+                    "was not confirmed"
+                };
+                let why = format!("not run: step `{}` {what}", step.id);
                 self.mark_rest(&why);
                 return Ok(Flow::Stop);
             }
@@ -220,10 +280,13 @@ impl Engine<'_> {
     }
 
     /// Steps that do not run a process here: `skip`, `manual`, and in check
-    /// mode `interactive` and unconfirmed `confirm`. `None`: run it.
+    /// mode `interactive` and unconfirmed `confirm`; in run mode a `confirm`
+    /// step declined, or with no terminal to ask (not run, and the run
+    /// fails). `None`: run it.
     fn gate(&mut self, step: &Step) -> Option<StepRecord> {
         let o = &step.options;
         let mode = self.opts.mode;
+        let unconfirmed = o.confirm && !self.opts.yes;
         let (status, reason) = if o.skip {
             (StepStatus::Skipped, "skipped (skip)")
         } else if o.manual && mode == Mode::Check {
@@ -236,10 +299,18 @@ impl Engine<'_> {
             }
         } else if o.interactive && mode == Mode::Check {
             (StepStatus::NotRun, "interactive step: not run by check")
-        } else if o.confirm && !self.opts.yes && mode == Mode::Check {
+        } else if unconfirmed && mode == Mode::Check {
             (StepStatus::NotRun, "confirm step: not run without --yes")
-        } else if o.confirm && !self.opts.yes && !self.reporter.ask(Question::Confirm(step)) {
-            (StepStatus::Skipped, "declined at the prompt")
+        } else if unconfirmed && !self.opts.can_ask {
+            (
+                StepStatus::NotRun,
+                "confirm step not run: no terminal to ask; run with --yes to confirm it",
+            )
+        } else if unconfirmed && !self.reporter.ask(Question::Confirm(step)) {
+            (
+                StepStatus::NotRun,
+                "declined at the prompt; --resume asks again",
+            )
         } else {
             return None;
         };
@@ -263,7 +334,13 @@ impl Engine<'_> {
         position: usize,
         total: usize,
     ) -> anyhow::Result<StepRecord> {
-        let (log_name, log_path) = self.dir.log_path(slot, &step.id);
+        let (log_name, log) = self
+            .writer
+            .log(slot, &step.id, self.opts.max_log)
+            .map_err(|e| {
+                let (_, path) = self.writer.dir.log_path(slot, &step.id);
+                anyhow::anyhow!("cannot write {}: {e}", path.display())
+            })?;
         let mut record = StepRecord {
             log: Some(log_name),
             ..self.blank(step)
@@ -271,9 +348,8 @@ impl Engine<'_> {
         // Mark the step as the one in progress, so a runsheet killed outright
         // leaves a record that points here.
         self.record.steps[slot].status = StepStatus::Interrupted;
-        self.record.steps[slot].reason = Some("runsheet stopped while this step ran".into());
+        self.record.steps[slot].reason = Some(IN_PROGRESS.into());
         self.save(false)?;
-        let log = File::create(&log_path)?;
         let runbook = self.runbook;
         let cx = Context {
             runbook,
@@ -304,16 +380,29 @@ impl Engine<'_> {
             ));
             return Ok(record);
         }
+        self.started_any = true;
         if step.options.background {
-            let bg = spawn_background(&cx.request(step.script(), &self.state), log)?;
-            self.backgrounds.push(bg);
-            record.status = StepStatus::Passed;
+            record.background = true;
             record.attempts = 1;
-            record.reason = Some("started in the background; stopped when the run ends".into());
+            match spawn_background(&cx.request(step.script(), &self.state), log) {
+                Ok(bg) => {
+                    self.backgrounds.push(bg);
+                    record.status = StepStatus::Passed;
+                    record.reason =
+                        Some("started in the background; stopped when the run ends".into());
+                }
+                Err(e) => {
+                    record.status = StepStatus::Failed;
+                    record.reason = Some(format!(
+                        "could not run `{}`: {e}",
+                        step::program(runbook, step)
+                    ));
+                }
+            }
             return Ok(record);
         }
         let mut tee = Tee {
-            log: BufWriter::with_capacity(64 * 1024, log),
+            log,
             reporter: &mut *self.reporter,
             error: None,
             masks: Vec::new(),
@@ -344,6 +433,7 @@ impl Engine<'_> {
                 )),
                 checks: Vec::new(),
                 state: self.state.clone(),
+                failed_at: None,
             });
             record.attempts = attempt;
             let again = tried.status == StepStatus::Failed || tried.status == StepStatus::TimedOut;
@@ -352,9 +442,13 @@ impl Engine<'_> {
                 break;
             }
         }
-        tee.log.flush()?;
-        if let Some(e) = tee.error.take() {
-            return Err(anyhow::anyhow!("cannot write {}: {e}", log_path.display()));
+        let finished = tee.log.finish();
+        let (_, log_path) = self.writer.dir.log_path(slot, &step.id);
+        match (tee.error.take(), finished) {
+            (Some(e), _) | (None, Err(e)) => {
+                self.fault = Some(format!("cannot write {}: {e}", log_path.display()));
+            }
+            (None, Ok(dropped)) => record.log_dropped = dropped,
         }
         let tried = last.expect("at least one attempt ran");
         let masks = std::mem::take(&mut tee.masks);
@@ -372,8 +466,53 @@ impl Engine<'_> {
         record.exit_code = tried.exit_code;
         record.reason = tried.reason;
         record.checks = tried.checks;
+        if let Some((line, command)) = tried.failed_at {
+            record.failed_line = Some(line);
+            record.failed_command = command;
+        }
         remask_record(&mut record, &self.redactor);
         Ok(record)
+    }
+
+    /// Brings the logs of the results carried forward into this run's
+    /// folder, so that deleting old runs never takes a log a record needs.
+    fn carry_logs(&mut self, store: &Store, resume: &Resume) {
+        let previous = RunDir {
+            path: store
+                .runbook_dir(&self.record.runbook_abs)
+                .join(&resume.run_id),
+        };
+        for slot in 0..self.carried {
+            let step = &self.record.steps[slot];
+            let Some(from) = previous.find_log(step) else {
+                continue;
+            };
+            if let Ok(name) = self.writer.carry_log(&from, slot, &step.id) {
+                self.record.steps[slot].log = Some(name);
+            }
+        }
+        let _ = self.save(false);
+    }
+
+    /// A fault of runsheet's own (a full disk, a state dir gone) ends the
+    /// run: `failed`, with the reason, the step it met marked failed and the
+    /// rest not run.
+    fn fail(&mut self, message: &str) {
+        self.record.status = RunStatus::Failed;
+        if self.record.error.is_none() {
+            self.record.error = Some(message.to_string());
+        }
+        if let Some(slot) = self.current.take() {
+            let s = &mut self.record.steps[slot];
+            if s.status == StepStatus::Interrupted && s.reason.as_deref() == Some(IN_PROGRESS) {
+                // Its process ran; how it ended was lost with the fault.
+                s.status = StepStatus::Failed;
+                s.reason = Some(format!("runsheet stopped: {message}"));
+            } else if s.status == StepStatus::NotRun {
+                s.reason = Some(format!("not run: runsheet stopped: {message}"));
+            }
+        }
+        self.mark_rest(&format!("not run: runsheet stopped: {message}"));
     }
 
     /// Secrets a step set (secret-named variables, exported or not) or
@@ -405,7 +544,7 @@ impl Engine<'_> {
             let Some(name) = earlier.log.as_ref().filter(|_| !background) else {
                 continue;
             };
-            let path = self.dir.path.join(name);
+            let path = self.writer.dir.path.join(name);
             if path.exists() {
                 step::remask_log(&path, &self.redactor)
                     .map_err(|e| anyhow::anyhow!("cannot mask {}: {e}", path.display()))?;
@@ -422,18 +561,24 @@ impl Engine<'_> {
         }
     }
 
-    /// Writes `run.json` (and the resume state with it, so the two agree) when
-    /// forced or when the last write is old enough.
-    fn save(&mut self, force: bool) -> std::io::Result<()> {
+    /// Writes `run.json`, and `state.json` with it when the state changed
+    /// (see [`RunWriter::save`]: the two always agree), when forced or when
+    /// the last write is old enough.
+    fn save(&mut self, force: bool) -> anyhow::Result<()> {
         if !force && self.last_save.elapsed() < self.save_cost * SAVE_SPACING {
             return Ok(());
         }
         let start = Instant::now();
-        if self.state_dirty {
-            self.dir.save_state(&self.state)?;
-            self.state_dirty = false;
-        }
-        self.dir.save(&self.record, force)?;
+        let state = self.state_dirty.then_some(&self.state);
+        self.writer
+            .save(&mut self.record, state, force)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot write the record {}: {e}",
+                    self.writer.dir.record_path().display()
+                )
+            })?;
+        self.state_dirty = false;
         self.last_save = Instant::now();
         if !force {
             self.save_cost = self.last_save - start;
@@ -441,12 +586,22 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn finish(&mut self) -> std::io::Result<()> {
+    fn finish(&mut self) -> anyhow::Result<()> {
         if self.record.status == RunStatus::Running {
             self.record.status = RunStatus::Passed;
         }
         self.record.finished = Some(rfc3339(SystemTime::now()));
-        self.save(true)
+        let state = self.state_dirty.then_some(&self.state);
+        self.writer
+            .save_last(&mut self.record, state)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot write the record {}: {e}",
+                    self.writer.dir.record_path().display()
+                )
+            })?;
+        self.state_dirty = false;
+        Ok(())
     }
 }
 
@@ -463,6 +618,7 @@ fn remask_record(record: &mut StepRecord, redactor: &Redactor) {
         }
     };
     mask_some(&mut record.reason);
+    mask_some(&mut record.failed_command);
     for check in &mut record.checks {
         mask(&mut check.message);
         mask_some(&mut check.diff);
@@ -503,6 +659,7 @@ fn first_record(
         status: RunStatus::Running,
         mode: opts.mode.as_str().to_string(),
         steps: plan.carried.iter().cloned().chain(planned).collect(),
+        selection: Some(plan.selection.to_record()),
         // Every missing step in the selection, met or not: a run that stops
         // early still has them to do.
         todos: plan
@@ -518,6 +675,7 @@ fn first_record(
                 text: todo.text.clone(),
             })
             .collect(),
+        ..RunRecord::default()
     }
 }
 
@@ -742,7 +900,15 @@ mod tests {
             answers: vec![true, false],
             ..Answers::default()
         };
-        let (record, _tmp) = go(&rb, Mode::Run, |o| o.keep_going = true, &mut answers);
+        let (record, _tmp) = go(
+            &rb,
+            Mode::Run,
+            |o| {
+                o.keep_going = true;
+                o.can_ask = true;
+            },
+            &mut answers,
+        );
         assert_eq!(answers.asked, ["manual manual", "confirm ask"]);
         let got = statuses(&record);
         assert_eq!(
@@ -753,9 +919,14 @@ mod tests {
             got[2],
             (
                 "ask".into(),
-                StepStatus::Skipped,
-                "declined at the prompt".into()
+                StepStatus::NotRun,
+                "declined at the prompt; --resume asks again".into()
             )
+        );
+        assert_eq!(
+            record.status,
+            RunStatus::Failed,
+            "a declined step fails the run"
         );
 
         let mut answers = Answers::default();

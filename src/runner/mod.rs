@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::exec::{ShellState, StreamKind};
 use crate::model::{ConsoleCommand, Runbook, Step, Todo};
 use crate::plan::{Plan, Why};
-use crate::record::{RunRecord, Store, KEEP_RUNS};
+use crate::record::{RunRecord, Store, KEEP_RUNS, MAX_LOG};
 
 mod engine;
 mod step;
@@ -65,6 +65,13 @@ pub struct RunOptions {
     pub interrupt: Interrupt,
     /// Runs kept per runbook after this one ([`KEEP_RUNS`]).
     pub keep_runs: usize,
+    /// Most bytes of one step's log (`--max-log`, [`MAX_LOG`]): past it
+    /// the log keeps its head and tail.
+    pub max_log: u64,
+    /// A person can answer prompts: `run` asks before a `confirm` step only
+    /// then, and otherwise leaves it not run and fails (`--yes` runs it).
+    /// Default: standard input is a terminal.
+    pub can_ask: bool,
 }
 
 impl RunOptions {
@@ -83,6 +90,8 @@ impl RunOptions {
             base_env: std::env::vars().collect(),
             interrupt: Interrupt::new(),
             keep_runs: KEEP_RUNS,
+            max_log: MAX_LOG,
+            can_ask: std::io::IsTerminal::is_terminal(&std::io::stdin()),
         }
     }
 }
@@ -178,6 +187,11 @@ pub enum RunError {
     Locked(#[from] crate::record::LockError),
     #[error("working directory {} ({why}) does not exist", path.display())]
     NoCwd { path: PathBuf, why: &'static str },
+    #[error("cannot write the run record under {}: {source}", dir.display())]
+    Record {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn list_programs(missing: &[String]) -> String {

@@ -12,7 +12,7 @@ use super::{Mode, Reporter, RunOptions};
 use crate::exec::run_step;
 use crate::exec::{Ending, Outcome, OutputSink, ShellState, StepRun, StreamKind};
 use crate::model::{ExitExpect, Runbook, Step, StepKind};
-use crate::record::{CheckRecord, StepStatus};
+use crate::record::{CheckRecord, LogWriter, StepStatus};
 use crate::secrets::Redactor;
 
 /// Languages the front matter's `shell` takes over (SPEC §1.1).
@@ -108,6 +108,9 @@ pub(super) struct Attempt {
     pub checks: Vec<CheckRecord>,
     /// Shell state after it; only kept by the engine when the step passed.
     pub state: ShellState,
+    /// The runbook line of what failed, with its text when it is a line of
+    /// the step's commands (see `StepRecord::failed_line`).
+    pub failed_at: Option<(usize, Option<String>)>,
 }
 
 /// Everything a step run needs that outlives the step.
@@ -147,7 +150,7 @@ impl Context<'_> {
 
 /// Streams a step's output to the reporter and its log at once; never keeps it.
 pub(super) struct Tee<'r> {
-    pub log: BufWriter<File>,
+    pub log: LogWriter,
     pub reporter: &'r mut dyn Reporter,
     /// The first write error on the log, reported once the step ends.
     pub error: Option<std::io::Error>,
@@ -211,7 +214,12 @@ pub(super) fn attempt(
         StepKind::Console { commands, .. } => console(cx, commands, state, tee),
         StepKind::Shell { .. } | StepKind::Interpreter { .. } => {
             let outcome = run_step(&cx.request(cx.step.script(), state), tee, cx.interrupt)?;
-            Ok(judge(cx, &outcome, &cx.step.options.exit, None))
+            let lines = Lines {
+                script: cx.step.script(),
+                first: cx.step.line + 1,
+                fence: cx.step.line,
+            };
+            Ok(judge(cx, &outcome, &cx.step.options.exit, None, &lines))
         }
     }
 }
@@ -252,7 +260,12 @@ fn console(
         all.extend_from_slice(&outcome.combined);
         let expect = cmd.exit.clone().unwrap_or_default();
         let check = crate::check::console_check(cmd, &outcome);
-        let verdict = judge(cx, &outcome, &expect, Some(&cmd.command));
+        let lines = Lines {
+            script: &cmd.command,
+            first: cmd.line,
+            fence: cmd.line,
+        };
+        let verdict = judge(cx, &outcome, &expect, Some(&cmd.command), &lines);
         let failed =
             verdict.status != StepStatus::Passed || check.as_ref().is_some_and(|c| !c.passed);
         checks.extend(check);
@@ -281,6 +294,7 @@ fn console(
             reason: None,
             checks,
             state,
+            failed_at: None,
         });
     };
     if verdict.status != StepStatus::Passed {
@@ -292,12 +306,49 @@ fn console(
     Ok(finish(verdict, checks, state))
 }
 
+/// Where a script stands in the runbook: the file line of its first line,
+/// and the line named when no better one is known (the step's fence, a
+/// console command's `$` line).
+struct Lines<'a> {
+    script: &'a str,
+    first: usize,
+    fence: usize,
+}
+
+/// Longest command text quoted in a failure line.
+const QUOTE_MAX: usize = 80;
+
+impl Lines<'_> {
+    /// The runbook line of what failed, and its text (masked, shortened)
+    /// when the shell named a line of the script.
+    fn failed_at(&self, outcome: &Outcome, redactor: &Redactor) -> (usize, Option<String>) {
+        let named = outcome
+            .failed_line
+            .and_then(|n| Some((n, self.script.lines().nth(n.checked_sub(1)?)?)));
+        match named {
+            Some((n, text)) => (
+                self.first + n - 1,
+                Some(shorten(&redactor.redact(text.trim()))),
+            ),
+            None => (self.fence, None),
+        }
+    }
+}
+
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_MAX) {
+        Some((cut, _)) => format!("{} …", text[..cut].trim_end()),
+        None => text.to_string(),
+    }
+}
+
 /// Exit status, timeout and (for a whole step) its checks → a verdict.
 fn judge(
     cx: &Context<'_>,
     outcome: &Outcome,
     expect: &ExitExpect,
     command: Option<&str>,
+    lines: &Lines<'_>,
 ) -> Attempt {
     let what = match command {
         Some(c) => format!("`$ {}` ", first_line(&cx.redactor.redact(c))),
@@ -309,6 +360,7 @@ fn judge(
         reason: Some(reason),
         checks: Vec::new(),
         state: outcome.state.clone(),
+        failed_at: Some(lines.failed_at(outcome, cx.redactor)),
     };
     match outcome.ending {
         Ending::TimedOut => {
@@ -339,6 +391,7 @@ fn judge(
         reason: None,
         checks: Vec::new(),
         state: outcome.state.clone(),
+        failed_at: None,
     };
     if command.is_some() {
         return verdict;
@@ -348,7 +401,8 @@ fn judge(
     finish(verdict, checks, state)
 }
 
-/// A passed exit status with its checks: failed when any check failed.
+/// A passed exit status with its checks: failed when any check failed, at
+/// the first failed check's line.
 fn finish(verdict: Attempt, checks: Vec<CheckRecord>, state: ShellState) -> Attempt {
     match checks.iter().find(|c| !c.passed) {
         Some(bad) => Attempt {
@@ -357,6 +411,7 @@ fn finish(verdict: Attempt, checks: Vec<CheckRecord>, state: ShellState) -> Atte
                 "{} check (line {}) failed: {}",
                 bad.kind, bad.line, bad.message
             )),
+            failed_at: Some((bad.line, None)),
             checks,
             state,
             ..verdict

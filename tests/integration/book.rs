@@ -47,6 +47,7 @@ fn record_run_edited(
                 log: None,
                 carried_from: None,
                 attempts: 1,
+                ..StepRecord::default()
             }
         })
         .collect();
@@ -68,6 +69,7 @@ fn record_run_edited(
         mode: "run".into(),
         steps,
         todos: Vec::new(),
+        ..RunRecord::default()
     };
     let store = Store::new(state);
     let run = store.begin(&record).expect("begin run");

@@ -11,6 +11,7 @@ mod corpus;
 mod dialects;
 mod lint;
 mod list;
+mod record;
 mod run;
 mod secrets;
 mod shard;
