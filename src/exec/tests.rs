@@ -65,6 +65,7 @@ impl<'a> Run<'a> {
             interactive: false,
             capture: self.capture,
             redactor: &self.redactor,
+            owner: None,
         };
         let out = run_step(&req, &mut sink, &self.interrupt).expect("step starts");
         (out, sink)
@@ -283,6 +284,7 @@ fn missing_cwd_is_a_clear_error() {
         interactive: false,
         capture: Capture::None,
         redactor: &Redactor::default(),
+        owner: None,
     };
     let err = run_step(&req, &mut sink, &Interrupt::new()).unwrap_err();
     assert_eq!(
@@ -306,6 +308,7 @@ fn unknown_program_is_a_clear_error() {
         interactive: false,
         capture: Capture::None,
         redactor: &Redactor::default(),
+        owner: None,
     };
     let err = run_step(&req, &mut sink, &Interrupt::new()).unwrap_err();
     assert_eq!(
@@ -390,6 +393,7 @@ fn big_output_keeps_memory_bounded() {
             interactive: false,
             capture: r.capture,
             redactor: &r.redactor,
+            owner: None,
         };
         (run_step(&req, &mut sink, &Interrupt::new()).unwrap(), sink)
     };
@@ -493,6 +497,7 @@ fn background_step_is_stopped_by_stop_and_drop() {
             interactive: false,
             capture: Capture::None,
             redactor: &redactor,
+            owner: None,
         };
         let log_path = logs.path().join(format!("{how}.log"));
         let log = std::fs::File::create(&log_path).unwrap();
@@ -608,6 +613,7 @@ fn step_inside(shared: &Path, script: &str, interactive: bool) {
         interactive,
         capture: Capture::Combined,
         redactor: &redactor,
+        owner: None,
     };
     assert!(
         terminal::owned_terminal().is_some(),
@@ -827,6 +833,7 @@ fn a_panicking_sink_leaves_no_process_behind() {
         interactive: false,
         capture: Capture::None,
         redactor: &redactor,
+        owner: None,
     };
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run_step(&req, &mut Boom, &Interrupt::new())
@@ -865,6 +872,7 @@ fn interactive_without_a_terminal_just_inherits_stdin() {
         interactive: true,
         capture: Capture::Combined,
         redactor: &redactor,
+        owner: None,
     };
     let out = run_step(&req, &mut Collect::default(), &Interrupt::new()).unwrap();
     assert_eq!(
@@ -890,6 +898,7 @@ fn a_background_step_that_ends_on_its_own_reports_its_status() {
         interactive: false,
         capture: Capture::None,
         redactor: &redactor,
+        owner: None,
     };
     let log_path = logs.path().join("bg.log");
     let mut bg = spawn_background(&req, std::fs::File::create(&log_path).unwrap()).unwrap();

@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
+mod pids;
 mod store;
+pub use pids::PidsFile;
 pub use store::{new_run_id, LockError, RunDir, RunLock, Store, KEEP_RUNS};
 
 use serde::{Deserialize, Serialize};
