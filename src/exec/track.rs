@@ -214,10 +214,11 @@ impl Tracker {
     /// this process — every other orphan re-parented to runsheet. Call it
     /// once the run's steps are over, background steps included.
     pub fn sweep(&self, grace: Duration) -> Vec<Leftover> {
-        let steps: HashMap<String, String> = {
+        let (steps, order): (HashMap<String, String>, Vec<String>) = {
             let mut inner = self.lock();
             inner.swept = true;
-            inner.steps.iter().cloned().collect()
+            let order = inner.steps.iter().map(|(_, step)| step.clone()).collect();
+            (inner.steps.iter().cloned().collect(), order)
         };
         let all = procs::all();
         let orphans: HashSet<i32> = if reap::contained() && LIVE.load(Ordering::SeqCst) == 1 {
@@ -235,7 +236,7 @@ impl Tracker {
                 roots.insert(p.pid, step);
             }
         }
-        stop_and_list(&all, roots, None, grace)
+        stop_and_list(&all, roots, &order, None, grace)
     }
 }
 
@@ -284,13 +285,16 @@ pub fn stop_left_behind(left: &Footprint, grace: Duration) -> Vec<Leftover> {
         };
         roots.insert(p.pid, steps.get(token.as_str()).map(|s| s.to_string()));
     }
-    stop_and_list(&all, roots, Some(left.runsheet.pid), grace)
+    let order: Vec<String> = left.groups.iter().map(|g| g.step.clone()).collect();
+    stop_and_list(&all, roots, &order, Some(left.runsheet.pid), grace)
 }
 
-/// Stops `roots` (pid → step) and their descendants, and lists them by step.
+/// Stops `roots` (pid → step) and their descendants, and lists them by step,
+/// in the order the steps ran (`order`), unknown last.
 fn stop_and_list(
     all: &[Proc],
     roots: HashMap<i32, Option<String>>,
+    order: &[String],
     earlier_run: Option<i32>,
     grace: Duration,
 ) -> Vec<Leftover> {
@@ -322,7 +326,11 @@ fn stop_and_list(
         l.processes.sort_by_key(|(_, pid)| *pid);
     }
     by_step.retain(|l| !l.processes.is_empty());
-    by_step.sort_by(|a, b| a.step.cmp(&b.step));
+    let rank = |l: &Leftover| match &l.step {
+        Some(step) => order.iter().position(|s| s == step).unwrap_or(order.len()),
+        None => usize::MAX,
+    };
+    by_step.sort_by_key(rank);
     by_step
 }
 

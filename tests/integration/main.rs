@@ -5,6 +5,7 @@ mod sheet;
 
 mod book;
 mod check;
+mod contain;
 mod lint;
 mod list;
 mod run;
