@@ -71,8 +71,13 @@ pub(crate) fn read(pid: i32) -> Option<Proc> {
     if !cfg!(target_os = "linux") || pid <= 0 {
         return None;
     }
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text)
+    // One read: /proc builds the line anew on every read(2), and a stat
+    // line is far shorter than the buffer (the name is 64 bytes at most).
+    use std::io::Read;
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 1024];
+    let n = file.read(&mut buf).ok()?;
+    parse_stat(&String::from_utf8_lossy(buf.get(..n)?))
 }
 
 /// Every process, from /proc; empty where there is no /proc.

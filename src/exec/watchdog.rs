@@ -3,46 +3,73 @@
 //! killer, a CI runner killing runsheet's process group).
 //!
 //! A step's shell gets `PR_SET_PDEATHSIG` and dies with runsheet, but what it
-//! started does not. So runsheet tells the watchdog, over a pipe, each group it
-//! starts and ends; when the pipe reaches end of file — runsheet exited,
-//! however — the watchdog sends SIGTERM to the groups still listed, waits up
-//! to [`GRACE`](super::GRACE), sends SIGKILL, and exits. After a normal end
-//! the list is empty and it just exits. What escaped the groups (`setsid`) is
-//! left to the next run's takeover of the lock (see `track`).
+//! started does not. So runsheet lists each group it starts, until it ends,
+//! in a table in memory it shares with the watchdog (no system call per
+//! step). The watchdog sleeps on a pipe whose only writer is runsheet: when it
+//! reaches end of file — runsheet exited, however — it sends SIGTERM to the
+//! groups still listed, waits up to [`GRACE`](super::GRACE), sends SIGKILL,
+//! and exits. After a normal end the table is empty and it just exits. What
+//! escaped the groups (`setsid`) is left to the next run's takeover of the
+//! lock (see `track`).
 //!
 //! It is forked, not executed: between `fork` and `_exit` the child makes
-//! only raw system calls on stack memory (the parent has other threads; their
-//! locks would never be released in the child). It runs in its own process
-//! group and ignores terminal and termination signals, so what kills
-//! runsheet's group does not kill it; it holds no descriptor but its pipe,
-//! so it keeps no lock, terminal or output pipe open.
+//! only raw system calls on stack and shared memory (the parent has other
+//! threads; their locks would never be released in the child). It runs in its
+//! own process group and ignores terminal and termination signals, so what
+//! kills runsheet's group does not kill it; it holds no descriptor but its
+//! pipe, so it keeps no lock, terminal or output pipe open.
 
 use super::procs::ProcessId;
 
+#[cfg(target_os = "linux")]
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering};
+
 /// Most groups listed at once; more are not watched (a run has one step
-/// running plus its background steps).
+/// running plus its background steps; `check --jobs` a few runs).
 #[cfg(target_os = "linux")]
 const SLOTS: usize = 1024;
 
-/// One message: operation, pid, start time.
+/// One listed group. `pid` 0: free; -1: being filled in.
 #[cfg(target_os = "linux")]
-const MESSAGE: usize = 16;
-#[cfg(target_os = "linux")]
-const ADD: u8 = 1;
-#[cfg(target_os = "linux")]
-const REMOVE: u8 = 2;
+#[repr(C)]
+struct Slot {
+    pid: AtomicI32,
+    start: AtomicU64,
+}
 
-/// The pipe's write end, once started; -1 before.
+/// The table shared with the watchdog, once started.
 #[cfg(target_os = "linux")]
-static PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+static TABLE: AtomicPtr<Slot> = AtomicPtr::new(std::ptr::null_mut());
+
+#[cfg(target_os = "linux")]
+fn table() -> Option<&'static [Slot]> {
+    let ptr = TABLE.load(Ordering::Acquire);
+    // SAFETY: a non-null pointer is the start of SLOTS slots mapped once and
+    // never unmapped; the slots are atomics, shared between threads safely.
+    (!ptr.is_null()).then(|| unsafe { std::slice::from_raw_parts(ptr, SLOTS) })
+}
 
 /// Forks the watchdog; returns its pid. The caller registers it as a child
 /// std does not own (it is never reaped: it outlives runsheet).
 #[cfg(target_os = "linux")]
 pub(crate) fn start() -> std::io::Result<Option<i32>> {
-    use std::sync::atomic::Ordering;
-    if PIPE.load(Ordering::SeqCst) >= 0 {
+    if table().is_some() {
         return Ok(None);
+    }
+    let size = SLOTS * std::mem::size_of::<Slot>();
+    // SAFETY: a fresh anonymous shared mapping, zero-filled: every slot free.
+    let shared = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if shared == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
     }
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills the two-element array. Close-on-exec: no step may
@@ -52,7 +79,7 @@ pub(crate) fn start() -> std::io::Result<Option<i32>> {
     }
     let [read_end, write_end] = fds;
     // SAFETY: the child runs `watch`, which never returns and makes only
-    // async-signal-safe system calls on its own stack.
+    // async-signal-safe system calls on its own stack and the shared table.
     match unsafe { libc::fork() } {
         -1 => {
             let e = std::io::Error::last_os_error();
@@ -63,25 +90,31 @@ pub(crate) fn start() -> std::io::Result<Option<i32>> {
             }
             Err(e)
         }
-        0 => watch(read_end, write_end),
+        0 => watch(read_end, write_end, shared.cast()),
         pid => {
-            // SAFETY: our copy of the read end; the write end never blocks
-            // runsheet (a full pipe drops the message instead).
-            unsafe {
-                libc::close(read_end);
-                let flags = libc::fcntl(write_end, libc::F_GETFL);
-                libc::fcntl(write_end, libc::F_SETFL, flags | libc::O_NONBLOCK);
-            }
-            PIPE.store(write_end, Ordering::SeqCst);
+            // SAFETY: our copy of the read end. The write end stays open,
+            // unwritten, until runsheet exits.
+            unsafe { libc::close(read_end) };
+            TABLE.store(shared.cast(), Ordering::Release);
             Ok(Some(pid))
         }
     }
 }
 
-/// Tells the watchdog about a step's new group (led by `leader`).
+/// Lists a step's new group (led by `leader`) for the watchdog.
 pub(crate) fn add(leader: ProcessId) {
     #[cfg(target_os = "linux")]
-    send(ADD, leader);
+    if let Some(slots) = table() {
+        let free = slots.iter().find(|slot| {
+            slot.pid
+                .compare_exchange(0, -1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        });
+        if let Some(slot) = free {
+            slot.start.store(leader.start, Ordering::Relaxed);
+            slot.pid.store(leader.pid, Ordering::Release);
+        }
+    }
     #[cfg(not(target_os = "linux"))]
     let _ = leader;
 }
@@ -89,33 +122,24 @@ pub(crate) fn add(leader: ProcessId) {
 /// The group led by `leader` is over.
 pub(crate) fn remove(leader: ProcessId) {
     #[cfg(target_os = "linux")]
-    send(REMOVE, leader);
+    if let Some(slots) = table() {
+        let listed = slots.iter().find(|slot| {
+            slot.pid.load(Ordering::Acquire) == leader.pid
+                && slot.start.load(Ordering::Relaxed) == leader.start
+        });
+        if let Some(slot) = listed {
+            slot.pid.store(0, Ordering::Release);
+        }
+    }
     #[cfg(not(target_os = "linux"))]
     let _ = leader;
 }
 
-#[cfg(target_os = "linux")]
-fn send(op: u8, id: ProcessId) {
-    let fd = PIPE.load(std::sync::atomic::Ordering::SeqCst);
-    if fd < 0 {
-        return;
-    }
-    let mut msg = [0u8; MESSAGE];
-    msg[0] = op;
-    msg[4..8].copy_from_slice(&id.pid.to_ne_bytes());
-    msg[8..16].copy_from_slice(&id.start.to_ne_bytes());
-    // SAFETY: writing a 16-byte buffer; a write this small to a pipe is
-    // atomic, so messages from several threads never interleave. A watchdog
-    // that died (EPIPE) or stalls (EAGAIN) only costs its service.
-    unsafe {
-        libc::write(fd, msg.as_ptr().cast(), MESSAGE);
-    }
-}
-
 /// The watchdog's life, in the forked child. Never returns.
 #[cfg(target_os = "linux")]
-fn watch(read_end: i32, write_end: i32) -> ! {
-    // SAFETY (whole function): raw system calls on stack memory only.
+fn watch(read_end: i32, write_end: i32, shared: *const Slot) -> ! {
+    // SAFETY (whole function): raw system calls on stack memory and the
+    // shared table, which stays mapped in this process.
     unsafe {
         libc::close(write_end);
         libc::setpgid(0, 0);
@@ -133,8 +157,16 @@ fn watch(read_end: i32, write_end: i32) -> ! {
         }
         let fd = keep_only(read_end);
         libc::chdir(c"/".as_ptr());
+        wait_for_end(fd);
+        // runsheet is gone: nobody writes the table any more.
         let mut groups = [(0i32, 0u64); SLOTS];
-        listen(fd, &mut groups);
+        let slots = std::slice::from_raw_parts(shared, SLOTS);
+        for (group, slot) in groups.iter_mut().zip(slots) {
+            *group = (
+                slot.pid.load(Ordering::Acquire),
+                slot.start.load(Ordering::Relaxed),
+            );
+        }
         stop(&groups);
         libc::_exit(0)
     }
@@ -159,34 +191,14 @@ unsafe fn keep_only(read_end: i32) -> i32 {
     FD
 }
 
-/// Keeps the list of groups until end of file.
+/// Blocks until the pipe's write end is closed: runsheet exited.
 #[cfg(target_os = "linux")]
-unsafe fn listen(fd: i32, groups: &mut [(i32, u64); SLOTS]) {
-    let mut msg = [0u8; MESSAGE];
+unsafe fn wait_for_end(fd: i32) {
+    let mut buf = [0u8; 64];
     loop {
-        let mut got = 0;
-        while got < MESSAGE {
-            let rest = msg.as_mut_ptr().add(got);
-            let n = libc::read(fd, rest.cast(), MESSAGE - got);
-            if n > 0 {
-                got += n as usize;
-            } else if n < 0 && *libc::__errno_location() == libc::EINTR {
-                continue;
-            } else {
-                return; // end of file: runsheet is gone
-            }
-        }
-        let pid = i32::from_ne_bytes([msg[4], msg[5], msg[6], msg[7]]);
-        let start = u64::from_ne_bytes([
-            msg[8], msg[9], msg[10], msg[11], msg[12], msg[13], msg[14], msg[15],
-        ]);
-        let slot = match msg[0] {
-            ADD => groups.iter_mut().find(|g| g.0 == 0),
-            REMOVE => groups.iter_mut().find(|g| **g == (pid, start)),
-            _ => None,
-        };
-        if let Some(slot) = slot {
-            *slot = if msg[0] == ADD { (pid, start) } else { (0, 0) };
+        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        if n == 0 || (n < 0 && *libc::__errno_location() != libc::EINTR) {
+            return;
         }
     }
 }
