@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 use super::group;
 use super::procs::{self, Proc, ProcessId};
 
+/// How long to wait for processes sent SIGKILL: only one stuck in the
+/// kernel (uninterruptible I/O) takes longer, and runsheet does not hang on it.
+pub(crate) const KILLED: Duration = Duration::from_secs(1);
+
 /// A step's processes, and those already signalled.
 #[derive(Debug)]
 pub(crate) struct Family {
@@ -68,24 +72,34 @@ impl Family {
         members(&all, self.leader, &self.token)
     }
 
-    /// SIGTERM to all, up to `grace` for them to go, then SIGKILL.
-    /// `leader_done` reaps the leader when it exits (it is our child).
+    /// SIGTERM to all, up to `grace` for them to go, then SIGKILL, and up
+    /// to [`KILLED`] for that to take. `leader_done` reaps the leader when
+    /// it exits (it is our child).
     pub(crate) fn stop(&mut self, grace: Duration, mut leader_done: impl FnMut() -> bool) {
         if leader_done() && !self.alive(libc::SIGTERM) {
             return;
         }
         self.signal(libc::SIGTERM);
-        let deadline = Instant::now() + grace;
+        if self.wait(grace, libc::SIGTERM, &mut leader_done) {
+            return;
+        }
+        self.signal(libc::SIGKILL);
+        self.wait(KILLED, libc::SIGKILL, &mut leader_done);
+    }
+
+    /// Waits up to `within` for the whole family to be gone.
+    fn wait(&mut self, within: Duration, sig: i32, leader_done: &mut impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + within;
         let mut pause = Duration::from_millis(1);
         while Instant::now() < deadline {
             super::reap::reap_orphans();
-            if leader_done() && !self.alive(libc::SIGTERM) {
-                return;
+            if leader_done() && !self.alive(sig) {
+                return true;
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(50));
         }
-        self.signal(libc::SIGKILL);
+        false
     }
 }
 

@@ -25,6 +25,11 @@ const TICK: Duration = Duration::from_millis(20);
 /// something outside the group (a `setsid` daemon) still holds open.
 const DRAIN: Duration = Duration::from_secs(1);
 
+/// How long processes left in the group of a step whose shell exited get to
+/// leave it (a daemon between its fork and its `setsid`, like `ssh-agent`)
+/// before they are stopped as stragglers.
+const SETTLE: Duration = Duration::from_millis(100);
+
 /// Runs one step and waits for it (see the module docs of `exec`).
 ///
 /// A step that exits normally — whatever its status — reports the state it
@@ -336,11 +341,19 @@ struct Watch<'a> {
 #[derive(Clone, Copy)]
 enum Phase {
     Running,
-    /// SIGTERM sent; SIGKILL due at `kill_at` (`None` once sent). `whole`:
-    /// to the step's whole family (timeout, interrupt), else to its group
-    /// only (stragglers of a step that ended).
+    /// The shell exited, processes are left in its group: stragglers
+    /// unless they leave it by `until`.
+    Settling {
+        until: Instant,
+    },
+    /// SIGTERM sent; SIGKILL due at `deadline`. Once `killed`, `deadline`
+    /// is when to stop waiting for processes that SIGKILL cannot end at
+    /// once (stuck in the kernel). `whole`: the step's whole family
+    /// (timeout, interrupt), else its group only (stragglers of a step that
+    /// ended).
     Stopping {
-        kill_at: Option<Instant>,
+        deadline: Instant,
+        killed: bool,
         whole: bool,
     },
     /// Nothing is left in the group: reading what the pipes still hold, for
@@ -374,8 +387,14 @@ impl Watch<'_> {
             }
             let open = pipes.iter().any(|p| p.open);
             if let Some(st) = status {
-                let drained = matches!(phase, Phase::Draining { until } if Instant::now() >= until);
-                if !open || drained {
+                // Once runsheet stops processes, it sees them gone before
+                // the step counts as over, output closed or not.
+                let done = match phase {
+                    Phase::Running | Phase::Settling { .. } => !open,
+                    Phase::Stopping { .. } => false,
+                    Phase::Draining { until } => !open || Instant::now() >= until,
+                };
+                if done {
                     return Ok((reason, st));
                 }
             }
@@ -407,17 +426,29 @@ impl Watch<'_> {
         reap::reap_orphans();
         let drain = Phase::Draining { until: now + DRAIN };
         let stopping = |whole| Phase::Stopping {
-            kill_at: Some(now + GRACE),
+            deadline: now + GRACE,
+            killed: false,
             whole,
         };
         match phase {
             Phase::Running if leader_exited => {
                 if group::alive(self.pgid) {
+                    Phase::Settling {
+                        until: now + SETTLE,
+                    }
+                } else {
+                    drain
+                }
+            }
+            Phase::Settling { until } => {
+                if !group::alive(self.pgid) {
+                    drain
+                } else if now >= until {
                     // Stragglers of a finished step.
                     group::signal(self.pgid, libc::SIGTERM);
                     stopping(false)
                 } else {
-                    drain
+                    phase
                 }
             }
             Phase::Running => match self.should_stop(now) {
@@ -428,26 +459,34 @@ impl Watch<'_> {
                 }
                 None => Phase::Running,
             },
-            Phase::Stopping { kill_at, whole } => {
-                if leader_exited && (kill_at.is_none() || !self.alive(whole)) {
+            Phase::Stopping {
+                deadline,
+                killed,
+                whole,
+            } => {
+                let sig = if killed { libc::SIGKILL } else { libc::SIGTERM };
+                if leader_exited && !self.alive(whole, sig) {
                     drain
-                } else if kill_at.is_some_and(|t| now >= t) {
+                } else if now < deadline {
+                    phase
+                } else if killed {
+                    drain
+                } else {
                     self.signal(whole, libc::SIGKILL);
                     Phase::Stopping {
-                        kill_at: None,
+                        deadline: now + DRAIN,
+                        killed: true,
                         whole,
                     }
-                } else {
-                    phase
                 }
             }
             Phase::Draining { .. } => phase,
         }
     }
 
-    fn alive(&mut self, whole: bool) -> bool {
+    fn alive(&mut self, whole: bool, sig: i32) -> bool {
         if whole {
-            self.family.alive(libc::SIGTERM)
+            self.family.alive(sig)
         } else {
             group::alive(self.pgid)
         }

@@ -120,12 +120,13 @@ fn processes_with(marker: &str) -> Vec<String> {
 }
 
 /// A unique number for marker arguments, so parallel tests do not see each
-/// other's processes.
+/// other's processes. Fixed width: a test's `{m}2` must never contain
+/// another test's marker (`…5` + `2` against `…52`).
 fn marker() -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
     format!(
-        "{}{}",
+        "{}{:05}",
         7_000_000 + std::process::id() % 100_000,
         N.fetch_add(1, Ordering::SeqCst)
     )
@@ -1047,7 +1048,11 @@ fn a_steps_shell_dies_with_the_thread_that_started_it() {
 fn the_tracker_stops_and_names_what_a_step_left_behind() {
     let dir = tempfile::tempdir().unwrap();
     let m = marker();
-    let script = format!("setsid sleep {m} >/dev/null 2>&1 </dev/null &\necho $! > daemon.pid");
+    // The step waits until the daemon has left its group: one still in it
+    // when the step ends is a straggler.
+    let script = format!(
+        "setsid sh -c 'echo $$ > daemon.pid; exec sleep {m}' >/dev/null 2>&1 </dev/null &\nuntil [ -s daemon.pid ]; do sleep 0.01; done"
+    );
     let (state, base, redactor) = (start_in(dir.path()), base_env(), Redactor::default());
     let tracker = Tracker::new();
     let owner = Owner {

@@ -348,8 +348,8 @@ fn inherit_owners(
     while let Some(pid) = queue.pop() {
         let step = owners.get(&pid).cloned().flatten();
         for &child in children.get(&pid).into_iter().flatten() {
-            if !owners.contains_key(&child) {
-                owners.insert(child, step.clone());
+            if let std::collections::hash_map::Entry::Vacant(e) = owners.entry(child) {
+                e.insert(step.clone());
                 queue.push(child);
             }
         }
@@ -357,15 +357,17 @@ fn inherit_owners(
     owners
 }
 
-/// SIGTERM to each, up to `grace` for them to go, SIGKILL to the rest.
-/// Returns those that were running when signalled.
+/// SIGTERM to each, up to `grace` for them to go, SIGKILL to the rest,
+/// and up to `family::KILLED` for that to take. Returns those that were
+/// running when signalled.
 fn stop_processes(ids: &[ProcessId], grace: Duration) -> Vec<ProcessId> {
     let stopped: Vec<ProcessId> = ids
         .iter()
         .copied()
         .filter(|&id| family::signal_exact(id, libc::SIGTERM))
         .collect();
-    let deadline = Instant::now() + grace;
+    let mut deadline = Instant::now() + grace;
+    let mut killed = false;
     let mut pause = Duration::from_millis(1);
     loop {
         reap::reap_all_orphans();
@@ -378,10 +380,14 @@ fn stop_processes(ids: &[ProcessId], grace: Duration) -> Vec<ProcessId> {
             break;
         }
         if Instant::now() >= deadline {
+            if killed {
+                break;
+            }
             for id in left {
                 family::signal_exact(id, libc::SIGKILL);
             }
-            break;
+            killed = true;
+            deadline = Instant::now() + family::KILLED;
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
