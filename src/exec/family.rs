@@ -105,12 +105,16 @@ impl Family {
 
 /// The members of the family of the step whose shell is `leader`, carrying
 /// `token`: its group, its descendants, token carriers and theirs. Never
-/// runsheet itself, nor a zombie.
+/// runsheet itself, nor a zombie. Only processes younger than runsheet can
+/// carry its token: older ones' environments are not read.
 pub(crate) fn members(all: &[Proc], leader: i32, token: &str) -> Vec<Proc> {
+    let since = super::track::me().start;
     let roots = all
         .iter()
         .filter(|p| !p.zombie)
-        .filter(|p| p.pid == leader || p.pgid == leader || carries(p.pid, token))
+        .filter(|p| {
+            p.pid == leader || p.pgid == leader || (p.start >= since && carries(p.pid, token))
+        })
         .map(|p| p.pid)
         .collect();
     let found = procs::with_descendants(all, roots);

@@ -22,10 +22,13 @@ static CONTAINED: AtomicBool = AtomicBool::new(false);
 static CHILDREN: Mutex<Registry> = Mutex::new(Registry {
     pids: None,
     scanned: None,
+    watchdog: None,
 });
 
 struct Registry {
     pids: Option<HashSet<i32>>,
+    /// The watchdog: registered, but ours to reap should it die.
+    watchdog: Option<i32>,
     /// When /proc was last searched for zombie orphans.
     scanned: Option<Instant>,
 }
@@ -57,6 +60,7 @@ pub fn contain() -> io::Result<()> {
         let mut children = registry();
         if let Some(pid) = super::watchdog::start()? {
             children.pids().insert(pid);
+            children.watchdog = Some(pid);
         }
     }
     Ok(())
@@ -114,7 +118,11 @@ pub(crate) fn reap_orphans() {
         let Some(pid) = waiting_child() else {
             return;
         };
-        if children.pids().contains(&pid) {
+        if children.watchdog == Some(pid) {
+            // Killed: std does not own it, and nothing else watches now.
+            children.watchdog = None;
+            children.pids().remove(&pid);
+        } else if children.pids().contains(&pid) {
             break;
         }
         reap(pid);

@@ -104,8 +104,9 @@ impl fmt::Display for Leftover {
     }
 }
 
-/// This runsheet process, for tokens.
-fn me() -> ProcessId {
+/// This runsheet process, for tokens. A process that started before it
+/// cannot carry one of its tokens: its environment need not be read.
+pub(crate) fn me() -> ProcessId {
     static ME: OnceLock<ProcessId> = OnceLock::new();
     *ME.get_or_init(|| {
         procs::me().unwrap_or(ProcessId {
@@ -227,7 +228,11 @@ impl Tracker {
             HashSet::new()
         };
         let mut roots = HashMap::new();
+        let since = me().start;
         for p in all.iter().filter(|p| !p.zombie && !reap::registered(p.pid)) {
+            if p.start < since && !orphans.contains(&p.pid) {
+                continue;
+            }
             let step = procs::tokens(p.pid)
                 .iter()
                 .rev()
@@ -276,7 +281,7 @@ pub fn stop_left_behind(left: &Footprint, grace: Duration) -> Vec<Leftover> {
         .collect();
     let dead = left.token_prefix();
     for p in all.iter().filter(|p| !p.zombie) {
-        if roots.contains_key(&p.pid) {
+        if roots.contains_key(&p.pid) || p.start < left.runsheet.start {
             continue;
         }
         let tokens = procs::tokens(p.pid);

@@ -143,6 +143,8 @@ fn watch(read_end: i32, write_end: i32, shared: *const Slot) -> ! {
     unsafe {
         libc::close(write_end);
         libc::setpgid(0, 0);
+        // What `ps` shows: `runsheet-watch`.
+        libc::prctl(libc::PR_SET_NAME, c"runsheet-watch".as_ptr(), 0, 0, 0);
         for sig in [
             libc::SIGINT,
             libc::SIGTERM,

@@ -162,14 +162,14 @@ fn sigquit_interrupts_like_sigterm_and_leaves_nothing_running() {
     assert_eq!(running(&dir, KILLED), Vec::<String>::new());
 }
 
-/// The runsheet that `runsheet` (pid) forked to watch over its steps.
+/// The watchdog that `runsheet` (pid) forked to watch over its steps.
 fn watchdog_of(runsheet: i32) -> Option<i32> {
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
         let pid: i32 = e.file_name().to_str()?.parse().ok()?;
         let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
         let (name, rest) = stat.rsplit_once(')')?;
         let ppid: i32 = rest.split_whitespace().nth(1)?.parse().ok()?;
-        (ppid == runsheet && name.ends_with("(runsheet")).then_some(pid)
+        (ppid == runsheet && name.ends_with("(runsheet-watch")).then_some(pid)
     })
 }
 
@@ -217,6 +217,14 @@ fn the_run_that_takes_over_the_lock_stops_what_a_killed_run_left() {
     let watchdog = watchdog_of(runsheet).expect("runsheet has a watchdog");
     // SAFETY: kill(2) on the watchdog of the runsheet this test started.
     unsafe { libc::kill(watchdog, libc::SIGKILL) };
+    // runsheet reaps it: no zombie is left for the length of the run.
+    assert!(
+        eventually(Duration::from_secs(20), || !Path::new(&format!(
+            "/proc/{watchdog}"
+        ))
+        .exists()),
+        "runsheet did not reap its dead watchdog"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let shells = ["server.pid", "shell.pid"];
