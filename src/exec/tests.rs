@@ -684,6 +684,32 @@ fn ctrl_c_in_an_interactive_step_interrupts_the_run() {
 }
 
 #[test]
+fn ctrl_backslash_in_an_interactive_step_interrupts_the_run() {
+    if let Some(shared) = std::env::var_os("RUNSHEET_TEST_PTY") {
+        let shared = PathBuf::from(shared);
+        return interactive_inside(&shared, "touch ready; sleep 1003");
+    }
+    let report = in_pty(
+        "exec::tests::ctrl_backslash_in_an_interactive_step_interrupts_the_run",
+        |stdin, dir| {
+            wait_for(&dir.join("ready"));
+            use std::io::Write;
+            // Pressed again if lost under load, as in the Ctrl-C test.
+            for _ in 0..20 {
+                stdin.write_all(b"\x1c").unwrap();
+                stdin.flush().unwrap();
+                std::thread::sleep(Duration::from_millis(250));
+                if dir.join("report").exists() {
+                    break;
+                }
+            }
+        },
+    );
+    assert_eq!(report, "Interrupted Some(131) flag=true fg=true out=");
+    assert_eq!(processes_with("sleep 1003"), Vec::<String>::new());
+}
+
+#[test]
 fn a_step_with_its_own_exit_trap_still_carries_state() {
     let dir = tempfile::tempdir().unwrap();
     for program in ["bash", "sh"] {
