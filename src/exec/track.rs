@@ -23,6 +23,7 @@ const LIST_AT_MOST: usize = 10;
 /// What a run has running, recorded beside the runbook's lock so that the
 /// run that takes the lock over after a crash can stop it (SPEC §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Footprint {
     /// The runsheet process that ran.
     pub runsheet: ProcessId,
@@ -34,6 +35,7 @@ pub struct Footprint {
 
 /// A step's process group as it started.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TrackedGroup {
     /// The step's shell, whose pid is the group's id.
     pub leader: ProcessId,
@@ -65,6 +67,7 @@ fn prefix(id: ProcessId) -> String {
 
 /// Processes that a step left behind, stopped by runsheet.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Leftover {
     /// The step that started them, when known (a process that cleared its
     /// environment carries no token).
