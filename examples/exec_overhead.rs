@@ -50,6 +50,7 @@ fn main() {
                 interactive: false,
                 capture: Capture::Combined,
                 redactor: &redactor,
+                owner: None,
             };
             let out = run_step(&req, &mut Discard, &interrupt).expect("step runs");
             assert_eq!(out.exit_code, Some(0));

@@ -119,6 +119,7 @@ pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
     });
     let mut opts = config.opts.clone();
     opts.interrupt = Interrupt::install().context("cannot watch for Ctrl-C")?;
+    crate::exec::contain().context("cannot keep watch over the steps' processes")?;
     let store = Store::new(&global.state_dir);
     let live = config.jobs == 1;
     let results = run_all(global, &config, &opts, &store, jobs, live);

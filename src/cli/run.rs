@@ -110,6 +110,7 @@ pub(crate) fn run(global: &Global, args: RunArgs) -> anyhow::Result<Exit> {
         Err(exit) => return Ok(exit),
     }
     opts.interrupt = Interrupt::install().context("cannot watch for Ctrl-C")?;
+    crate::exec::contain().context("cannot keep watch over the steps' processes")?;
     terminal.watch(opts.interrupt.clone());
     let record = runner::run(&runbook, &plan, &opts, &store, &mut terminal)?;
     drop(terminal);

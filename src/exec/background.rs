@@ -1,16 +1,21 @@
 //! Background steps: started in their own process group, their masked output
 //! written to a log, stopped (SIGTERM, grace, SIGKILL) by `stop` or on drop, so
-//! they end however the run ends.
+//! they end however the run ends. Stopping one stops everything it started,
+//! in its group or not: a background step is a service the runbook asked
+//! for, and its daemons are part of it.
 
 use std::io::{self, Read, Write};
 use std::process::ExitStatus;
 use std::sync::mpsc::{channel, Receiver};
 use std::time::Duration;
 
+use super::family::Family;
 use super::output::Masker;
+use super::reap::{self, Registered};
 use super::shell;
 use super::step::{check_cwd, expression, leader_pid, start_error};
-use super::{group, StepRun, GRACE};
+use super::track::{self, Watched};
+use super::{StepRun, GRACE};
 
 /// How long `stop` waits for the log writer to see the end of the output.
 const DRAIN: Duration = Duration::from_secs(1);
@@ -19,11 +24,16 @@ const DRAIN: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Background {
     handle: duct::Handle,
+    family: Family,
     pgid: i32,
     log_done: Option<Receiver<()>>,
     status: Option<ExitStatus>,
+    stopped: bool,
     /// Holds the shell's prelude; removed once the step is stopped.
     _dir: Option<tempfile::TempDir>,
+    /// Dropped after the shell was waited for (fields drop in order).
+    _watched: Watched,
+    _registered: Registered,
 }
 
 /// Starts `req` in the background, its output (both streams, masked) going to
@@ -33,23 +43,35 @@ pub fn spawn_background(
     req: &StepRun<'_>,
     log: impl Write + Send + 'static,
 ) -> io::Result<Background> {
-    let prepared = shell::prepare(req)?;
+    let mut prepared = shell::prepare(req)?;
     check_cwd(&prepared)?;
+    let token = track::token_for(req.owner);
+    track::mark(&mut prepared.env, &token);
     let (out_r, out_w) = io::pipe()?;
     let expr = expression(&prepared, false, None)
         .stderr_to_stdout()
         .stdout_file(out_w);
-    let handle = expr.start().map_err(|e| start_error(&prepared, e))?;
+    let (handle, registered) =
+        reap::spawn(|| expr.start(), leader_pid).map_err(|e| start_error(&prepared, e))?;
     // Our copy of the pipe's write end goes with the expression.
     drop(expr);
-    let log_done = spawn_log_writer(out_r, log, Masker::new(req.redactor))?;
-    Ok(Background {
-        pgid: leader_pid(&handle),
+    let pgid = leader_pid(&handle);
+    let family = Family::new(pgid, &token);
+    let watched = Watched::start(pgid, &token, req.owner);
+    let mut bg = Background {
+        pgid,
         handle,
-        log_done: Some(log_done),
+        family,
+        log_done: None,
         status: None,
+        stopped: false,
         _dir: prepared.dir,
-    })
+        _watched: watched,
+        _registered: registered,
+    };
+    // On failure here, dropping `bg` stops the step.
+    bg.log_done = Some(spawn_log_writer(out_r, log, Masker::new(req.redactor))?);
+    Ok(bg)
 }
 
 fn spawn_log_writer(
@@ -100,14 +122,19 @@ impl Background {
         Ok(self.status)
     }
 
-    /// Stops the whole group (SIGTERM, up to [`GRACE`], SIGKILL) and waits for
-    /// the shell; returns its status. Calling it again returns the same.
+    /// Stops everything the step started (SIGTERM, up to [`GRACE`], SIGKILL)
+    /// and waits for the shell; returns its status. Calling it again returns
+    /// the same.
     pub fn stop(&mut self) -> io::Result<ExitStatus> {
+        if let (true, Some(status)) = (self.stopped, self.status) {
+            return Ok(status);
+        }
         let handle = &self.handle;
         let leader_done = || handle.try_wait().map_or(true, |o| o.is_some());
-        group::stop(self.pgid, GRACE, leader_done);
+        self.family.stop(GRACE, leader_done);
         let status = self.handle.wait()?.status;
         self.status = Some(status);
+        self.stopped = true;
         if let Some(done) = self.log_done.take() {
             let _ = done.recv_timeout(DRAIN);
         }

@@ -410,6 +410,7 @@ mod tests {
             interactive: false,
             capture: Capture::None,
             redactor: &redactor,
+            owner: None,
         };
         run_step(&req, &mut Quiet, &Interrupt::new()).expect("bash starts")
     }

@@ -1,8 +1,6 @@
 //! A step's process group: signalling it and telling whether anything in it is
 //! still alive.
 
-use std::time::{Duration, Instant};
-
 /// Sends `sig` to every process in group `pgid`; a group already gone is fine.
 pub(crate) fn signal(pgid: i32, sig: i32) {
     // SAFETY: kill(2) has no memory-safety preconditions. A negative pid names
@@ -58,23 +56,4 @@ pub(crate) fn live_members(pgid: i32) -> Option<usize> {
         }
     }
     Some(n)
-}
-
-/// SIGTERM to the group, up to `grace` for it to go, then SIGKILL.
-/// `leader_done` reaps the leader when it exits (it is our child).
-pub(crate) fn stop(pgid: i32, grace: Duration, mut leader_done: impl FnMut() -> bool) {
-    if leader_done() && !alive(pgid) {
-        return;
-    }
-    signal(pgid, libc::SIGTERM);
-    let deadline = Instant::now() + grace;
-    let mut pause = Duration::from_millis(1);
-    while Instant::now() < deadline {
-        if leader_done() && !alive(pgid) {
-            return;
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
-    signal(pgid, libc::SIGKILL);
 }

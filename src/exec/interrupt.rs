@@ -1,5 +1,6 @@
-//! The flag Ctrl-C and SIGTERM raise: runsheet does not die on them, it stops
-//! the running step's process group and reports the run as interrupted.
+//! The flag Ctrl-C, SIGTERM, SIGHUP and SIGQUIT raise: runsheet does not die
+//! on them, it stops the running step and everything it started, and reports
+//! the run as interrupted.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,11 +16,11 @@ impl Interrupt {
         Self::default()
     }
 
-    /// A flag raised by SIGINT, SIGTERM and SIGHUP. From now on these signals
-    /// no longer terminate runsheet: whoever holds the flag must look at it,
-    /// so that steps' process groups are stopped however the run ends (they
-    /// are not in the terminal's foreground group, so a closed terminal would
-    /// not reach them otherwise).
+    /// A flag raised by SIGINT, SIGTERM, SIGHUP and SIGQUIT (Ctrl-\\). From
+    /// now on these signals no longer terminate runsheet: whoever holds the
+    /// flag must look at it, so that steps' process groups are stopped however
+    /// the run ends (they are not in the terminal's foreground group, so a
+    /// closed terminal would not reach them otherwise).
     ///
     /// It also makes SIGTTIN ignored, for runsheet and (inherited) for every
     /// step: a step not marked `interactive` runs outside the terminal's
@@ -33,8 +34,8 @@ impl Interrupt {
             return Err(io::Error::last_os_error());
         }
         let flag = Self::new();
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {
             signal_hook::flag::register(sig, Arc::clone(&flag.0))?;
         }
         Ok(flag)

@@ -6,13 +6,20 @@
 //!
 //! - [`run_step`] runs one step to the end; [`spawn_background`] starts a
 //!   `background` step, stopped by [`Background::stop`] or on drop.
-//! - [`Interrupt`] is the Ctrl-C / SIGTERM / SIGHUP flag a running step polls.
+//! - [`Interrupt`] is the Ctrl-C / SIGTERM / SIGHUP / SIGQUIT flag a running
+//!   step polls.
+//! - [`contain`] makes runsheet the keeper of every process its steps start
+//!   (`reap`: a subreaper; `watchdog`: stops the steps if runsheet is killed);
+//!   a [`Tracker`] per run names and stops what its steps leave behind
+//!   (`track`), and [`stop_left_behind`] what a killed run left running.
 //! - `shell`: how each shell starts and how its state is saved and restored
 //!   (user guide: "What carries between steps"); `inert`: bash scripts that
 //!   cannot change the state skip saving it; `words`: reading `export -p`.
 //! - `step`: the supervising loop (pipes polled, timeout, interrupt, stopping
 //!   the group); `output`: streaming masking and the capped capture;
-//!   `group`: signalling a process group; `terminal`: interactive steps.
+//!   `group`: signalling a process group; `family`: everything a step
+//!   started, in its group or not; `procs`: reading /proc; `terminal`:
+//!   interactive steps.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -82,6 +89,10 @@ pub struct StepRun<'a> {
     pub capture: Capture,
     /// Masks secrets in everything sent to the sink and captured.
     pub redactor: &'a crate::secrets::Redactor,
+    /// The run and step it belongs to, so that what it leaves behind is
+    /// stopped and named when the run ends. `None`: it is still contained
+    /// (timeouts and interrupts stop all it started), but named by nobody.
+    pub owner: Option<Owner<'a>>,
 }
 
 /// How the process ended.
@@ -119,20 +130,28 @@ pub struct Outcome {
 
 mod background;
 mod bash;
+mod family;
 mod group;
 mod inert;
 mod interrupt;
 mod output;
+mod procs;
+mod reap;
 mod shell;
 mod step;
 mod terminal;
+mod track;
+mod watchdog;
 mod words;
 
 pub use background::{spawn_background, Background};
 pub use interrupt::Interrupt;
+pub use procs::ProcessId;
+pub use reap::contain;
 pub use step::run_step;
+pub use track::{stop_left_behind, Footprint, Leftover, OnStart, Owner, TrackedGroup, Tracker};
 
-/// How long a stopped process group gets between SIGTERM and SIGKILL.
+/// How long stopped processes get between SIGTERM and SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(5);
 
 /// Most bytes kept in memory for each of `Outcome`'s captured buffers; the

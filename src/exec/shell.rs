@@ -41,7 +41,7 @@ pub(crate) fn kind(program: &str) -> Kind {
 
 /// Variables a step's environment delta never records: the shell maintains
 /// them, or runsheet does.
-const UNTRACKED_ENV: &[&str] = &["PWD", "SHLVL", "_", "BASH_ENV"];
+const UNTRACKED_ENV: &[&str] = &["PWD", "SHLVL", "_", "BASH_ENV", super::procs::TRACKING_VAR];
 
 /// A `-c` argument longer than this goes through a file instead (the kernel
 /// caps one argument at 128 KiB).

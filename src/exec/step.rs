@@ -1,6 +1,6 @@
 //! Running one step to completion: start it in its own process group, stream
-//! its output through the masker to the sink, stop the group on timeout or
-//! interrupt, and read back the state it left.
+//! its output through the masker to the sink, stop everything it started on
+//! timeout or interrupt, and read back the state it left.
 
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -8,9 +8,12 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
+use super::family::Family;
 use super::output::{AddMask, Masker, Tail, CHUNK};
+use super::reap::{self, Registered};
 use super::shell::{self, Prepared};
 use super::terminal::{self, Lent};
+use super::track::{self, Watched};
 use super::{
     group, Capture, Ending, Interrupt, Outcome, OutputSink, StepRun, StreamKind, CAPTURE_CAP, GRACE,
 };
@@ -22,13 +25,21 @@ const TICK: Duration = Duration::from_millis(20);
 /// something outside the group (a `setsid` daemon) still holds open.
 const DRAIN: Duration = Duration::from_secs(1);
 
+/// How long processes left in the group of a step whose shell exited get to
+/// leave it (a daemon between its fork and its `setsid`, like `ssh-agent`)
+/// before they are stopped as stragglers.
+const SETTLE: Duration = Duration::from_millis(100);
+
 /// Runs one step and waits for it (see the module docs of `exec`).
 ///
 /// A step that exits normally — whatever its status — reports the state it
 /// left; the runner keeps it only after a step that passed. A step that
 /// leaves processes behind in its group has them stopped (SIGTERM, then
 /// SIGKILL after [`GRACE`]) when it exits: long-running services belong in
-/// `background` steps.
+/// `background` steps. Processes that left the group (`setsid` daemons) live
+/// on until the run ends ([`Tracker::sweep`](super::Tracker::sweep)), unless
+/// the step times out or is interrupted: then everything it started is
+/// stopped with it.
 pub fn run_step(
     req: &StepRun<'_>,
     sink: &mut dyn OutputSink,
@@ -38,24 +49,28 @@ pub fn run_step(
     if interrupt.is_set() {
         return Ok(not_started(req, started));
     }
-    let prepared = shell::prepare(req)?;
+    let mut prepared = shell::prepare(req)?;
     check_cwd(&prepared)?;
+    let token = track::token_for(req.owner);
+    track::mark(&mut prepared.env, &token);
     let tty = req.interactive.then(terminal::owned_terminal).flatten();
-    let (handle, mut pipes) = start(&prepared, req, tty)?;
+    let (handle, mut pipes, _registered) = start(&prepared, req, tty)?;
     let pgid = leader_pid(&handle);
-    let guard = KillOnDrop(pgid);
+    let mut guard = KillOnDrop(Some(Family::new(pgid, &token)));
+    let _watched = Watched::start(pgid, &token, req.owner);
     let lent = tty.map(|tty| Lent::give(tty, pgid));
 
     let mut collector = Collector::new(req);
-    let watch = Watch {
+    let mut watch = Watch {
         pgid,
         deadline: req.timeout.map(|t| started + t),
         interrupt,
+        family: Family::new(pgid, &token),
     };
     let (mut reason, status) = watch.run(&handle, &mut pipes, |stream, bytes| {
         collector.data(stream, bytes, sink)
     })?;
-    std::mem::forget(guard);
+    guard.0 = None;
     drop(lent);
     collector.finish(sink);
     if lent_sigint(tty, status) && reason.is_none() {
@@ -100,18 +115,27 @@ pub fn run_step(
     })
 }
 
-/// Kills the step's group if supervising it fails half-way (an error, or a
-/// panic in the sink): nothing may outlive runsheet's attention.
-struct KillOnDrop(i32);
+/// Kills everything the step started if supervising it fails half-way (an
+/// error, or a panic in the sink): nothing may outlive runsheet's attention.
+struct KillOnDrop(Option<Family>);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        group::signal(self.0, libc::SIGKILL);
+        if let Some(family) = self.0.as_mut() {
+            family.signal(libc::SIGKILL);
+        }
     }
 }
 
+/// Ctrl-C or Ctrl-\ at the terminal lent to the step: it went to the step's
+/// group, not to runsheet. The shell either dies of the signal or, when it
+/// waited for the command the signal killed (as bash does for SIGQUIT once
+/// an ERR trap is set), exits with 128 + the signal.
 fn lent_sigint(tty: Option<RawFd>, status: ExitStatus) -> bool {
-    tty.is_some() && status.signal() == Some(libc::SIGINT)
+    const BY_SIGNAL: [i32; 2] = [128 + libc::SIGINT, 128 + libc::SIGQUIT];
+    tty.is_some()
+        && (matches!(status.signal(), Some(libc::SIGINT | libc::SIGQUIT))
+            || status.code().is_some_and(|c| BY_SIGNAL.contains(&c)))
 }
 
 fn not_started(req: &StepRun<'_>, started: Instant) -> Outcome {
@@ -144,7 +168,8 @@ pub(crate) fn check_cwd(prepared: &Prepared) -> io::Result<()> {
 /// The duct expression for a prepared step, in its own process group, without
 /// its output wiring. stdin is `/dev/null`, or inherited for an interactive
 /// step; `tty` is the terminal handed to an interactive step's group (see
-/// `terminal`).
+/// `terminal`). On Linux the step's shell dies with runsheet (see
+/// [`die_with_parent`]).
 pub(crate) fn expression(
     prepared: &Prepared,
     interactive: bool,
@@ -157,14 +182,44 @@ pub(crate) fn expression(
     let expr = if interactive { expr } else { expr.stdin_null() };
     expr.before_spawn(move |cmd| {
         cmd.process_group(0);
-        if let Some(tty) = tty {
+        let parent = std::process::id();
+        if cfg!(target_os = "linux") || tty.is_some() {
             // SAFETY: the closure only makes async-signal-safe calls.
             unsafe {
-                cmd.pre_exec(move || terminal::take_in_child(tty));
+                cmd.pre_exec(move || {
+                    die_with_parent(parent)?;
+                    match tty {
+                        Some(tty) => terminal::take_in_child(tty),
+                        None => Ok(()),
+                    }
+                });
             }
         }
         Ok(())
     })
+}
+
+/// In the child, between fork and exec: SIGTERM when runsheet dies, however
+/// it dies (`kill -9`, the OOM killer), so the step does not run on unwatched;
+/// the watchdog then stops the rest of its group. Fails when runsheet
+/// (`parent`) is already gone. Only async-signal-safe calls.
+fn die_with_parent(parent: u32) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl and getppid take and return plain integers.
+        unsafe {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // Runsheet died before the prctl: the child was re-parented.
+            if libc::getppid() as u32 != parent {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = parent;
+    Ok(())
 }
 
 /// One of the step's output pipes, read by the supervising loop.
@@ -179,7 +234,7 @@ fn start(
     prepared: &Prepared,
     req: &StepRun<'_>,
     tty: Option<RawFd>,
-) -> io::Result<(duct::Handle, Vec<Pipe>)> {
+) -> io::Result<(duct::Handle, Vec<Pipe>, Registered)> {
     let expr = expression(prepared, req.interactive, tty);
     let (out_r, out_w) = io::pipe()?;
     let pipe = |reader, stream| Pipe {
@@ -198,11 +253,12 @@ fn start(
         let pipes = vec![pipe(out_r, StreamKind::Combined)];
         (expr.stderr_to_stdout().stdout_file(out_w), pipes)
     };
-    let handle = expr.start().map_err(|e| start_error(prepared, e))?;
+    let (handle, registered) =
+        reap::spawn(|| expr.start(), leader_pid).map_err(|e| start_error(prepared, e))?;
     // The expression owns our copies of the pipes' write ends; only once it is
     // gone can we see end of file.
     drop(expr);
-    Ok((handle, pipes))
+    Ok((handle, pipes, registered))
 }
 
 pub(crate) fn start_error(prepared: &Prepared, e: io::Error) -> io::Error {
@@ -291,15 +347,27 @@ struct Watch<'a> {
     pgid: i32,
     deadline: Option<Instant>,
     interrupt: &'a Interrupt,
+    family: Family,
 }
 
 /// Where a running step is, as far as stopping it goes.
 #[derive(Clone, Copy)]
 enum Phase {
     Running,
-    /// SIGTERM sent to the group; SIGKILL due at `kill_at` (`None` once sent).
+    /// The shell exited, processes are left in its group: stragglers
+    /// unless they leave it by `until`.
+    Settling {
+        until: Instant,
+    },
+    /// SIGTERM sent; SIGKILL due at `deadline`. Once `killed`, `deadline`
+    /// is when to stop waiting for processes that SIGKILL cannot end at
+    /// once (stuck in the kernel). `whole`: the step's whole family
+    /// (timeout, interrupt), else its group only (stragglers of a step that
+    /// ended).
     Stopping {
-        kill_at: Option<Instant>,
+        deadline: Instant,
+        killed: bool,
+        whole: bool,
     },
     /// Nothing is left in the group: reading what the pipes still hold, for
     /// as long as something outside the group keeps them open.
@@ -312,7 +380,7 @@ impl Watch<'_> {
     /// Feeds output to `on_data` until the step is over; returns why runsheet
     /// stopped it (if it did) and the leader's status.
     fn run(
-        &self,
+        &mut self,
         handle: &duct::Handle,
         pipes: &mut [Pipe],
         mut on_data: impl FnMut(StreamKind, &[u8]),
@@ -332,8 +400,14 @@ impl Watch<'_> {
             }
             let open = pipes.iter().any(|p| p.open);
             if let Some(st) = status {
-                let drained = matches!(phase, Phase::Draining { until } if Instant::now() >= until);
-                if !open || drained {
+                // Once runsheet stops processes, it sees them gone before
+                // the step counts as over, output closed or not.
+                let done = match phase {
+                    Phase::Running | Phase::Settling { .. } => !open,
+                    Phase::Stopping { .. } => false,
+                    Phase::Draining { until } => !open || Instant::now() >= until,
+                };
+                if done {
                     return Ok((reason, st));
                 }
             }
@@ -354,51 +428,88 @@ impl Watch<'_> {
         }
     }
 
-    /// One look at the clock, the interrupt flag and the group.
+    /// One look at the clock, the interrupt flag and the processes.
     fn advance(
-        &self,
+        &mut self,
         phase: Phase,
         reason: &mut Option<Ending>,
         leader_exited: bool,
         now: Instant,
     ) -> Phase {
-        let stop = |sig| {
-            group::signal(self.pgid, sig);
-        };
+        reap::reap_orphans();
         let drain = Phase::Draining { until: now + DRAIN };
+        let stopping = |whole| Phase::Stopping {
+            deadline: now + GRACE,
+            killed: false,
+            whole,
+        };
         match phase {
             Phase::Running if leader_exited => {
                 if group::alive(self.pgid) {
-                    // Stragglers of a finished step.
-                    stop(libc::SIGTERM);
-                    Phase::Stopping {
-                        kill_at: Some(now + GRACE),
+                    Phase::Settling {
+                        until: now + SETTLE,
                     }
                 } else {
                     drain
+                }
+            }
+            Phase::Settling { until } => {
+                if !group::alive(self.pgid) {
+                    drain
+                } else if now >= until {
+                    // Stragglers of a finished step.
+                    group::signal(self.pgid, libc::SIGTERM);
+                    stopping(false)
+                } else {
+                    phase
                 }
             }
             Phase::Running => match self.should_stop(now) {
                 Some(why) => {
                     *reason = Some(why);
-                    stop(libc::SIGTERM);
-                    Phase::Stopping {
-                        kill_at: Some(now + GRACE),
-                    }
+                    self.family.signal(libc::SIGTERM);
+                    stopping(true)
                 }
                 None => Phase::Running,
             },
-            Phase::Stopping { kill_at } => {
-                if leader_exited && (kill_at.is_none() || !group::alive(self.pgid)) {
+            Phase::Stopping {
+                deadline,
+                killed,
+                whole,
+            } => {
+                let sig = if killed { libc::SIGKILL } else { libc::SIGTERM };
+                if leader_exited && !self.alive(whole, sig) {
                     drain
-                } else if kill_at.is_some_and(|t| now >= t) {
-                    stop(libc::SIGKILL);
-                    Phase::Stopping { kill_at: None }
-                } else {
+                } else if now < deadline {
                     phase
+                } else if killed {
+                    drain
+                } else {
+                    self.signal(whole, libc::SIGKILL);
+                    Phase::Stopping {
+                        deadline: now + DRAIN,
+                        killed: true,
+                        whole,
+                    }
                 }
             }
             Phase::Draining { .. } => phase,
+        }
+    }
+
+    fn alive(&mut self, whole: bool, sig: i32) -> bool {
+        if whole {
+            self.family.alive(sig)
+        } else {
+            group::alive(self.pgid)
+        }
+    }
+
+    fn signal(&mut self, whole: bool, sig: i32) {
+        if whole {
+            self.family.signal(sig);
+        } else {
+            group::signal(self.pgid, sig);
         }
     }
 

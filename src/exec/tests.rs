@@ -65,6 +65,7 @@ impl<'a> Run<'a> {
             interactive: false,
             capture: self.capture,
             redactor: &self.redactor,
+            owner: None,
         };
         let out = run_step(&req, &mut sink, &self.interrupt).expect("step starts");
         (out, sink)
@@ -119,12 +120,13 @@ fn processes_with(marker: &str) -> Vec<String> {
 }
 
 /// A unique number for marker arguments, so parallel tests do not see each
-/// other's processes.
+/// other's processes. Fixed width: a test's `{m}2` must never contain
+/// another test's marker (`…5` + `2` against `…52`).
 fn marker() -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
     format!(
-        "{}{}",
+        "{}{:05}",
         7_000_000 + std::process::id() % 100_000,
         N.fetch_add(1, Ordering::SeqCst)
     )
@@ -283,6 +285,7 @@ fn missing_cwd_is_a_clear_error() {
         interactive: false,
         capture: Capture::None,
         redactor: &Redactor::default(),
+        owner: None,
     };
     let err = run_step(&req, &mut sink, &Interrupt::new()).unwrap_err();
     assert_eq!(
@@ -306,6 +309,7 @@ fn unknown_program_is_a_clear_error() {
         interactive: false,
         capture: Capture::None,
         redactor: &Redactor::default(),
+        owner: None,
     };
     let err = run_step(&req, &mut sink, &Interrupt::new()).unwrap_err();
     assert_eq!(
@@ -390,6 +394,7 @@ fn big_output_keeps_memory_bounded() {
             interactive: false,
             capture: r.capture,
             redactor: &r.redactor,
+            owner: None,
         };
         (run_step(&req, &mut sink, &Interrupt::new()).unwrap(), sink)
     };
@@ -493,6 +498,7 @@ fn background_step_is_stopped_by_stop_and_drop() {
             interactive: false,
             capture: Capture::None,
             redactor: &redactor,
+            owner: None,
         };
         let log_path = logs.path().join(format!("{how}.log"));
         let log = std::fs::File::create(&log_path).unwrap();
@@ -608,6 +614,7 @@ fn step_inside(shared: &Path, script: &str, interactive: bool) {
         interactive,
         capture: Capture::Combined,
         redactor: &redactor,
+        owner: None,
     };
     assert!(
         terminal::owned_terminal().is_some(),
@@ -674,6 +681,36 @@ fn ctrl_c_in_an_interactive_step_interrupts_the_run() {
     );
     assert_eq!(report, "Interrupted Some(130) flag=true fg=true out=");
     assert_eq!(processes_with("sleep 1001"), Vec::<String>::new());
+}
+
+#[test]
+fn ctrl_backslash_in_an_interactive_step_interrupts_the_run() {
+    if let Some(shared) = std::env::var_os("RUNSHEET_TEST_PTY") {
+        let shared = PathBuf::from(shared);
+        return interactive_inside(&shared, "touch ready; sleep 1003");
+    }
+    let report = in_pty(
+        "exec::tests::ctrl_backslash_in_an_interactive_step_interrupts_the_run",
+        |stdin, dir| {
+            wait_for(&dir.join("ready"));
+            use std::io::Write;
+            // Pressed again if lost under load, as in the Ctrl-C test.
+            for _ in 0..20 {
+                stdin.write_all(b"\x1c").unwrap();
+                stdin.flush().unwrap();
+                std::thread::sleep(Duration::from_millis(250));
+                if dir.join("report").exists() {
+                    break;
+                }
+            }
+        },
+    );
+    // bash may report the job it lost ("Quit  sleep 1003") before it exits.
+    assert!(
+        report.starts_with("Interrupted Some(131) flag=true fg=true out="),
+        "{report}"
+    );
+    assert_eq!(processes_with("sleep 1003"), Vec::<String>::new());
 }
 
 #[test]
@@ -827,6 +864,7 @@ fn a_panicking_sink_leaves_no_process_behind() {
         interactive: false,
         capture: Capture::None,
         redactor: &redactor,
+        owner: None,
     };
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run_step(&req, &mut Boom, &Interrupt::new())
@@ -865,6 +903,7 @@ fn interactive_without_a_terminal_just_inherits_stdin() {
         interactive: true,
         capture: Capture::Combined,
         redactor: &redactor,
+        owner: None,
     };
     let out = run_step(&req, &mut Collect::default(), &Interrupt::new()).unwrap();
     assert_eq!(
@@ -890,6 +929,7 @@ fn a_background_step_that_ends_on_its_own_reports_its_status() {
         interactive: false,
         capture: Capture::None,
         redactor: &redactor,
+        owner: None,
     };
     let log_path = logs.path().join("bg.log");
     let mut bg = spawn_background(&req, std::fs::File::create(&log_path).unwrap()).unwrap();
@@ -921,4 +961,233 @@ fn a_step_not_marked_interactive_cannot_hang_on_the_terminal() {
         "{report}"
     );
     assert!(report.ends_with("failed\n"), "{report}");
+}
+
+/// Waits up to 20 s for `done`.
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+#[test]
+fn a_timeout_or_an_interrupt_stops_what_left_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    // One child leaves the group and the session; another does too and loses
+    // its parent at once (no ancestry leads to it: only its token does).
+    let script = |m: &str| {
+        format!(
+            "setsid bash -c 'sleep {m}1' &\n(setsid sleep {m}2 >/dev/null 2>&1 </dev/null &)\necho ready\nwait"
+        )
+    };
+    let m = marker();
+    let mut r = Run::new("bash");
+    r.timeout = Some(Duration::from_millis(500));
+    let (out, _) = r.run(&script(&m), &start_in(dir.path()));
+    assert_eq!(out.ending, Ending::TimedOut);
+    assert!(out.duration < GRACE, "SIGTERM was enough");
+    assert_eq!(processes_with(&m), Vec::<String>::new());
+
+    let m = marker();
+    let r = Run::new("bash");
+    let flag = r.interrupt.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        flag.set();
+    });
+    let (out, _) = r.run(&script(&m), &start_in(dir.path()));
+    t.join().unwrap();
+    assert_eq!(out.ending, Ending::Interrupted);
+    assert_eq!(processes_with(&m), Vec::<String>::new());
+}
+
+fn request<'a>(
+    script: &'a str,
+    state: &'a ShellState,
+    base: &'a BTreeMap<String, String>,
+    redactor: &'a Redactor,
+    owner: Option<Owner<'a>>,
+) -> StepRun<'a> {
+    StepRun {
+        program: "bash",
+        script,
+        state,
+        base_env: base,
+        cwd_override: None,
+        timeout: None,
+        interactive: false,
+        capture: Capture::Combined,
+        redactor,
+        owner,
+    }
+}
+
+#[test]
+fn stopping_a_background_step_stops_what_left_its_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = marker();
+    let script = format!("(setsid sleep {m} >/dev/null 2>&1 </dev/null &)\nexec sleep {m}1");
+    let (state, base, redactor) = (start_in(dir.path()), base_env(), Redactor::default());
+    let req = request(&script, &state, &base, &redactor, None);
+    let log = std::fs::File::create(dir.path().join("bg.log")).unwrap();
+    let mut bg = spawn_background(&req, log).unwrap();
+    assert!(eventually(|| processes_with(&m).len() == 2));
+    bg.stop().unwrap();
+    assert_eq!(processes_with(&m), Vec::<String>::new());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_steps_shell_dies_with_the_thread_that_started_it() {
+    // The parent-death signal goes with the thread that forked the shell:
+    // a thread ending stands in for runsheet being killed.
+    let dir = tempfile::tempdir().unwrap();
+    let m = marker();
+    let path = dir.path().to_path_buf();
+    let script = format!("echo $$ > shell.pid\nsleep {m}\n");
+    let leader = std::thread::spawn(move || {
+        let (state, base, redactor) = (start_in(&path), base_env(), Redactor::default());
+        let req = request(&script, &state, &base, &redactor, None);
+        let log = std::fs::File::create(path.join("bg.log")).unwrap();
+        let bg = spawn_background(&req, log).unwrap();
+        assert!(eventually(|| path.join("shell.pid").exists()));
+        let pid = bg.pid() as i32;
+        // Left running, as by a runsheet that died.
+        std::mem::forget(bg);
+        pid
+    })
+    .join()
+    .unwrap();
+    let shell = procs::ProcessId {
+        pid: leader,
+        start: procs::read(leader).map_or(0, |p| p.start),
+    };
+    let died = eventually(|| !procs::running(shell));
+    // Its child is the watchdog's to stop, and there is none in a test.
+    group::signal(leader, libc::SIGKILL);
+    assert!(died, "the shell outlived the thread that started it");
+    assert!(eventually(|| processes_with(&m).is_empty()));
+}
+
+#[test]
+fn the_tracker_stops_and_names_what_a_step_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = marker();
+    // The step waits until the daemon has left its group: one still in it
+    // when the step ends is a straggler.
+    let script = format!(
+        "setsid sh -c 'echo $$ > daemon.pid; exec sleep {m}' >/dev/null 2>&1 </dev/null &\nuntil [ -s daemon.pid ]; do sleep 0.01; done"
+    );
+    let (state, base, redactor) = (start_in(dir.path()), base_env(), Redactor::default());
+    let tracker = Tracker::new();
+    let owner = Owner {
+        tracker: &tracker,
+        step: "agent",
+    };
+    let mut started = Vec::new();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    tracker.on_start(Box::new(move |g: &TrackedGroup| {
+        log.lock().unwrap().push(g.clone())
+    }));
+    let req = request(&script, &state, &base, &redactor, Some(owner));
+    let out = run_step(&req, &mut Collect::default(), &Interrupt::new()).unwrap();
+    assert_eq!(out.exit_code, Some(0));
+    started.extend(seen.lock().unwrap().iter().map(|g| g.step.clone()));
+    assert_eq!(started, ["agent"]);
+    // A daemon outlives its step: the steps after it may use it.
+    assert_eq!(processes_with(&m).len(), 1);
+    let pid: i32 = std::fs::read_to_string(dir.path().join("daemon.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let left = tracker.sweep(GRACE);
+    assert_eq!(
+        left,
+        [Leftover {
+            step: Some("agent".into()),
+            processes: vec![("sleep".into(), pid)],
+            earlier_run: None,
+        }]
+    );
+    assert_eq!(processes_with(&m), Vec::<String>::new());
+    assert_eq!(tracker.sweep(GRACE), []);
+}
+
+#[test]
+fn the_tracking_token_reaches_the_step_but_not_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    for program in ["bash", "sh"] {
+        let mut r = Run::new(program);
+        r.base.insert(procs::TRACKING_VAR.into(), "outer".into());
+        let (out, _) = r.run(
+            &format!("echo \"${}\"\nexport MINE=1", procs::TRACKING_VAR),
+            &start_in(dir.path()),
+        );
+        let seen = text(&out.combined);
+        assert!(seen.starts_with("outer "), "{program}: {seen}");
+        assert_eq!(seen.split_whitespace().count(), 2, "{program}: {seen}");
+        assert_eq!(
+            out.state.env.keys().collect::<Vec<_>>(),
+            ["MINE"],
+            "{program}"
+        );
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_takeover_stops_only_what_the_dead_run_left() {
+    use std::os::unix::process::CommandExt;
+    let mut bystander = std::process::Command::new("sleep")
+        .arg(marker())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = bystander.id() as i32;
+    let leader = procs::read(pid).unwrap().id();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = procs::read(gone.id() as i32).unwrap().id();
+    gone.wait().unwrap();
+    let footprint = |runsheet, boot: &str, leader| Footprint {
+        runsheet,
+        boot_id: boot.to_string(),
+        groups: vec![TrackedGroup {
+            leader,
+            token: "1.2.3".into(),
+            step: "work".into(),
+        }],
+    };
+    let boot = procs::boot_id().unwrap();
+    let me = procs::me().unwrap();
+    let other = procs::ProcessId {
+        start: leader.start + 1,
+        ..leader
+    };
+    let untouched = [
+        footprint(dead, &boot, other),           // the pid, reused
+        footprint(dead, "another-boot", leader), // before a reboot
+        footprint(me, &boot, leader),            // its runsheet still runs
+    ];
+    for left in &untouched {
+        assert_eq!(stop_left_behind(left, GRACE), [], "{left:?}");
+        assert!(procs::running(leader), "{left:?}");
+    }
+    let stopped = stop_left_behind(&footprint(dead, &boot, leader), GRACE);
+    assert_eq!(
+        stopped,
+        [Leftover {
+            step: Some("work".into()),
+            processes: vec![("sleep".into(), pid)],
+            earlier_run: Some(dead.pid),
+        }]
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(bystander.wait().unwrap().signal(), Some(libc::SIGTERM));
 }

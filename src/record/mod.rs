@@ -6,10 +6,12 @@ use std::path::PathBuf;
 
 mod history;
 mod log;
+mod pids;
 mod state;
 mod store;
 pub use history::{fold_latest, History, Latest};
 pub use log::{parse_size, LogWriter, MAX_LOG};
+pub use pids::PidsFile;
 pub use state::StateError;
 pub use store::{new_run_id, LockError, RunDir, RunLock, RunWriter, Store, KEEP_RUNS};
 

@@ -1,7 +1,8 @@
 //! The state dir on disk: one folder per runbook, one per run, atomic writes,
 //! the lock, retention, and the shell state kept for `--resume`.
 //!
-//! Layout: `<state>/<runbook-key>/lock`, `<state>/<runbook-key>/<run-id>/run.json`,
+//! Layout: `<state>/<runbook-key>/lock` (and `pids` beside it while a run
+//! runs, see `pids`), `<state>/<runbook-key>/<run-id>/run.json`,
 //! `.../<run-id>/<NNN>-<step-id>.log`, `.../<run-id>/state.json` (mode 0600).
 //! The runbook key is the file's stem plus a hash of its absolute path, so two
 //! `deploy.md` in different folders never share records.
@@ -15,9 +16,10 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 
 use super::log::LogWriter;
+use super::pids::{self, PidsFile};
 use super::state::{Generation, StateError, StateFile};
 use super::{History, RunRecord, StepRecord, StepStatus, SCHEMA_VERSION};
-use crate::exec::ShellState;
+use crate::exec::{Footprint, ShellState};
 
 /// Runs kept per runbook unless told otherwise.
 pub const KEEP_RUNS: usize = 20;
@@ -25,6 +27,7 @@ pub const KEEP_RUNS: usize = 20;
 const RECORD_FILE: &str = "run.json";
 const STATE_FILE: &str = "state.json";
 const LOCK_FILE: &str = "lock";
+const PIDS_FILE: &str = "pids";
 
 /// A state dir (`.runsheet/` by default).
 #[derive(Debug, Clone)]
@@ -55,7 +58,18 @@ pub enum LockError {
 #[derive(Debug)]
 pub struct RunLock {
     pub path: PathBuf,
+    /// What the previous holder, which died without finishing, recorded as
+    /// running: for the new holder to stop.
+    pub left_behind: Option<Footprint>,
     _file: File,
+}
+
+impl RunLock {
+    /// Starts recording this run's processes beside the lock (replacing
+    /// what `left_behind` was read from); the file goes when dropped.
+    pub fn record_pids(&self, run: &Footprint) -> io::Result<PidsFile> {
+        PidsFile::create(&self.path.with_file_name(PIDS_FILE), run)
+    }
 }
 
 /// One run's folder.
@@ -106,7 +120,14 @@ impl Store {
         // The pid is only for the message a second run prints.
         file.set_len(0).map_err(io_err)?;
         write!(file, "{}", std::process::id()).map_err(io_err)?;
-        Ok(RunLock { path, _file: file })
+        // A run that ended normally removed its file: one still here was
+        // left by a runsheet that died.
+        let left_behind = pids::read(&dir.join(PIDS_FILE));
+        Ok(RunLock {
+            path,
+            left_behind,
+            _file: file,
+        })
     }
 
     /// True when a live process holds the runbook's lock (its latest record may

@@ -11,12 +11,12 @@ use super::{
     fresh_state, Mode, Question, Reporter, RunError, RunOptions, RunStart, StepEnd, StepStart,
 };
 use crate::exec::ShellState;
-use crate::exec::{spawn_background, Background};
+use crate::exec::{spawn_background, stop_left_behind, Background, Footprint, Tracker, GRACE};
 use crate::model::{Runbook, Step};
 use crate::plan::{Entry, Plan, Resume, Why};
 use crate::record::{
-    new_run_id, RunDir, RunRecord, RunStatus, RunWriter, StepRecord, StepStatus, Store, TodoRecord,
-    SCHEMA_VERSION,
+    new_run_id, RunDir, RunLock, RunRecord, RunStatus, RunWriter, StepRecord, StepStatus, Store,
+    TodoRecord, SCHEMA_VERSION,
 };
 use crate::secrets::Redactor;
 
@@ -57,7 +57,8 @@ pub(super) fn run(
         .into());
     }
     let runbook_abs = absolute(&opts.start_dir.join(&runbook.path));
-    let _lock = store.lock(&runbook_abs).map_err(RunError::from)?;
+    let mut lock = store.lock(&runbook_abs).map_err(RunError::from)?;
+    let left_behind = lock.left_behind.take();
     let mut record = first_record(runbook, plan, opts, runbook_abs);
     let writer = store
         .start(&mut record, resumed_state.as_ref())
@@ -85,6 +86,7 @@ pub(super) fn run(
         state_dirty: false,
         state,
         backgrounds: Vec::new(),
+        tracker: Tracker::new(),
         last_save: Instant::now(),
         save_cost: Duration::ZERO,
         carried: plan.carried.len(),
@@ -115,9 +117,14 @@ pub(super) fn run(
     for w in &plan.warnings {
         engine.reporter.warning(w);
     }
-    let result = engine.walk(plan);
-    // Background steps end with the run, whatever ended it.
+    let result = engine
+        .take_over(left_behind.as_ref(), &lock)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| engine.walk(plan));
+    // Background steps end with the run, whatever ended it; then what the
+    // steps left behind.
     engine.backgrounds.clear();
+    engine.stop_leftovers();
     if let Err(e) = result {
         engine.fail(&format!("{e:#}"));
     }
@@ -155,6 +162,8 @@ struct Engine<'a> {
     /// `state` changed since `state.json` was written.
     state_dirty: bool,
     backgrounds: Vec<Background>,
+    /// The run's processes: what steps leave behind is stopped at the end.
+    tracker: Tracker,
     last_save: Instant,
     /// How long the last routine (not fsynced) save took.
     save_cost: Duration,
@@ -178,6 +187,31 @@ enum Flow {
 }
 
 impl Engine<'_> {
+    /// Stops what a run of this runbook that died left running (SPEC §3),
+    /// then records this run's processes beside the lock.
+    fn take_over(&mut self, left: Option<&Footprint>, lock: &RunLock) -> std::io::Result<()> {
+        for stopped in left.map(|f| stop_left_behind(f, GRACE)).unwrap_or_default() {
+            self.reporter.warning(&stopped.to_string());
+        }
+        if let Some(run) = Footprint::current() {
+            let mut pids = lock.record_pids(&run)?;
+            self.tracker.on_start(Box::new(move |group| {
+                // Only a safety net for a crash: a failed write must not
+                // stop the step.
+                let _ = pids.add(group);
+            }));
+        }
+        Ok(())
+    }
+
+    /// Stops and names what the steps left running (GitHub Actions' orphan
+    /// clean-up).
+    fn stop_leftovers(&mut self) {
+        for stopped in self.tracker.sweep(GRACE) {
+            self.reporter.warning(&stopped.to_string());
+        }
+    }
+
     fn walk(&mut self, plan: &Plan) -> anyhow::Result<()> {
         let total = plan.step_count();
         let mut position = 0;
@@ -358,6 +392,7 @@ impl Engine<'_> {
             base_env: &self.base_env,
             redactor: &self.redactor,
             interrupt: &self.opts.interrupt,
+            tracker: &self.tracker,
         };
         let cwd =
             step::cwd_override(runbook, step, self.opts).unwrap_or_else(|| self.state.cwd.clone());

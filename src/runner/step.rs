@@ -121,6 +121,8 @@ pub(super) struct Context<'a> {
     pub base_env: &'a std::collections::BTreeMap<String, String>,
     pub redactor: &'a Redactor,
     pub interrupt: &'a Interrupt,
+    /// The run's tracker, naming what the step leaves behind.
+    pub tracker: &'a crate::exec::Tracker,
 }
 
 impl Context<'_> {
@@ -144,6 +146,10 @@ impl Context<'_> {
                 && self.opts.mode == Mode::Run,
             capture: crate::check::capture_for(self.step),
             redactor: self.redactor,
+            owner: Some(crate::exec::Owner {
+                tracker: self.tracker,
+                step: &self.step.id,
+            }),
         }
     }
 }

@@ -7,6 +7,7 @@ mod sheet;
 mod book;
 mod check;
 mod cli;
+mod contain;
 mod corpus;
 mod dialects;
 mod lint;
