@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +38,13 @@ pub struct Source {
     pub path: PathBuf,
     pub text: String,
     line_starts: Vec<usize>,
+    /// (byte offset, chars before it) every [`CHECKPOINT`] bytes, built on the
+    /// first column asked for: a column is then counted over at most that
+    /// many bytes, however long its line (a 100,000-cell table row).
+    checkpoints: OnceLock<Vec<(usize, usize)>>,
 }
+
+const CHECKPOINT: usize = 4096;
 
 impl Source {
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
@@ -49,6 +56,7 @@ impl Source {
             path: path.into(),
             text,
             line_starts,
+            checkpoints: OnceLock::new(),
         }
     }
 
@@ -75,11 +83,31 @@ impl Source {
         let line = self.line(offset);
         let start = self.line_starts[line - 1];
         let end = offset.min(self.text.len());
-        let col = self
-            .text
-            .get(start..end)
-            .map_or(1, |s| s.chars().count() + 1);
-        (line, col)
+        if !self.text.is_char_boundary(end) {
+            return (line, 1);
+        }
+        (line, self.chars_before(end) - self.chars_before(start) + 1)
+    }
+
+    /// Characters in the text before a byte offset on a char boundary.
+    fn chars_before(&self, offset: usize) -> usize {
+        let checkpoints = self.checkpoints.get_or_init(|| {
+            let mut points = vec![(0, 0)];
+            let mut at = 0;
+            while at < self.text.len() {
+                let mut next = (at + CHECKPOINT).min(self.text.len());
+                while !self.text.is_char_boundary(next) {
+                    next += 1;
+                }
+                let chars = points.last().map_or(0, |p| p.1) + self.text[at..next].chars().count();
+                points.push((next, chars));
+                at = next;
+            }
+            points
+        });
+        let k = checkpoints.partition_point(|p| p.0 <= offset) - 1;
+        let (at, chars) = checkpoints[k];
+        chars + self.text[at..offset].chars().count()
     }
 
     /// Byte offset where a 1-based line starts.
@@ -88,6 +116,15 @@ impl Source {
             .get(line.saturating_sub(1))
             .copied()
             .unwrap_or(self.text.len())
+    }
+
+    /// Byte offset where a 1-based line ends, its `\n` left out (a `\r`
+    /// before it kept).
+    pub fn line_end(&self, line: usize) -> usize {
+        match self.line_starts.get(line) {
+            Some(&next) => next - 1,
+            None => self.text.len(),
+        }
     }
 
     pub fn line_count(&self) -> usize {
@@ -109,5 +146,17 @@ mod tests {
         assert_eq!(src.line(7), 3);
         assert_eq!(src.line(8), 4);
         assert_eq!(src.line_start(4), 8);
+    }
+
+    #[test]
+    fn columns_count_characters_across_checkpoints() {
+        let line = "é".repeat(3 * CHECKPOINT);
+        let text = format!("ab\n{line}x\ny");
+        let src = Source::new("x.md", text.clone());
+        let x = text.find('x').unwrap();
+        assert_eq!(src.line_col(x), (2, 3 * CHECKPOINT + 1));
+        assert_eq!(src.line_col(x + 2), (3, 1));
+        assert_eq!(src.line_col(text.len()), (3, 2));
+        assert_eq!(src.line_col(4), (2, 1), "inside a char: the line's start");
     }
 }

@@ -293,7 +293,7 @@ fn diff_html(diff: &str) -> String {
         if cut > 0 && i == DIFF_HEAD_LINES {
             lines.push(format!(
                 "<span class=\"runsheet-cut\">… {cut} more line{} of the diff not shown \
-                 (the whole diff is in the run record, run.json)</span>",
+                 (they are in the run record, run.json)</span>",
                 if cut == 1 { "" } else { "s" }
             ));
         }

@@ -19,6 +19,13 @@ use crate::record::CheckRecord;
 
 /// Lines of context around each change in a diff.
 const DIFF_CONTEXT: usize = 3;
+/// A diff keeps this many lines, then says how many more differ: the record,
+/// the terminal and the book all carry it, and a check on a 200,000-line
+/// output must not make a 20 MB record.
+pub const MAX_DIFF_LINES: usize = 1000;
+/// How long the diff algorithm may look for the smallest diff before it
+/// settles for a coarser one (Myers is quadratic on very different texts).
+const DIFF_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 /// Outputs up to this many lines get a diff even for `contains`/`regex`.
 const SHORT_OUTPUT: usize = 40;
 
@@ -106,20 +113,48 @@ pub fn unified_diff(expected: &str, actual: &str) -> Option<String> {
     if expected == actual {
         return None;
     }
+    let text = bounded_diff(expected, actual, ("expected", "actual"));
+    if text.is_empty() {
+        // Equal lines, different bytes (only possible for unnormalised input).
+        return Some("--- expected\n+++ actual\n(the texts differ only in line endings)\n".into());
+    }
+    Some(text)
+}
+
+/// A unified diff with the given headers, found within [`DIFF_TIMEOUT`] and
+/// cut after [`MAX_DIFF_LINES`] lines with a last line `... N more lines
+/// differ`; empty when the lines are equal.
+pub(crate) fn bounded_diff(expected: &str, actual: &str, headers: (&str, &str)) -> String {
     let diff = similar::TextDiff::configure()
         .algorithm(similar::Algorithm::Patience)
+        .timeout(DIFF_TIMEOUT)
         .diff_lines(expected, actual);
-    let mut text = diff
+    let text = diff
         .unified_diff()
         .context_radius(DIFF_CONTEXT)
         .missing_newline_hint(false)
-        .header("expected", "actual")
+        .header(headers.0, headers.1)
         .to_string();
-    if text.is_empty() {
-        // Equal lines, different bytes (only possible for unnormalised input).
-        text = "--- expected\n+++ actual\n(the texts differ only in line endings)\n".into();
+    cap_lines(text, MAX_DIFF_LINES)
+}
+
+/// The first `max` lines of a diff and, when there were more, a line saying
+/// how many more differ (lines that are `+` or `-`, context not counted).
+fn cap_lines(mut text: String, max: usize) -> String {
+    let Some((cut, _)) = text.match_indices('\n').nth(max.saturating_sub(1)) else {
+        return text;
+    };
+    let rest = &text[cut + 1..];
+    if rest.is_empty() {
+        return text;
     }
-    Some(text)
+    let more = rest
+        .lines()
+        .filter(|l| l.starts_with(['+', '-']) && !l.starts_with("+++") && !l.starts_with("---"))
+        .count();
+    text.truncate(cut + 1);
+    text.push_str(&format!("... {more} more lines differ\n"));
+    text
 }
 
 /// A diff for a `contains` or `regex` block only when the output is short:

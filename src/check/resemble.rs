@@ -9,7 +9,7 @@ use crate::exec::Outcome;
 use crate::model::Similarity;
 use crate::record::CheckRecord;
 
-use super::{normalise, normalise_bytes, DIFF_CONTEXT};
+use super::{bounded_diff, normalise, normalise_bytes};
 
 /// The record kind of a scored expected output (`check --update` rewrites it).
 pub const KIND_SCORE: &str = "similarity";
@@ -67,18 +67,14 @@ pub fn similarity(expected: &str, actual: &str, json: bool) -> f64 {
 fn scored_diff(expected: &str, actual: &str, score: f64, min: f64) -> String {
     let expected = format!("{expected}\n");
     let actual = format!("{actual}\n");
-    let diff = ::similar::TextDiff::configure()
-        .algorithm(::similar::Algorithm::Patience)
-        .diff_lines(&expected, &actual);
-    let body = diff
-        .unified_diff()
-        .context_radius(DIFF_CONTEXT)
-        .missing_newline_hint(false)
-        .header(
+    let body = bounded_diff(
+        &expected,
+        &actual,
+        (
             &format!("expected (similarity needed: {min})"),
             &format!("actual (similarity: {score:.2})"),
-        )
-        .to_string();
+        ),
+    );
     if body.is_empty() {
         format!("--- expected (similarity needed: {min})\n+++ actual (similarity: {score:.2})\n")
     } else {

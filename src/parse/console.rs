@@ -16,10 +16,16 @@ pub(crate) fn parse_console(
     source: &Source,
 ) -> (Vec<ConsoleCommand>, Vec<(Severity, Problem)>) {
     let lines: Vec<&str> = code.lines().collect();
+    // The whole source line: its container prefix (`> `, a list's indent)
+    // is not in `lines[k]`, so an end counted from `lines[k]` could fall
+    // inside a character.
     let line_span = |k: usize| {
-        let start = source.line_start(first_line + k);
-        let end = start + lines[k].len();
-        start..end.min(source.text.len())
+        let (start, end) = (
+            source.line_start(first_line + k),
+            source.line_end(first_line + k),
+        );
+        let end = end - usize::from(source.text[..end].ends_with('\r'));
+        start..end.max(start)
     };
     let mut problems = Vec::new();
     let mut commands = Vec::new();

@@ -495,7 +495,7 @@ impl<'a> Walker<'a> {
                 "this code block is never closed".into(),
                 Some(format!(
                     "add a closing fence ({}) where the block should end",
-                    fence.marker
+                    fence.closing()
                 )),
             );
         }
@@ -955,7 +955,8 @@ fn trim_newline(text: &str, range: Range<usize>) -> Range<usize> {
 /// The shape of a fenced block as it stands in the source.
 struct Fence {
     start: usize,
-    marker: String,
+    /// The fence character and how many open the block (at least three).
+    marker: (char, usize),
     first_line_end: usize,
     closed: bool,
     /// Between the fences: whole source lines, container prefixes included.
@@ -970,7 +971,7 @@ impl Fence {
         let opening = first_line.trim_start();
         let ch = opening.chars().next().unwrap_or('`');
         let count = opening.chars().take_while(|&c| c == ch).count();
-        let marker: String = std::iter::repeat_n(ch, count.max(3)).collect();
+        let marker = (ch, count.max(3));
         let first_line_end = range.start + first_line.len();
         let Some(first_end) = first_end else {
             return Fence {
@@ -1007,12 +1008,21 @@ impl Fence {
         }
     }
 
+    /// The closing fence to suggest; a long one is described, since a
+    /// runbook may open a block with a 50 MB line of backticks.
+    fn closing(&self) -> String {
+        match self.marker {
+            (ch, n) if n > 10 => format!("{n} or more `{ch}` on a line"),
+            (ch, n) => std::iter::repeat_n(ch, n).collect(),
+        }
+    }
+
     /// Where the info string starts in the source, when it stands there as
     /// pulldown-cmark reports it (escapes would make the two differ).
     fn info_offset(&self, text: &str, info: &str) -> Option<usize> {
         let line = &text[self.start..self.first_line_end];
         let lead = line.len() - line.trim_start().len();
-        let ch = self.marker.chars().next()?;
+        let ch = self.marker.0;
         let rest = line[lead..].trim_start_matches(ch);
         let pad = rest.len() - rest.trim_start().len();
         let at = self.first_line_end - rest.len() + pad;

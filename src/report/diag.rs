@@ -11,6 +11,14 @@ use super::Palette;
 /// How many source lines a long span (a whole code block) shows at most.
 const MAX_LINES: usize = 4;
 
+/// A span whose lines are longer than this (in bytes) is shown as a window
+/// around its start: a runbook may hold a 50 MB line, or a table row with
+/// 100,000 TODO cells.
+const LONG_LINE: usize = 400;
+
+/// Bytes shown either side of the spot in such a window.
+const CONTEXT: usize = 120;
+
 /// Renders every diagnostic, each followed by a blank line.
 pub fn render(palette: &Palette, source: &Source, diagnostics: &[Diagnostic]) -> String {
     let renderer = if palette.enabled {
@@ -20,39 +28,61 @@ pub fn render(palette: &Palette, source: &Source, diagnostics: &[Diagnostic]) ->
     };
     let mut out = String::new();
     for d in diagnostics {
-        out.push_str(&renderer.render(&[group(source, d)]));
+        let (group, place) = group(source, d);
+        let mut text = renderer.render(&[group]);
+        if let Some((counted, real)) = place {
+            text = text.replacen(&counted, &real, 1);
+        }
+        out.push_str(&text);
         out.push_str("\n\n");
     }
     out
 }
 
-fn group<'a>(source: &'a Source, d: &'a Diagnostic) -> annotate_snippets::Group<'a> {
+/// The group to render and, when only a window of a long line is shown, the
+/// `path:line:col` annotate-snippets will count from the window and the real
+/// one to put in its place.
+fn group<'a>(
+    source: &'a Source,
+    d: &'a Diagnostic,
+) -> (annotate_snippets::Group<'a>, Option<(String, String)>) {
     let level = match d.severity {
         Severity::Error => Level::ERROR,
         Severity::Warning => Level::WARNING,
     };
-    let text = &source.text;
-    let start = d.span.start.min(text.len());
+    let text = source.text.as_str();
+    // A span off a char boundary would panic in annotate-snippets: a bug
+    // upstream must cost a caret's place, never the message.
+    let start = floor_boundary(text, d.span.start);
+    let end = ceil_boundary(text, d.span.end.max(start));
     let first = source.line(start);
     let last = source
         .line(
-            d.span
-                .end
-                .max(start + 1)
+            end.max(start + 1)
                 .min(text.len())
                 .saturating_sub(1)
                 .max(start),
         )
         .min(first + MAX_LINES - 1);
-    let from = source.line_start(first);
-    let to = text[source.line_start(last)..]
-        .find('\n')
-        .map_or(text.len(), |i| source.line_start(last) + i);
-    let to = to.max(from);
-    let end = d.span.end.clamp(start, to);
+    let mut from = source.line_start(first);
+    let mut to = source.line_end(last).max(from);
+    let path = source.path.to_string_lossy().into_owned();
+    let mut place = None;
+    if to - from > LONG_LINE {
+        // Rendering costs the width of what is shown, for every diagnostic.
+        let line_to = source.line_end(first);
+        from = floor_boundary(text, start.saturating_sub(CONTEXT).max(from));
+        to = ceil_boundary(text, (start + CONTEXT).min(line_to)).max(start);
+        let counted = text[from..start].chars().count() + 1;
+        place = Some((
+            format!("{path}:{first}:{counted}"),
+            format!("{path}:{first}:{}", d.column),
+        ));
+    }
+    let end = end.clamp(start, to);
     let snippet = Snippet::source(&text[from..to])
+        .path(path)
         .line_start(first)
-        .path(source.path.to_string_lossy().into_owned())
         .fold(false)
         .annotation(AnnotationKind::Primary.span(start - from..end - from));
     let mut group = level
@@ -62,7 +92,23 @@ fn group<'a>(source: &'a Source, d: &'a Diagnostic) -> annotate_snippets::Group<
     if let Some(help) = &d.help {
         group = group.element(Level::HELP.message(help.as_str()));
     }
-    group
+    (group, place)
+}
+
+fn floor_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+fn ceil_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    at
 }
 
 #[cfg(test)]

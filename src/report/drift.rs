@@ -127,9 +127,7 @@ pub fn render_diff(palette: &Palette, diff: &str, indent: &str) -> String {
     }
     if total > DIFF_LINES_SHOWN {
         let more = total - DIFF_LINES_SHOWN;
-        let note = format!(
-            "... {more} more lines of diff (the whole diff is in the run record and --json)"
-        );
+        let note = format!("... {more} more lines of diff (they are in the run record and --json)");
         let _ = writeln!(out, "{indent}{}", palette.dim(&note));
     }
     out
@@ -607,9 +605,9 @@ pub(crate) mod tests {
         let diff: String = (0..200).map(|i| format!("+{i}\n")).collect();
         let shown = render_diff(&Palette::plain(), &diff, "");
         assert_eq!(shown.lines().count(), DIFF_LINES_SHOWN + 1);
-        assert!(shown.ends_with(
-            "... 80 more lines of diff (the whole diff is in the run record and --json)\n"
-        ));
+        assert!(
+            shown.ends_with("... 80 more lines of diff (they are in the run record and --json)\n")
+        );
     }
 
     #[test]

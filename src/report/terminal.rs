@@ -37,6 +37,7 @@ pub struct Terminal {
     /// stdout is `/dev/null`: formatting step output for nobody is skipped.
     discard: bool,
     interrupt: Option<crate::runner::Interrupt>,
+    labels: SectionLabels,
 }
 
 impl Terminal {
@@ -54,6 +55,7 @@ impl Terminal {
             gutter,
             discard: stdout_is_dev_null(),
             interrupt: None,
+            labels: SectionLabels::default(),
         }
     }
 
@@ -204,7 +206,8 @@ impl Terminal {
         let total = steps.len();
         for (i, dry) in steps.iter().enumerate() {
             let step = &runbook.steps[dry.index];
-            let title = step_title(&self.palette, runbook, step, i + 1, total);
+            let labels = SectionLabels::for_runbook(&mut self.labels, runbook);
+            let title = step_title(&self.palette, labels, runbook, step, i + 1, total);
             self.say(&title);
             let mut facts = vec![format!("in {}", dry.cwd.display()), dry.program.clone()];
             if dry.why == crate::plan::Why::Setup {
@@ -287,27 +290,18 @@ fn stdout_is_dev_null() -> bool {
 
 fn step_title(
     p: &Palette,
+    labels: &SectionLabels,
     runbook: &Runbook,
     step: &Step,
     position: usize,
     total: usize,
 ) -> String {
-    let lone_top = runbook.sections.iter().filter(|s| s.level == 1).count() == 1;
-    let sections: Vec<&str> = step
+    let mut label = step
         .section
         .as_deref()
-        .map(|s| {
-            runbook
-                .section_path(s)
-                .iter()
-                // A lone top heading is the document's title: it adds nothing
-                // to every line.
-                .filter(|s| !(s.level == 1 && lone_top))
-                .map(|s| s.title.as_str())
-                .collect()
-        })
+        .and_then(|s| labels.by_id.get(s))
+        .cloned()
         .unwrap_or_default();
-    let mut label = sections.join(" › ");
     if !label.is_empty() {
         label.push_str(" › ");
     }
@@ -317,6 +311,45 @@ fn step_title(
         p.strong(&step.id),
         p.dim(&format!("({}:{})", runbook.path.display(), step.line))
     )
+}
+
+/// Each section's `Section › Sub` label, built once per runbook: walking a
+/// step's section chain through the list of sections for every step is
+/// quadratic, and a runbook may have 200,000 sections.
+#[derive(Default)]
+struct SectionLabels {
+    /// The runbook's path and hash.
+    key: Option<(std::path::PathBuf, String)>,
+    by_id: std::collections::HashMap<String, String>,
+}
+
+impl SectionLabels {
+    fn for_runbook<'a>(cache: &'a mut SectionLabels, runbook: &Runbook) -> &'a SectionLabels {
+        let key = (runbook.path.clone(), runbook.hash.clone());
+        if cache.key.as_ref() != Some(&key) {
+            *cache = SectionLabels::new(runbook);
+            cache.key = Some(key);
+        }
+        cache
+    }
+
+    fn new(runbook: &Runbook) -> SectionLabels {
+        // A lone top heading is the document's title: it adds nothing to
+        // every line.
+        let lone_top = runbook.sections.iter().filter(|s| s.level == 1).count() == 1;
+        let mut by_id: std::collections::HashMap<String, String> = Default::default();
+        // A parent comes before its sections, so its label is known.
+        for s in &runbook.sections {
+            let parent = s.parent.as_deref().and_then(|p| by_id.get(p));
+            let label = match parent {
+                _ if s.level == 1 && lone_top => parent.cloned().unwrap_or_default(),
+                Some(parent) if !parent.is_empty() => format!("{parent} › {}", s.title),
+                _ => s.title.clone(),
+            };
+            by_id.entry(s.id.clone()).or_insert(label);
+        }
+        SectionLabels { key: None, by_id }
+    }
 }
 
 fn count(n: usize, one: &str, many: &str) -> String {
@@ -443,7 +476,15 @@ impl Reporter for Terminal {
             );
             self.say(&line);
         } else {
-            let mut title = step_title(&self.palette, s.runbook, s.step, s.position, s.total);
+            let labels = SectionLabels::for_runbook(&mut self.labels, s.runbook);
+            let mut title = step_title(
+                &self.palette,
+                labels,
+                s.runbook,
+                s.step,
+                s.position,
+                s.total,
+            );
             if s.why == crate::plan::Why::Setup {
                 title.push_str(&self.palette.dim(" (setup)"));
             }
