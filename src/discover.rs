@@ -5,33 +5,60 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 /// Files as given; folders walked for `*.md` (honouring `.gitignore` also
 /// outside a git repository, skipping books runsheet wrote), sorted within each
 /// folder; each file once. A missing path, or a folder with no `*.md`, is an
-/// error.
+/// error; what cannot be read inside a folder is left out (see [`find`]).
 pub fn markdown_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
+    Ok(find(paths)?.files)
+}
+
+/// The runbooks found, and what was left out of the folders walked because
+/// it could not be read.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Found {
+    pub files: Vec<PathBuf>,
+    /// One line per file or folder skipped, naming it and why.
+    pub skipped: Vec<String>,
+}
+
+/// As [`markdown_files`], keeping what was skipped: an unreadable folder or
+/// file deep in a tree must not stop `lint`, `check` or `book` on the rest,
+/// nor vanish without a word.
+pub fn find(paths: &[PathBuf]) -> anyhow::Result<Found> {
+    let mut found = Found::default();
     for path in paths {
         if path.is_file() {
-            files.push(path.clone());
+            found.files.push(path.clone());
         } else if path.is_dir() {
-            let found = walk(path)?;
-            if found.is_empty() {
-                bail!("no runbooks (*.md) in {}", path.display());
+            let before = found.skipped.len();
+            let files = walk(path, &mut found.skipped);
+            if files.is_empty() {
+                match found.skipped.get(before..).filter(|s| !s.is_empty()) {
+                    Some(skipped) => bail!(
+                        "no readable runbooks (*.md) in {}: {}",
+                        path.display(),
+                        skipped.join("; ")
+                    ),
+                    None => bail!("no runbooks (*.md) in {}", path.display()),
+                }
             }
-            files.extend(found);
+            found.files.extend(files);
         } else {
             bail!("{}: no such file or directory", path.display());
         }
     }
     let mut seen = BTreeSet::new();
-    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
-    Ok(files)
+    found
+        .files
+        .retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
+    Ok(found)
 }
 
-fn walk(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn walk(dir: &Path, skipped: &mut Vec<String>) -> Vec<PathBuf> {
     // A book written earlier (say `runsheet book . -o site`) is not a runbook.
     let walker = ignore::WalkBuilder::new(dir)
         .require_git(false)
@@ -40,15 +67,65 @@ fn walk(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .build();
     let mut found = Vec::new();
     for entry in walker {
-        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                skipped.push(one_line(&e));
+                continue;
+            }
+        };
         let path = entry.path();
-        if entry.file_type().is_some_and(|t| t.is_file())
-            && path.extension().is_some_and(|e| e == "md")
-        {
-            found.push(path.to_path_buf());
+        if path.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let Some(kind) = entry.file_type() else {
+            continue;
+        };
+        // A symlink counts for what it points to; a dangling one is named.
+        let is_file = kind.is_file()
+            || kind.is_symlink()
+                && match std::fs::metadata(path) {
+                    Ok(meta) => meta.is_file(),
+                    Err(e) => {
+                        skipped.push(format!("cannot read {}: {e}", path.display()));
+                        false
+                    }
+                };
+        if !is_file {
+            continue;
+        }
+        // Opened once here, so a file that cannot be read is skipped with a
+        // warning rather than failing the command halfway.
+        match std::fs::File::open(path) {
+            Ok(_) => found.push(path.to_path_buf()),
+            Err(e) => skipped.push(format!("cannot read {}: {e}", path.display())),
         }
     }
-    Ok(found)
+    found
+}
+
+/// The walker's error as `cannot read PATH: why`.
+fn one_line(e: &ignore::Error) -> String {
+    fn path_of(e: &ignore::Error) -> Option<&Path> {
+        match e {
+            ignore::Error::WithPath { path, .. } => Some(path),
+            ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+                path_of(err)
+            }
+            _ => None,
+        }
+    }
+    match (path_of(e), e.io_error()) {
+        (Some(path), Some(io)) => {
+            // The walker's own wording repeats the path; the OS's says why.
+            let why = match io.raw_os_error() {
+                Some(code) => std::io::Error::from_raw_os_error(code).to_string(),
+                None => io.kind().to_string(),
+            };
+            format!("cannot read {}: {why}", path.display())
+        }
+        _ => e.to_string().lines().next().unwrap_or_default().to_string(),
+    }
 }
 
 #[cfg(test)]

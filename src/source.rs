@@ -30,6 +30,17 @@ impl From<Range<usize>> for Span {
     }
 }
 
+/// How a file ends its lines, so that a rewrite (`lint --fix`,
+/// `check --update`) writes the lines it adds the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineEnding {
+    Lf,
+    CrLf,
+    /// Old Mac files: read with each `\r` as a `\n` (the text has no `\r`),
+    /// written back with `\r`.
+    Cr,
+}
+
 /// A runbook file as read from disk, with its line starts precomputed so that
 /// offset → line is a binary search.
 #[derive(Debug, Clone)]
@@ -42,13 +53,25 @@ pub struct Source {
     /// first column asked for: a column is then counted over at most that
     /// many bytes, however long its line (a 100,000-cell table row).
     checkpoints: OnceLock<Vec<(usize, usize)>>,
+    line_ending: LineEnding,
 }
 
 const CHECKPOINT: usize = 4096;
 
 impl Source {
+    /// A text with `\r` line breaks and no `\n` (CR-only) is read with
+    /// `\n` in their place: pulldown-cmark accepts lone `\r`, but spans, lines
+    /// and fences here are counted by `\n`.
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
-        let text = text.into();
+        let mut text = text.into();
+        let line_ending = if text.contains("\r\n") {
+            LineEnding::CrLf
+        } else if text.contains('\r') && !text.contains('\n') {
+            text = text.replace('\r', "\n");
+            LineEnding::Cr
+        } else {
+            LineEnding::Lf
+        };
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
@@ -57,6 +80,7 @@ impl Source {
             text,
             line_starts,
             checkpoints: OnceLock::new(),
+            line_ending,
         }
     }
 
@@ -71,6 +95,32 @@ impl Source {
             )
         })?;
         Ok(Source::new(path, text))
+    }
+
+    /// The file's own line ending (CRLF when any line ends so).
+    pub fn line_ending(&self) -> LineEnding {
+        self.line_ending
+    }
+
+    /// `text` (lines ending in `\n`, as runsheet writes them) as this file
+    /// writes it: for a rewrite to add lines that look like the file's own.
+    pub fn with_own_line_endings(&self, text: &str) -> String {
+        match self.line_ending {
+            LineEnding::Lf => text.to_string(),
+            LineEnding::Cr => text.replace('\n', "\r"),
+            LineEnding::CrLf => {
+                let mut out = String::with_capacity(text.len() + text.len() / 16);
+                let mut prev = '\0';
+                for c in text.chars() {
+                    if c == '\n' && prev != '\r' {
+                        out.push('\r');
+                    }
+                    out.push(c);
+                    prev = c;
+                }
+                out
+            }
+        }
     }
 
     /// 1-based line of a byte offset.
@@ -146,6 +196,24 @@ mod tests {
         assert_eq!(src.line(7), 3);
         assert_eq!(src.line(8), 4);
         assert_eq!(src.line_start(4), 8);
+    }
+
+    #[test]
+    fn cr_only_text_is_read_by_lines_and_written_back_with_cr() {
+        let src = Source::new("x.md", "# T\r\r```sh\recho\r```\r");
+        assert_eq!(src.line_ending(), LineEnding::Cr);
+        assert_eq!(src.text, "# T\n\n```sh\necho\n```\n");
+        assert_eq!(src.line_count(), 6);
+        assert_eq!(
+            src.with_own_line_endings(&src.text),
+            "# T\r\r```sh\recho\r```\r"
+        );
+        let crlf = Source::new("x.md", "a\r\nb\n");
+        assert_eq!(crlf.line_ending(), LineEnding::CrLf);
+        assert_eq!(crlf.with_own_line_endings("x\ny\r\n"), "x\r\ny\r\n");
+        let lf = Source::new("x.md", "a\nb\r\tc\n");
+        assert_eq!(lf.line_ending(), LineEnding::Lf);
+        assert_eq!(lf.text, "a\nb\r\tc\n", "a stray CR in an LF file stays");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::model::{Check, MatchMode, Runbook, Step, StepKind};
 use crate::record::RunRecord;
-use crate::source::{Source, Span};
+use crate::source::{LineEnding, Source, Span};
 
 /// One replacement of `span` in the original text by `text`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,26 @@ pub fn apply(original: &str, edits: &[Edit]) -> Result<String, String> {
     }
     out.push_str(&original[pos..]);
     Ok(out)
+}
+
+/// The file's new text on disk: the edits applied, the lines they add ending
+/// as the file's own do (a CRLF file stays CRLF byte for byte outside the
+/// edits; a CR-only file, read with `\n`, is written with `\r` again).
+pub fn apply_on_disk(source: &Source, edits: &[Edit]) -> Result<String, String> {
+    match source.line_ending() {
+        LineEnding::Lf => apply(&source.text, edits),
+        LineEnding::Cr => Ok(source.with_own_line_endings(&apply(&source.text, edits)?)),
+        LineEnding::CrLf => {
+            let edits: Vec<Edit> = edits
+                .iter()
+                .map(|e| Edit {
+                    span: e.span,
+                    text: source.with_own_line_endings(&e.text),
+                })
+                .collect();
+            apply(&source.text, &edits)
+        }
+    }
 }
 
 /// A rewrite `check --update` wants but cannot make safely.

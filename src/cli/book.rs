@@ -14,7 +14,7 @@ use crate::source::Source;
 use super::{BookArgs, Exit, Global};
 
 pub(crate) fn run(global: &Global, args: BookArgs) -> anyhow::Result<Exit> {
-    let files = collect(&args.paths)?;
+    let files = collect(&global.palette, &args.paths)?;
     let store = Store::new(&global.state_dir);
     let chapters = book::chapter_paths(&files);
     let mut entries = Vec::with_capacity(files.len());
@@ -64,7 +64,10 @@ fn warn(line: &str) {
 
 /// The runbooks named (default `runbooks/`), folders searched for `*.md`
 /// honouring `.gitignore`, in a stable order.
-pub(crate) fn collect(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn collect(
+    palette: &crate::report::Palette,
+    paths: &[PathBuf],
+) -> anyhow::Result<Vec<PathBuf>> {
     if paths.is_empty() {
         let default = PathBuf::from("runbooks");
         if !default.is_dir() {
@@ -73,9 +76,9 @@ pub(crate) fn collect(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                  runsheet book PATH..."
             );
         }
-        return crate::discover::markdown_files(&[default]);
+        return super::runbooks_in(palette, &[default]);
     }
-    crate::discover::markdown_files(paths)
+    super::runbooks_in(palette, paths)
 }
 
 fn entry(store: &Store, file: PathBuf, chapter: PathBuf) -> anyhow::Result<Entry> {

@@ -102,7 +102,7 @@ struct Done {
 
 pub(crate) fn run(global: &Global, args: CheckArgs) -> anyhow::Result<Exit> {
     let config = Config::from_args(args)?;
-    let files = crate::discover::markdown_files(&config.paths)?;
+    let files = super::runbooks_in(&global.palette, &config.paths)?;
     let Some(jobs) = prepare(&global.palette, &files, &config.selection, &config.opts)? else {
         return Ok(Exit::Usage);
     };
@@ -370,7 +370,7 @@ fn rewrite(
         if plan.edits.is_empty() {
             return Ok(None);
         }
-        let new_text = update::apply(&source.text, &plan.edits)?;
+        let new_text = update::apply_on_disk(&source, &plan.edits)?;
         update::write_atomically(&source.path, &new_text)
             .map_err(|e| format!("cannot write it: {e}"))?;
         for changed in &plan.changed {

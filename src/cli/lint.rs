@@ -10,7 +10,7 @@ use crate::diag::{Diagnostic, Severity};
 use crate::parse::{parse, Parsed, UnfencedCommand};
 use crate::report::Palette;
 use crate::source::{Source, Span};
-use crate::update::{apply, Edit};
+use crate::update::{apply_on_disk, Edit};
 
 #[derive(Debug, Default)]
 struct Tally {
@@ -22,7 +22,7 @@ struct Tally {
 
 #[allow(clippy::print_stdout)]
 pub(crate) fn run(global: &Global, args: LintArgs) -> anyhow::Result<Exit> {
-    let files = crate::discover::markdown_files(&args.paths)?;
+    let files = super::runbooks_in(&global.palette, &args.paths)?;
     let mut tally = Tally::default();
     for file in &files {
         tally.files += 1;
@@ -106,7 +106,7 @@ fn fix(palette: &Palette, source: Source, tally: &mut Tally) -> anyhow::Result<S
         .iter()
         .map(|u| fence_edit(&source, u))
         .collect();
-    let text = apply(&source.text, &edits).map_err(anyhow::Error::msg)?;
+    let text = apply_on_disk(&source, &edits).map_err(anyhow::Error::msg)?;
     write_back(&source.path, &text)?;
     tally.fixed += edits.len();
     println!(
@@ -177,6 +177,7 @@ fn summary(palette: &Palette, t: &Tally) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::update::apply;
 
     fn fixed(text: &str) -> String {
         let source = Source::new("t.md", text);
@@ -227,6 +228,7 @@ mod fix_properties {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::update::apply;
 
     const PIECES: &[&str] = &[
         "`cmd`",

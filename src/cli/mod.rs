@@ -331,6 +331,17 @@ pub fn run(cli: Cli) -> Exit {
     result.unwrap_or_else(|err| crate::report::fatal(&global.palette, &err))
 }
 
+/// The runbooks under `paths` (see [`crate::discover::find`]), each file or
+/// folder that could not be read named in a warning on stderr.
+#[allow(clippy::print_stderr)]
+pub(crate) fn runbooks_in(palette: &Palette, paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let found = crate::discover::find(paths)?;
+    for skipped in &found.skipped {
+        eprintln!("{} {skipped}; skipped", palette.warning("warning:"));
+    }
+    Ok(found.files)
+}
+
 /// `runsheet list x | head` should end quietly when `head` has read enough, as
 /// Unix tools do, not panic in `println!`. Only for commands that run no steps:
 /// `run` and `check` must outlive a closed pipe to stop their steps and finish
