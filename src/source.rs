@@ -131,8 +131,14 @@ impl Source {
     /// 1-based line and 1-based column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let line = self.line(offset);
-        let start = self.line_starts[line - 1];
         let end = offset.min(self.text.len());
+        // Editors hide a BOM: the first visible character is column 1.
+        let bom = if line == 1 && self.text.starts_with('\u{feff}') {
+            '\u{feff}'.len_utf8()
+        } else {
+            0
+        };
+        let start = (self.line_starts[line - 1] + bom).min(end);
         if !self.text.is_char_boundary(end) {
             return (line, 1);
         }
@@ -196,6 +202,8 @@ mod tests {
         assert_eq!(src.line(7), 3);
         assert_eq!(src.line(8), 4);
         assert_eq!(src.line_start(4), 8);
+        let bom = Source::new("x.md", "\u{feff}# T\n");
+        assert_eq!(bom.line_col(3), (1, 1), "a BOM takes no column");
     }
 
     #[test]

@@ -26,6 +26,8 @@ mod walk;
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
+mod grammar;
+#[cfg(test)]
 mod tests;
 
 pub use links::{links, LinkKind, LinkRef};
