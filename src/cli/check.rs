@@ -370,7 +370,7 @@ fn rewrite(
         if plan.edits.is_empty() {
             return Ok(None);
         }
-        let new_text = update::apply_on_disk(&source, &plan.edits)?;
+        let new_text = update::apply_on_disk(source, &plan.edits)?;
         update::write_atomically(&source.path, &new_text)
             .map_err(|e| format!("cannot write it: {e}"))?;
         for changed in &plan.changed {
