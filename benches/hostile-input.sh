@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Time and peak memory of runsheet on pathological input (issue 12 item 5):
+# a 50 MB line of backticks, 10 MB of `[`, 100,000 TODO cells in one table
+# row, 200,000 sections, and a check whose output (`seq 1 200000`) differs
+# from a one-line `output` block. Each should take seconds and memory in
+# proportion to the file. The `[` case is bounded by pulldown-cmark, so its
+# own parser is measured alone next to it (target/bench/pulldown-only).
+# Run from anywhere: benches/hostile-input.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=target/bench/hostile
+mkdir -p "$out"
+python3 - "$out" <<'PY'
+import os, sys
+out = sys.argv[1]
+def write(name, text):
+    path = os.path.join(out, name)
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            f.write(text)
+write("ticks.md", "`" * 50_000_000 + "\n")
+write("brackets.md", "[" * 10_000_000 + "\n")
+n = 100_000
+write("table.md", "# T\n\n|" + "a|" * n + "\n|" + "-|" * n + "\n|" + "TODO x|" * n + "\n")
+write("sections.md", "# T\n\n" + "".join(f"## S{i}\n\n```sh\necho {i}\n```\n\n" for i in range(200_000)))
+write("diff.md", "# D\n\n```sh\nseq 1 200000\n```\n\n```output\nx\n```\n")
+PY
+
+cargo build --release --quiet --bin runsheet
+bin=$PWD/target/release/runsheet
+measure() {
+  local name=$1; shift
+  /usr/bin/time -f "$name: %e s, %M KB max RSS" "$@" > /dev/null 2> "$out/$name.err" || true
+  tail -1 "$out/$name.err"
+}
+measure "lint 50 MB of backticks" "$bin" lint "$out/ticks.md"
+measure "lint 10 MB of [" "$bin" lint "$out/brackets.md"
+measure "lint 100k TODO cells" "$bin" lint "$out/table.md"
+measure "run --dry-run 200k sections" "$bin" run --dry-run "$out/sections.md"
+(cd "$out" && measure "check seq 1 200000 against one line" "$bin" check diff.md)
