@@ -4,12 +4,12 @@
 # row, 200,000 sections, and a check whose output (`seq 1 200000`) differs
 # from a one-line `output` block. Each should take seconds and memory in
 # proportion to the file. The `[` case is bounded by pulldown-cmark, so its
-# own parser is measured alone next to it (target/bench/pulldown-only).
+# own parser is measured alone next to it (examples/pulldown_only.rs).
 # Run from anywhere: benches/hostile-input.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out=target/bench/hostile
+out=$PWD/target/bench/hostile
 mkdir -p "$out"
 python3 - "$out" <<'PY'
 import os, sys
@@ -27,15 +27,18 @@ write("sections.md", "# T\n\n" + "".join(f"## S{i}\n\n```sh\necho {i}\n```\n\n" 
 write("diff.md", "# D\n\n```sh\nseq 1 200000\n```\n\n```output\nx\n```\n")
 PY
 
-cargo build --release --quiet --bin runsheet
+cargo build --release --quiet --bin runsheet --example pulldown_only
 bin=$PWD/target/release/runsheet
+floor=$PWD/target/release/examples/pulldown_only
 measure() {
   local name=$1; shift
   /usr/bin/time -f "$name: %e s, %M KB max RSS" "$@" > /dev/null 2> "$out/$name.err" || true
   tail -1 "$out/$name.err"
 }
 measure "lint 50 MB of backticks" "$bin" lint "$out/ticks.md"
+measure "pulldown-cmark alone, 50 MB of backticks" "$floor" "$out/ticks.md"
 measure "lint 10 MB of [" "$bin" lint "$out/brackets.md"
+measure "pulldown-cmark alone, 10 MB of [" "$floor" "$out/brackets.md"
 measure "lint 100k TODO cells" "$bin" lint "$out/table.md"
 measure "run --dry-run 200k sections" "$bin" run --dry-run "$out/sections.md"
 (cd "$out" && measure "check seq 1 200000 against one line" "$bin" check diff.md)
