@@ -345,3 +345,20 @@ fn regex_variables_expand_as_innovation_engine_expands_them() {
     assert_eq!(expand(r"cost \$5 and done$", &value), "cost $5 and done$");
     assert_eq!(expand(r"\d+ $) ${}", &value), r"\d+ $) ${}");
 }
+
+#[test]
+fn a_long_diff_is_capped_with_how_many_more_lines_differ() {
+    let expected = "x\n";
+    let actual: String = (1..=5000).map(|i| format!("{i}\n")).collect();
+    let diff = unified_diff(expected, &actual).expect("they differ");
+    let lines: Vec<&str> = diff.lines().collect();
+    assert_eq!(lines.len(), MAX_DIFF_LINES + 1);
+    assert_eq!(
+        lines[..3],
+        ["--- expected", "+++ actual", "@@ -1 +1,5000 @@"]
+    );
+    // 5,001 changed lines (one removed, 5,000 added), 997 of them shown.
+    assert_eq!(lines[MAX_DIFF_LINES], "... 4004 more lines differ");
+    let short = unified_diff("a\n", "b\n").unwrap();
+    assert!(!short.contains("more lines differ"), "{short}");
+}

@@ -132,6 +132,34 @@ mod tests {
     }
 
     #[test]
+    fn a_span_inside_a_character_renders_around_it() {
+        let source = Source::new("rb.md", "> 😀 x\n");
+        let d = Diagnostic {
+            severity: Severity::Warning,
+            path: "rb.md".into(),
+            span: crate::source::Span::new(3, 4),
+            line: 1,
+            column: 3,
+            code: "test",
+            message: "inside".into(),
+            help: None,
+        };
+        let out = render(&Palette::plain(), &source, &[d]);
+        assert!(out.contains("1 | > 😀 x"), "{out}");
+    }
+
+    #[test]
+    fn a_long_line_shows_a_window_and_the_real_column() {
+        let line = format!("{}{{timout=1}}", "é".repeat(5000));
+        let text = format!("```sh {line}\ntrue\n```\n");
+        let source = Source::new("rb.md", text.as_str());
+        let parsed = parse(&source);
+        let out = render(&Palette::plain(), &source, &parsed.diagnostics);
+        assert!(out.contains("rb.md:1:5008"), "{out}");
+        assert!(out.len() < 2000, "{out}");
+    }
+
+    #[test]
     fn a_span_at_the_end_of_the_file_renders() {
         let source = Source::new("rb.md", "```sh\necho");
         let parsed = parse(&source);

@@ -618,6 +618,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn section_labels_leave_out_a_lone_title_and_chain_the_rest() {
+        let text = "# Title\n\n## Build\n\n### Tests\n\n```sh\ntrue\n```\n";
+        let parsed = crate::parse::parse(&crate::source::Source::new("r.md", text));
+        let labels = SectionLabels::new(&parsed.runbook);
+        assert_eq!(labels.by_id["title"], "");
+        assert_eq!(labels.by_id["build"], "Build");
+        assert_eq!(labels.by_id["tests"], "Build › Tests");
+        let two = "# One\n\n## Sub\n\n# Two\n";
+        let parsed = crate::parse::parse(&crate::source::Source::new("r.md", two));
+        let labels = SectionLabels::new(&parsed.runbook);
+        assert_eq!(labels.by_id["sub"], "One › Sub");
+        assert_eq!(labels.by_id["two"], "Two");
+    }
+
+    #[test]
     fn durations_and_quoting() {
         assert_eq!(duration(12), "12ms");
         assert_eq!(duration(1500), "1.5s");
