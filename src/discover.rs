@@ -81,17 +81,16 @@ fn walk(dir: &Path, skipped: &mut Vec<String>) -> Vec<PathBuf> {
         let Some(kind) = entry.file_type() else {
             continue;
         };
-        // A symlink counts for what it points to; a dangling one is named.
-        let is_file = kind.is_file()
-            || kind.is_symlink()
-                && match std::fs::metadata(path) {
-                    Ok(meta) => meta.is_file(),
-                    Err(e) => {
-                        skipped.push(format!("cannot read {}: {e}", path.display()));
-                        false
-                    }
-                };
-        if !is_file {
+        // Links are not followed, so a link out of the tree never brings a
+        // file into the book; a dangling one is a runbook that cannot be
+        // read, and is named.
+        if kind.is_symlink() {
+            if let Err(e) = std::fs::metadata(path) {
+                skipped.push(format!("cannot read {}: {e}", path.display()));
+            }
+            continue;
+        }
+        if !kind.is_file() {
             continue;
         }
         // Opened once here, so a file that cannot be read is skipped with a
@@ -149,5 +148,27 @@ mod tests {
         std::fs::create_dir(root.join("empty")).unwrap();
         let err = markdown_files(&[root.join("empty")]).unwrap_err();
         assert!(err.to_string().contains("no runbooks (*.md) in"), "{err}");
+    }
+
+    #[test]
+    fn links_are_not_followed_and_a_dangling_one_is_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join("tree")).unwrap();
+        std::fs::write(root.join("outside.md"), "# private").unwrap();
+        std::fs::write(root.join("tree/a.md"), "").unwrap();
+        std::os::unix::fs::symlink(root.join("outside.md"), root.join("tree/out.md")).unwrap();
+        std::os::unix::fs::symlink(root.join("gone.md"), root.join("tree/gone.md")).unwrap();
+        let found = find(&[root.join("tree")]).unwrap();
+        assert_eq!(found.files, [root.join("tree/a.md")]);
+        assert_eq!(found.skipped.len(), 1, "{:?}", found.skipped);
+        assert!(
+            found.skipped[0].starts_with(&format!(
+                "cannot read {}: No such file",
+                root.join("tree/gone.md").display()
+            )),
+            "{:?}",
+            found.skipped
+        );
     }
 }
