@@ -10,6 +10,7 @@ mod cli;
 mod contain;
 mod corpus;
 mod dialects;
+mod guarantees;
 mod lint;
 mod list;
 mod record;
