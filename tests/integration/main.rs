@@ -10,6 +10,7 @@ mod cli;
 mod contain;
 mod corpus;
 mod dialects;
+mod guarantees;
 mod hostile;
 mod lint;
 mod list;

@@ -684,15 +684,60 @@ impl Rng {
     }
 }
 
-/// 50 steps; step N exports `LAST=N` and appends N to `ran.txt`.
+/// 50 steps; step N exports `LAST=N` and appends N to `ran.txt`. Step 10
+/// also leaves a daemon behind, outside its process group ([`DAEMON`]).
 fn fifty_steps() -> String {
     let mut text = String::from("# Fifty\n\n");
     for n in 1..=50 {
+        let daemon = if n == 10 {
+            "setsid sleep 3917 </dev/null >/dev/null 2>&1 &\n"
+        } else {
+            ""
+        };
         text.push_str(&format!(
-            "```bash {{#s{n:02}}}\nexport LAST={n}\necho {n} >> ran.txt\n```\n\n"
+            "```bash {{#s{n:02}}}\n{daemon}export LAST={n}\necho {n} >> ran.txt\n```\n\n"
         ));
     }
     text
+}
+
+/// The command line of the daemon step 10 of [`fifty_steps`] leaves.
+const DAEMON: &[u8] = b"sleep\x003917\x00";
+
+/// Pids of the daemons of [`fifty_steps`] run in `dir` still running.
+fn daemons(dir: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')));
+            let here = std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|d| d == dir);
+            cmdline == DAEMON && here && !zombie
+        })
+        .collect()
+}
+
+/// Waits up to 10 s for every pid of `pids` to be gone.
+fn all_gone(dir: &Path, pids: &[u32]) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<u32> = daemons(dir)
+            .into_iter()
+            .filter(|p| pids.contains(p))
+            .collect();
+        if left.is_empty() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// What a record and its saved state say after a kill: the last passed
@@ -758,7 +803,13 @@ fn kill_9_at_random_moments_leaves_a_record_and_state_that_agree() {
             .map(|l| l.parse().unwrap())
             .collect()
     };
-    for round in 0..KILLS {
+    // Daemons a killed run left: the next run's takeover must stop them.
+    let mut orphaned: Vec<u32> = Vec::new();
+    // Runs that finish before their kill do not count: a resumed run has
+    // few steps left. Go on until enough kills landed, within a bound.
+    let mut round = 0;
+    while kills < KILLS && round < KILLS * 4 {
+        round += 1;
         let args: &[&str] = if resumed {
             &["run", "fifty.md", "--resume"]
         } else {
@@ -772,7 +823,10 @@ fn kill_9_at_random_moments_leaves_a_record_and_state_that_agree() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let at = Duration::from_micros(rng.next() % (whole.as_micros() as u64).max(1));
+        // Spread over what is left of the run: the steps not settled yet,
+        // plus its start-up.
+        let left = whole.as_micros() as u64 * (55 - settled as u64) / 55;
+        let at = Duration::from_micros(rng.next() % left.max(1));
         std::thread::sleep(at);
         let done = child.try_wait().unwrap().is_some();
         if !done {
@@ -780,6 +834,16 @@ fn kill_9_at_random_moments_leaves_a_record_and_state_that_agree() {
             kills += 1;
         }
         child.wait().unwrap();
+        // A run killed early may not have taken the lock over yet; one that
+        // finished has.
+        if done {
+            assert!(
+                all_gone(&dir, &orphaned),
+                "round {round} (seed {seed:#x}): daemons {orphaned:?} of a killed run \
+                 survived this run's takeover of its lock"
+            );
+        }
+        orphaned = daemons(&dir);
         let lines = ran(&dir);
         let again_ran: Vec<usize> = lines[seen_lines.min(lines.len())..]
             .iter()
@@ -804,12 +868,15 @@ fn kill_9_at_random_moments_leaves_a_record_and_state_that_agree() {
         if resumed {
             (settled, seen_lines) = (passed, lines.len());
         } else {
-            std::fs::remove_dir_all(dir.join(".runsheet")).unwrap();
-            std::fs::remove_file(dir.join("ran.txt")).unwrap();
-            (settled, seen_lines) = (0, 0);
+            // Start afresh, keeping the state dir: a run killed after its
+            // last step may have left its daemon for the next to stop.
+            (settled, seen_lines) = (0, lines.len());
         }
     }
-    assert!(kills >= KILLS / 2, "only {kills} kills landed");
+    assert!(
+        kills >= KILLS / 2,
+        "only {kills} kills landed in {round} runs"
+    );
     // The lock of the last killed run is taken over, and the run completes.
     let args: &[&str] = if resumed {
         &["run", "fifty.md", "--resume"]
@@ -817,6 +884,11 @@ fn kill_9_at_random_moments_leaves_a_record_and_state_that_agree() {
         &["run", "fifty.md"]
     };
     again(&dir).args(args).run().code(0);
+    assert!(
+        all_gone(&dir, &daemons(&dir)),
+        "a daemon of a killed run or of this one outlived the run: {:?}",
+        daemons(&dir)
+    );
     let (passed, last) = point(&dir);
     assert_eq!((passed, last), (50, 50));
     let lines = ran(&dir);
