@@ -398,8 +398,11 @@ impl<'a> Walker<'a> {
     }
 
     fn hidden_checks(&mut self, html: &Html, block: bool) {
+        // Pieces come in text order: a binary search keeps a block of
+        // 100,000 lines of checks linear.
         let to_source = |off: usize| {
-            let piece = html.pieces.iter().rev().find(|(t, _)| *t <= off);
+            let k = html.pieces.partition_point(|(t, _)| *t <= off);
+            let piece = k.checked_sub(1).map(|k| html.pieces[k]);
             piece.map_or(off, |(t, s)| s + (off - t))
         };
         let to_span = |span: Range<usize>| {
