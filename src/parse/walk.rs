@@ -2,7 +2,7 @@
 //! position comes from `into_offset_iter()` ranges (shifted past the front
 //! matter); the text is never searched again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 
 use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
@@ -93,6 +93,11 @@ pub(crate) struct Walker<'a> {
     todos: Vec<Todo>,
     blocks: Vec<Block>,
     step_counts: HashMap<String, usize>,
+    /// Every step id so far, and for a name taken twice the next suffix to
+    /// try: looking both up in `steps` made 4,000 Runme cells of one name
+    /// take 15 s.
+    ids: HashSet<String>,
+    next_suffix: HashMap<String, usize>,
     attach: Attach,
     inline: Vec<Inline>,
     code: Option<CodeBlock>,
@@ -136,6 +141,8 @@ impl<'a> Walker<'a> {
             todos: Vec::new(),
             blocks: Vec::new(),
             step_counts: HashMap::new(),
+            ids: HashSet::new(),
+            next_suffix: HashMap::new(),
             attach: Attach::Nothing,
             inline: Vec::new(),
             code: None,
@@ -691,6 +698,7 @@ impl<'a> Walker<'a> {
             .iter()
             .map(|a| (a.key.clone(), a.value.clone().unwrap_or_default()))
             .collect();
+        self.ids.insert(id.clone());
         self.steps.push(Step {
             id,
             section,
@@ -714,15 +722,19 @@ impl<'a> Walker<'a> {
 
     /// A Runme name another cell already took gets `-2`, `-3`, ...: Runme
     /// tells such cells apart too.
-    fn unique_id(&self, id: String) -> String {
-        let taken = |c: &str| self.steps.iter().any(|s| s.id == c);
-        if !taken(&id) {
+    fn unique_id(&mut self, id: String) -> String {
+        if !self.ids.contains(&id) {
             return id;
         }
-        (2..)
-            .map(|n| format!("{id}-{n}"))
-            .find(|c| !taken(c))
-            .unwrap_or(id)
+        // Ids are only ever added, so a suffix tried once stays taken.
+        let n = self.next_suffix.entry(id.clone()).or_insert(2);
+        loop {
+            let candidate = format!("{id}-{n}");
+            *n += 1;
+            if !self.ids.contains(&candidate) {
+                return candidate;
+            }
+        }
     }
 
     /// The input a step's placeholder asks for, merged with one of the same
