@@ -98,6 +98,8 @@ pub(crate) struct Walker<'a> {
     /// take 15 s.
     ids: HashSet<String>,
     next_suffix: HashMap<String, usize>,
+    /// Where each input stands in `front.inputs`, for the steps that ask.
+    input_at: HashMap<String, usize>,
     attach: Attach,
     inline: Vec<Inline>,
     code: Option<CodeBlock>,
@@ -128,6 +130,14 @@ impl<'a> Walker<'a> {
         base: usize,
         dialect: Dialect,
     ) -> Self {
+        // The first of a name wins, as a search from the front would find.
+        let input_at = front
+            .inputs
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, input)| (input.name.clone(), i))
+            .collect();
         Walker {
             source,
             front,
@@ -143,6 +153,7 @@ impl<'a> Walker<'a> {
             step_counts: HashMap::new(),
             ids: HashSet::new(),
             next_suffix: HashMap::new(),
+            input_at,
             attach: Attach::Nothing,
             inline: Vec::new(),
             code: None,
@@ -741,11 +752,13 @@ impl<'a> Walker<'a> {
     /// name declared earlier.
     fn ask(&mut self, name: String, default: Option<String>, line: usize, step: &str) {
         let inputs = &mut self.front.inputs;
-        match inputs.iter_mut().find(|i| i.name == name) {
+        match self.input_at.get(&name).map(|&i| &mut inputs[i]) {
             // A declared input is the whole runbook's already.
             Some(input) if input.steps.is_empty() => {}
+            // Steps ask in order, so only the last can be this one: looking
+            // through them all was quadratic in the steps that ask.
             Some(input) => {
-                if !input.steps.iter().any(|s| s == step) {
+                if input.steps.last().is_none_or(|s| s != step) {
                     input.steps.push(step.to_string());
                 }
             }
@@ -754,6 +767,7 @@ impl<'a> Walker<'a> {
                 input.secret = crate::secrets::is_secret_name(&input.name, &self.front.redact);
                 input.default = default;
                 input.steps.push(step.to_string());
+                self.input_at.insert(input.name.clone(), inputs.len());
                 inputs.push(input);
             }
         }
