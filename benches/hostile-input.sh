@@ -2,10 +2,11 @@
 # Time and peak memory of runsheet on pathological input (issue 12 item 5):
 # a 50 MB line of backticks, 10 MB of `[`, 100,000 TODO cells in one table
 # row, 200,000 hidden checks in one HTML block, 4,000 Runme cells of one
-# name, 40,000 inputs, 200,000 sections, and a check
-# whose output (`seq 1 200000`) differs from a one-line `output` block. Each should take seconds and memory in
-# proportion to the file. The `[` case is bounded by pulldown-cmark, so its
-# own parser is measured alone next to it (examples/pulldown_only.rs).
+# name, 40,000 inputs, 200,000 sections, and a check whose output
+# (`seq 1 200000`) differs from a one-line `output` block. Each should take
+# seconds and memory in proportion to the file. The `[` case is bounded by
+# pulldown-cmark, so its parser is measured alone next to it
+# (examples/pulldown_only.rs).
 # Run from anywhere: benches/hostile-input.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
