@@ -49,4 +49,6 @@ measure "lint 200k hidden checks in one HTML block" "$bin" lint "$out/checks.md"
 measure "lint 4,000 Runme cells of one name" "$bin" lint "$out/runme.md"
 measure "lint 40,000 steps asking each for an input" "$bin" lint "$out/inputs.md"
 measure "run --dry-run 200k sections" "$bin" run --dry-run "$out/sections.md"
+measure "run --dry-run --section, 200k sections" "$bin" run --dry-run --section s5 "$out/sections.md"
+measure "run --dry-run --from, 200k sections" "$bin" run --dry-run --from s5-1 "$out/sections.md"
 (cd "$out" && measure "check seq 1 200000 against one line" "$bin" check diff.md)
