@@ -2,7 +2,7 @@
 //! position comes from `into_offset_iter()` ranges (shifted past the front
 //! matter); the text is never searched again.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
 use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
@@ -93,13 +93,6 @@ pub(crate) struct Walker<'a> {
     todos: Vec<Todo>,
     blocks: Vec<Block>,
     step_counts: HashMap<String, usize>,
-    /// Every step id so far, and for a name taken twice the next suffix to
-    /// try: looking both up in `steps` made 4,000 Runme cells of one name
-    /// take 15 s.
-    ids: HashSet<String>,
-    next_suffix: HashMap<String, usize>,
-    /// Where each input stands in `front.inputs`, for the steps that ask.
-    input_at: HashMap<String, usize>,
     attach: Attach,
     inline: Vec<Inline>,
     code: Option<CodeBlock>,
@@ -108,6 +101,13 @@ pub(crate) struct Walker<'a> {
     dialect: Dialect,
     /// An Innovation Engine comment waiting for the block it describes.
     expect: Option<Expect>,
+    /// Every step id so far, and for a name taken twice the next suffix to
+    /// try: looking both up in `steps` made 4,000 Runme cells of one name
+    /// take 15 s.
+    ids: std::collections::HashSet<String>,
+    next_suffix: std::collections::HashMap<String, usize>,
+    /// Where each input stands in `front.inputs`, for the steps that ask.
+    input_at: std::collections::HashMap<String, usize>,
 }
 
 /// What the walk found.
@@ -151,9 +151,6 @@ impl<'a> Walker<'a> {
             todos: Vec::new(),
             blocks: Vec::new(),
             step_counts: HashMap::new(),
-            ids: HashSet::new(),
-            next_suffix: HashMap::new(),
-            input_at,
             attach: Attach::Nothing,
             inline: Vec::new(),
             code: None,
@@ -161,6 +158,9 @@ impl<'a> Walker<'a> {
             unfenced: Vec::new(),
             dialect,
             expect: None,
+            ids: Default::default(),
+            next_suffix: Default::default(),
+            input_at,
         }
     }
 
