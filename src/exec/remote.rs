@@ -106,6 +106,40 @@ impl Ssh {
         Ok(cmd)
     }
 
+    /// Ends the shared connection to `host`, if there is one: the run is
+    /// over, and its master would otherwise outlive it.
+    pub fn close(&self, host: &str) {
+        let control = |op: &str| {
+            let mut args = self.args(host);
+            // `-O` goes before the `--` that ends the options.
+            let at = args.len() - 2;
+            args.insert(at, "-O".into());
+            args.insert(at + 1, op.into());
+            Command::new("ssh")
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+        };
+        // "Master running (pid=N)": the master answers `exit` at once but
+        // leaves a moment later; wait for it, so it is not taken for a
+        // process the steps left behind.
+        let pid = control("check").ok().and_then(|out| {
+            let text = String::from_utf8_lossy(&out.stderr).into_owned();
+            let (_, rest) = text.split_once("(pid=")?;
+            rest.split(')').next()?.parse::<i32>().ok()
+        });
+        let _ = control("exit");
+        let Some(pid) = pid else { return };
+        let until = Instant::now() + Duration::from_secs(2);
+        // SAFETY: signal 0 only asks whether the process exists.
+        while unsafe { libc::kill(pid, 0) } == 0 && Instant::now() < until {
+            super::reap::reap_orphans();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Runs `remote_command` on `host` and returns its exit status and what
     /// it printed (stdout, stderr). For checks and kills, not for steps.
     pub fn output(&self, host: &str, remote_command: &str) -> io::Result<(i32, String, String)> {

@@ -42,7 +42,7 @@ pub(super) fn run(
 ) -> anyhow::Result<RunRecord> {
     let base_env = base_env(runbook, opts);
     let planned: Vec<usize> = plan.step_indices().collect();
-    let remote = Setup::new(runbook, opts, &base_env, &store.dir);
+    let mut remote = Setup::new(runbook, opts, &base_env, &store.dir);
     let hosts = super::remote::hosts_of(runbook, &planned, opts);
     let all_remote = !planned.is_empty()
         && planned
@@ -52,6 +52,7 @@ pub(super) fn run(
         check_requires(runbook, &base_env)?;
     }
     super::remote::check_requires(runbook, &hosts, &remote.ssh)?;
+    remote.hosts = hosts;
     let resumed_state = plan.resume.as_ref().and_then(|r| r.state.clone());
     let (state, why) = match resumed_state.clone() {
         Some(state) => (state, "where the resumed run stood"),
@@ -144,6 +145,11 @@ pub(super) fn run(
     // Background steps end with the run, whatever ended it; then what the
     // steps left behind.
     engine.backgrounds.clear();
+    // Before the sweep, which would otherwise stop the connections' masters
+    // as processes left behind.
+    for host in std::mem::take(&mut engine.remote.hosts) {
+        engine.remote.ssh.close(&host);
+    }
     engine.stop_leftovers();
     if let Err(e) = result {
         engine.fail(&format!("{e:#}"));

@@ -20,6 +20,16 @@ pub(crate) struct Setup {
     pub(crate) ssh: Ssh,
     /// What steps on a host get besides the host's own environment.
     pub(crate) env: BTreeMap<String, String>,
+    /// The hosts the planned steps run on.
+    pub(crate) hosts: Vec<String>,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        for host in &self.hosts {
+            self.ssh.close(host);
+        }
+    }
 }
 
 impl Setup {
@@ -40,6 +50,7 @@ impl Setup {
         Setup {
             ssh: Ssh::new(opts.remote.ssh_config.clone(), state_dir),
             env,
+            hosts: Vec::new(),
         }
     }
 }
@@ -367,7 +378,7 @@ pub(crate) fn overall(records: &[HostRecord]) -> (StepStatus, Option<String>) {
             format!("{}: {why}", r.host)
         })
         .collect();
-    let noun = if bad.len() == 1 { "host" } else { "hosts" };
+    let noun = if records.len() == 1 { "host" } else { "hosts" };
     let reason = format!(
         "failed on {} of {} {noun} ({})",
         bad.len(),
