@@ -55,6 +55,7 @@ impl Ssh {
     /// `state_dir/ssh`, or a short private folder when that path is too long
     /// for a socket.
     pub fn new(config: Option<PathBuf>, state_dir: &Path) -> Self {
+        let state_dir = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
         let preferred = state_dir.join("ssh");
         let control_dir = if socket_fits(&preferred) {
             preferred

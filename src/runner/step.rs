@@ -247,7 +247,10 @@ pub(super) fn attempt(
     tee: &mut Tee<'_>,
 ) -> std::io::Result<Attempt> {
     let Some(host) = cx.host else {
-        return attempt_from(cx, state, tee);
+        let mut tried = attempt_from(cx, state, tee)?;
+        // A step here leaves the hosts' states as they were.
+        tried.state.remote = state.remote.clone();
+        return Ok(tried);
     };
     let own = state.remote.get(host).cloned().unwrap_or_default();
     let mut tried = attempt_from(cx, &own, tee)?;

@@ -13,6 +13,7 @@ mod dialects;
 mod lint;
 mod list;
 mod record;
+mod remote;
 mod run;
 mod secrets;
 mod shard;
