@@ -381,6 +381,50 @@ fn fan_out_fails_on_one_host_and_resume_reruns_only_that_host() {
     assert!(hosts[0]["carried_from"].is_string(), "{hosts:#}");
     assert_eq!(hosts[1]["status"], "passed");
     assert!(hosts[1].get("carried_from").is_none(), "{hosts:#}");
+
+    // The book has a panel per host, each with its own output.
+    sshd.sheet(&mark)
+        .current_dir(&dir)
+        .args(["book", "fanout.md", "--src-only", "-o", "bk"])
+        .run()
+        .code(0);
+    let chapter: String = walk(&dir.join("bk"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .filter_map(|p| fs::read_to_string(p).ok())
+        .collect();
+    for host in ["alpha", "beta", "gamma"] {
+        assert!(
+            chapter.contains(&format!("On <code>{host}</code>: passed")),
+            "{host}: {chapter}"
+        );
+        assert!(chapter.contains(&format!("restarted {host}")), "{chapter}");
+    }
+    assert!(chapter.contains("Ran on <code>alpha</code>"), "{chapter}");
+
+    // JUnit: one testcase per host, beta's failing.
+    sshd.sheet(&mark)
+        .current_dir(&dir)
+        .args(["check", "fanout.md", "--junit", "j.xml"])
+        .run()
+        .code(1);
+    let _ = fs::remove_file(&runs);
+    let xml = fs::read_to_string(dir.join("j.xml")).expect("JUnit report");
+    for host in ["alpha", "beta", "gamma"] {
+        assert!(
+            xml.contains(&format!("<testcase name=\"restart ({host})\"")),
+            "{xml}"
+        );
+    }
+    let beta = xml.split("restart (beta)").nth(1).expect("beta's testcase");
+    let beta = beta.split("</testcase>").next().unwrap_or_default();
+    assert!(beta.contains("<failure"), "{beta}");
+    let alpha = xml.split("restart (alpha)").nth(1).unwrap_or_default();
+    assert!(!alpha
+        .split("</testcase>")
+        .next()
+        .unwrap_or_default()
+        .contains("<failure"));
 }
 
 #[test]
