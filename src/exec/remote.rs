@@ -29,6 +29,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::shell::{self, quote, Kind, Prepared};
@@ -55,17 +56,31 @@ impl Ssh {
     /// `state_dir/ssh`, or a short private folder when that path is too long
     /// for a socket.
     pub fn new(config: Option<PathBuf>, state_dir: &Path) -> Self {
+        // One folder per run: a run closes its connections when it ends,
+        // which must not cut off another run's steps (`check --jobs`, two
+        // runbooks at once) on the same host.
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        let own = format!(
+            "{}-{}",
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        );
         let state_dir = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
-        let preferred = state_dir.join("ssh");
+        let preferred = state_dir.join("ssh").join(&own);
         let control_dir = if socket_fits(&preferred) {
             preferred
         } else {
-            short_control_dir()
+            short_control_dir().join(own)
         };
         Ssh {
             config,
             control_dir,
         }
+    }
+
+    /// Removes the run's socket folder (once its connections are closed).
+    pub fn remove_sockets(&self) {
+        let _ = fs::remove_dir(&self.control_dir);
     }
 
     /// The options every call shares, through the host name.
@@ -188,17 +203,21 @@ fn make_private_dir(dir: &Path) -> io::Result<()> {
             .mode(0o700)
             .create(dir);
     }
-    let meta = fs::symlink_metadata(dir)?;
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
-    if !meta.is_dir() || meta.uid() != uid {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!("{} is not a folder of this user", dir.display()),
-        ));
-    }
-    if meta.permissions().mode() & 0o077 != 0 {
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    // The folder and the one holding it are this user's alone: nobody else
+    // may put a socket where runsheet's connections go.
+    for d in [Some(dir), dir.parent()].into_iter().flatten() {
+        let meta = fs::symlink_metadata(d)?;
+        if !meta.is_dir() || meta.uid() != uid {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{} is not a folder of this user", d.display()),
+            ));
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o700))?;
+        }
     }
     Ok(())
 }
@@ -601,10 +620,11 @@ impl Running<'_, '_> {
             unsafe { libc::kill(-(child.id() as i32), libc::SIGTERM) };
             return;
         };
+        let kill = format!("kill -{sig} -{pgid}");
         let _ = self
             .remote
             .ssh
-            .output(self.remote.host, &format!("kill -{sig} -{pgid}"));
+            .output(self.remote.host, &format!("exec sh -c {}", quote(&kill)));
     }
 }
 

@@ -529,7 +529,7 @@ impl Reporter for Terminal {
                 host.host,
                 self.palette.dim(&duration(host.duration_ms)),
                 self.palette
-                    .dim(&format!("{carried} {why}").trim_end().to_string())
+                    .dim(format!("{carried} {why}").trim_end())
             );
             self.say(line.trim_end());
         }

@@ -29,6 +29,7 @@ impl Drop for Setup {
         for host in &self.hosts {
             self.ssh.close(host);
         }
+        self.ssh.remove_sockets();
     }
 }
 

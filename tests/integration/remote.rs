@@ -443,3 +443,17 @@ fn an_unreachable_host_fails_its_step_fast_and_names_the_host() {
     assert!(started.elapsed() < Duration::from_secs(10));
     let _ = fixture("remote");
 }
+
+#[test]
+fn requires_is_checked_on_the_host_before_anything_runs() {
+    let Some(sshd) = Sshd::start() else { return };
+    let sheet = sshd.sheet(&mark("requires"));
+    let book = sheet.copy_fixture("remote/requires.md");
+    sheet
+        .args(["run"])
+        .arg(&book)
+        .run()
+        .code(2)
+        .stderr_has("on `alpha` requires a program `no-such-program-rs` not found on PATH")
+        .stdout_lacks("never ran");
+}
