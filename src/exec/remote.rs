@@ -861,6 +861,12 @@ mod tests {
             ssh.control_dir.display()
         );
         let ssh = Ssh::new(None, Path::new("/s"));
-        assert_eq!(ssh.control_dir, PathBuf::from("/s/ssh"));
+        assert!(
+            ssh.control_dir.starts_with("/s/ssh/"),
+            "{:?}",
+            ssh.control_dir
+        );
+        let other = Ssh::new(None, Path::new("/s"));
+        assert_ne!(ssh.control_dir, other.control_dir, "one folder per run");
     }
 }

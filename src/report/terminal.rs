@@ -528,8 +528,7 @@ impl Reporter for Terminal {
                 "  {mark} {} {}{}",
                 host.host,
                 self.palette.dim(&duration(host.duration_ms)),
-                self.palette
-                    .dim(format!("{carried} {why}").trim_end())
+                self.palette.dim(format!("{carried} {why}").trim_end())
             );
             self.say(line.trim_end());
         }
