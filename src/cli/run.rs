@@ -63,7 +63,7 @@ pub(crate) fn apply_remote(opts: &mut RunOptions, args: &super::RemoteArgs) -> a
             bail!("--ssh-config {}: no such file", file.display());
         }
     }
-    opts.remote = crate::runner::Remote {
+    opts.remote = crate::runner::RemoteOptions {
         host: args.host.clone(),
         forks: args.forks,
         ssh_config: args

@@ -323,9 +323,9 @@ fn lost(host: &str, status: Option<i32>, ssh_says: &[u8]) -> io::Error {
     )
 }
 
-/// Writes the payload after its length, then holds stdin open until the
-/// remote side is gone (the write end is dropped when this returns... only
-/// after the step: see `Running::watch`).
+/// Writes the payload after its length and hands stdin back: the caller
+/// keeps it open while the step runs (the host's watcher reads it) and
+/// closes it after.
 fn feed(mut stdin: ChildStdin, payload: String) -> ChildStdin {
     let header = format!("{}\n", payload.len());
     let _ = stdin
@@ -413,9 +413,8 @@ fn payload(req: &StepRun<'_>, remote: &Remote<'_>, kind: Kind, marks: &Marks) ->
         Some(cwd) => {
             let c = quote(&cwd.to_string_lossy());
             format!(
-                "cd {c} 2>/dev/null || {{ printf 'runsheet: working directory %s does not exist on %s\\n' {c} {h}{redirect_err}; false; }}",
+                "cd {c} 2>/dev/null || {{ printf 'runsheet: working directory %s does not exist on %s\\n' {c} {h} >&2; false; }}",
                 h = quote(remote.host),
-                redirect_err = " >&2"
             )
         }
         None => "true".to_string(),

@@ -74,13 +74,13 @@ pub struct RunOptions {
     /// Default: standard input is a terminal.
     pub can_ask: bool,
     /// `--host`, `--forks`, `--ssh-config`.
-    pub remote: Remote,
+    pub remote: RemoteOptions,
 }
 
 /// How remote steps (`host=`, `hosts=`) reach their hosts.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct Remote {
+pub struct RemoteOptions {
     /// `--host`: every step runs there, fan-out steps included.
     pub host: Option<String>,
     /// Hosts of a fanned-out step run at once (`--forks`, default 5).
@@ -89,9 +89,9 @@ pub struct Remote {
     pub ssh_config: Option<PathBuf>,
 }
 
-impl Default for Remote {
+impl Default for RemoteOptions {
     fn default() -> Self {
-        Remote {
+        RemoteOptions {
             host: None,
             forks: 5,
             ssh_config: None,
@@ -117,7 +117,7 @@ impl RunOptions {
             keep_runs: KEEP_RUNS,
             max_log: MAX_LOG,
             can_ask: std::io::IsTerminal::is_terminal(&std::io::stdin()),
-            remote: Remote::default(),
+            remote: RemoteOptions::default(),
         }
     }
 }

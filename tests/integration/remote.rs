@@ -457,3 +457,19 @@ fn requires_is_checked_on_the_host_before_anything_runs() {
         .stderr_has("on `alpha` requires a program `no-such-program-rs` not found on PATH")
         .stdout_lacks("never ran");
 }
+
+#[test]
+fn killing_runsheet_outright_stops_the_remote_step_too() {
+    let Some(sshd) = Sshd::start() else { return };
+    let mark = mark("kill9");
+    let sheet = sshd.sheet(&mark);
+    let book = sheet.copy_fixture("remote/wait.md");
+    let (mut child, _sheet) = start_and_wait(sheet, &book, &mark);
+    child.kill().expect("SIGKILL runsheet");
+    let _ = child.wait();
+    // ssh dies with runsheet; the host's watcher sees its stdin close.
+    let gone = eventually(Duration::from_secs(10), || {
+        running(&format!("rs-marker-{mark}")).is_empty()
+    });
+    assert!(gone, "left on the host: {:?}", running(&mark));
+}
