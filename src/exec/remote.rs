@@ -473,32 +473,27 @@ fn payload(req: &StepRun<'_>, remote: &Remote<'_>, kind: Kind, marks: &Marks) ->
             )
         }
     };
+    // printf is a builtin: no process, and no limit on its arguments.
     for (name, text) in files {
-        let end = heredoc_end(&text, marks);
-        p.push_str(&format!("cat >\"$d/{name}\" <<'{end}'\n{text}\n{end}\n"));
+        p.push_str(&format!("printf '%s' {} >\"$d/{name}\"\n", quote(&text)));
     }
     p.push_str(&format!(
         "if {cd}; then {run}{redirect}; __rs_st=$?; else __rs_st=1; fi\n"
     ));
     p.push_str(&format!(
-        "{{ printf '\\n%s:end:%s\\n' {mark} \"$__rs_st\"\n\
-         for f in env0 saved cwd env failed-line; do\n\
-         [ -f \"$d/$f\" ] || continue; printf '\\n%s:file:%s\\n' {mark} \"$f\"; cat \"$d/$f\"\n\
-         done\nprintf '\\n%s:done\\n' {mark}; }} >&2\n\
+        // One `cat` sends every saved file, each after its header.
+        "set --\nfor f in env0 saved cwd env failed-line; do\n\
+         [ -f \"$d/$f\" ] || continue\n\
+         printf '\\n%s:file:%s\\n' {mark} \"$f\" >\"$d/h.$f\"\n\
+         set -- \"$@\" \"$d/h.$f\" \"$d/$f\"\ndone\n\
+         printf '\\n%s:done\\n' {mark} >\"$d/h.done\"\n\
+         printf '\\n%s:end:%s\\n' {mark} \"$__rs_st\" >&2\n\
+         cat \"$@\" \"$d/h.done\" >&2\n\
          rm -rf \"$d\"\n\
          trap '' TERM\nkill -KILL \"$__rs_w\" 2>/dev/null\nkill -TERM -$$ 2>/dev/null\n\
          exit \"$__rs_st\"\n"
     ));
     p
-}
-
-/// A here-document end line the text does not contain.
-fn heredoc_end(text: &str, marks: &Marks) -> String {
-    let mut end = format!("{}_EOF", marks.mark);
-    while text.lines().any(|l| l == end) {
-        end.push('_');
-    }
-    end
 }
 
 fn is_name(k: &str) -> bool {
