@@ -7,6 +7,7 @@
 # measured in the same run). Starts a private sshd on a loopback port (as
 # the integration tests do; needs root for sshd, or an sshd that runs as you).
 # Run from anywhere: benches/remote.sh   (RUNS=N, STEPS=N, SHELL_LANG=sh|bash)
+# Results: printed, and target/bench/remote.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,21 +64,37 @@ mux="-F $work/ssh_config -o BatchMode=yes -o ControlMaster=auto -o ControlPath=$
 # Open the floor's connection once, as runsheet's first step does for it.
 ssh $mux bench true
 
-hyperfine --warmup 1 --runs "$runs" -N \
-  --export-json "$out/remote.json" --export-markdown "$out/remote.results.md" \
-  --command-name "ssh host true x$steps (multiplexed)" \
-  "bash -c 'for _ in \$(seq $steps); do ssh $mux bench true; done'" \
-  --command-name "runsheet run: $steps remote $lang steps" \
+# Interleaved rounds (floor, runsheet, one connection each, floor, ...)
+# rather than one block per command: on a shared machine the load drifts,
+# and each round's ratio compares commands run under the same load.
+python3 - "$steps" "$runs" "$out/remote.json" \
+  "for _ in \$(seq $steps); do ssh $mux bench true; done" \
   "$bin run $out/remote-steps.md --ssh-config $work/ssh_config --state-dir $work/state" \
-  --command-name "ssh host true x$steps (a connection each)" \
-  "bash -c 'for _ in \$(seq $steps); do ssh -F $work/ssh_config -o BatchMode=yes -o ControlMaster=no -o ControlPath=none bench true; done'"
-
-python3 - "$out/remote.json" <<'PY'
-import json, sys
-results = json.load(open(sys.argv[1]))["results"]
-median = {r["command"]: r["median"] for r in results}
-floor, runsheet, fresh = (results[i]["median"] for i in range(3))
-print(f"median: floor {floor:.2f}s, runsheet {runsheet:.2f}s, unmultiplexed {fresh:.2f}s")
-print(f"runsheet / multiplexed floor = {runsheet / floor:.2f}x (target <= 1.2x)")
-print(f"unmultiplexed / multiplexed floor = {fresh / floor:.2f}x")
+  "for _ in \$(seq $steps); do ssh -F $work/ssh_config -o BatchMode=yes -o ControlMaster=no -o ControlPath=none bench true; done" <<'PY'
+import json, statistics, subprocess, sys, time
+steps, runs, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+names = ["ssh host true (multiplexed)", "runsheet run", "ssh host true (a connection each)"]
+commands = sys.argv[4:7]
+times = {n: [] for n in names}
+def once(command):
+    start = time.perf_counter()
+    subprocess.run(["bash", "-c", command], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+for name, command in zip(names, commands):
+    once(command)  # warm-up
+for r in range(runs):
+    for name, command in zip(names, commands):
+        times[name].append(once(command))
+    print(f"round {r + 1}: " + ", ".join(f"{n} {times[n][-1]:.2f}s" for n in names), flush=True)
+median = {n: statistics.median(t) for n, t in times.items()}
+floor, runsheet, fresh = (median[n] for n in names)
+ratios = [b / a for a, b in zip(times[names[0]], times[names[1]])]
+print(f"{steps} calls/steps, {runs} rounds, medians: floor {floor:.2f}s "
+      f"({floor / steps * 1000:.0f} ms/call), runsheet {runsheet:.2f}s "
+      f"({runsheet / steps * 1000:.0f} ms/step), a connection each {fresh:.2f}s")
+print(f"runsheet / multiplexed floor = {runsheet / floor:.2f}x "
+      f"(median of per-round ratios {statistics.median(ratios):.2f}x; target <= 1.2x)")
+print(f"a connection each / multiplexed floor = {fresh / floor:.2f}x")
+json.dump({"steps": steps, "times": times, "median": median}, open(out, "w"), indent=1)
 PY
