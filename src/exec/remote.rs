@@ -260,6 +260,7 @@ pub fn run_remote(
     let mut run = Running {
         req,
         remote,
+        dir: &marks.dir,
         collector: Collector::new(req),
         frames: Frames::new(&marks.mark),
         deadline: req.timeout.map(|t| started + t),
@@ -393,7 +394,7 @@ fn payload(req: &StepRun<'_>, remote: &Remote<'_>, kind: Kind, marks: &Marks) ->
     // The watcher: stdin closes when runsheet is gone or done.
     p.push_str(&format!(
         "exec 3<&0 </dev/null\n\
-         ( trap '' TERM INT HUP; cat >/dev/null; kill -TERM -$$ 2>/dev/null; sleep {g}; kill -KILL -$$ 2>/dev/null ) <&3 >/dev/null 2>&1 &\n\
+         ( trap '' TERM INT HUP; cat >/dev/null; kill -TERM -$$ 2>/dev/null; rm -rf \"$d\"; sleep {g}; kill -KILL -$$ 2>/dev/null ) <&3 >/dev/null 2>&1 &\n\
          __rs_w=$!\nexec 3<&-\n",
         g = GRACE.as_secs()
     ));
@@ -508,6 +509,9 @@ fn is_name(k: &str) -> bool {
 struct Running<'a, 'r> {
     req: &'a StepRun<'r>,
     remote: &'a Remote<'a>,
+    /// The step's folder on the host, removed when runsheet stops the step
+    /// (it holds the script and the environment, secrets among them).
+    dir: &'a str,
     collector: Collector,
     frames: Frames,
     deadline: Option<Instant>,
@@ -614,7 +618,7 @@ impl Running<'_, '_> {
             unsafe { libc::kill(-(child.id() as i32), libc::SIGTERM) };
             return;
         };
-        let kill = format!("kill -{sig} -{pgid}");
+        let kill = format!("kill -{sig} -{pgid}; rm -rf {}", quote(self.dir));
         let _ = self
             .remote
             .ssh

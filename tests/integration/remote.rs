@@ -174,6 +174,22 @@ fn command_lines() -> Vec<String> {
         .collect()
 }
 
+/// Step folders on the host that hold `needle` (a step's payload names
+/// its environment, the test's marker among it).
+fn folders_left(needle: &str) -> Vec<PathBuf> {
+    fs::read_dir("/tmp")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("runsheet-"))
+        })
+        .filter(|p| fs::read_to_string(p.join("run")).is_ok_and(|t| t.contains(needle)))
+        .collect()
+}
+
 fn running(needle: &str) -> Vec<String> {
     command_lines()
         .into_iter()
@@ -261,6 +277,8 @@ fn a_remote_timeout_leaves_nothing_running_on_the_host() {
         running(&format!("rs-marker-{mark}")).is_empty()
     });
     assert!(gone, "left on the host: {:?}", running(&mark));
+    let clean = eventually(Duration::from_secs(3), || folders_left(&mark).is_empty());
+    assert!(clean, "folders left on the host: {:?}", folders_left(&mark));
 }
 
 /// Starts `runsheet run BOOK` and waits until the step's remote process runs.
@@ -311,6 +329,8 @@ fn ctrl_c_during_a_remote_step_stops_it_on_the_host() {
         running(&format!("rs-marker-{mark}")).is_empty()
     });
     assert!(gone, "left on the host: {:?}", running(&mark));
+    let clean = eventually(Duration::from_secs(3), || folders_left(&mark).is_empty());
+    assert!(clean, "folders left on the host: {:?}", folders_left(&mark));
 }
 
 #[test]
@@ -472,4 +492,6 @@ fn killing_runsheet_outright_stops_the_remote_step_too() {
         running(&format!("rs-marker-{mark}")).is_empty()
     });
     assert!(gone, "left on the host: {:?}", running(&mark));
+    let clean = eventually(Duration::from_secs(3), || folders_left(&mark).is_empty());
+    assert!(clean, "folders left on the host: {:?}", folders_left(&mark));
 }
