@@ -50,6 +50,12 @@ pub struct FrontMatter {
     /// prompts), in order of appearance, one entry per name.
     #[serde(default)]
     pub inputs: Vec<Input>,
+    /// Default host of every step (`host=` on a step wins, `--host` wins over both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Host groups for `hosts=GROUP`: `hosts: { web: [web-1, web-2] }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<String, Vec<String>>,
     /// Keys written for other tools (Hugo's `weight`, Runme's `runme`, Learn's
     /// `ms.author`, ...): kept as written, never acted on.
     #[serde(default)]
@@ -197,6 +203,15 @@ pub struct StepOptions {
     /// the input). Line for line the same as `code`, so failing lines map back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<String>,
+    /// `host=NAME`: runs on that host over `ssh`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// `hosts=a,b` or `hosts=GROUP`: runs on each (fan-out), names as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// With `hosts=`: one host at a time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub serial: bool,
 }
 
 impl StepOptions {

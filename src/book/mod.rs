@@ -140,6 +140,16 @@ impl Recorded {
                     logs.insert(key.clone(), log);
                 }
                 step.log = Some(key);
+                // A fanned-out step's hosts: their logs sit beside its own.
+                for host in &mut step.hosts {
+                    let Some(name) = &host.log else { continue };
+                    let path = path.with_file_name(name);
+                    let key = path.display().to_string();
+                    if let Ok(log) = Log::read(&path) {
+                        logs.insert(key.clone(), log);
+                    }
+                    host.log = Some(key);
+                }
             }
             if l.earlier {
                 earlier.insert(id, l.run_started.unwrap_or_default());

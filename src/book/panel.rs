@@ -212,6 +212,17 @@ fn recorded_details(
     for check in r.checks.iter().filter(|c| !c.passed) {
         failed_check(html, check, redactor);
     }
+    if let Some(host) = &r.host {
+        let _ = writeln!(
+            html,
+            "<div class=\"runsheet-note runsheet-host\">Ran on <code>{}</code>.</div>",
+            escape(host)
+        );
+    }
+    if !r.hosts.is_empty() {
+        hosts_output(html, r, recorded, badge, redactor, opts);
+        return;
+    }
     let log = r
         .log
         .as_ref()
@@ -222,6 +233,38 @@ fn recorded_details(
             html.push_str("<div class=\"runsheet-note\">The log of this step is missing.</div>\n")
         }
         None => {}
+    }
+}
+
+/// A fanned-out step: one panel per host, its result and its own output.
+fn hosts_output(
+    html: &mut String,
+    r: &StepRecord,
+    recorded: Option<&Recorded>,
+    badge: Badge,
+    redactor: &Redactor,
+    opts: &Options,
+) {
+    for host in &r.hosts {
+        let status = host.status.as_str();
+        let why = host
+            .reason
+            .as_deref()
+            .map(|why| format!(": {}", inline_code(&redactor.redact(why))))
+            .unwrap_or_default();
+        let _ = writeln!(
+            html,
+            "<div class=\"runsheet-host runsheet-host-{status}\"><div class=\"runsheet-note\">On <code>{}</code>: {status}{why}</div>",
+            escape(&host.host)
+        );
+        let log = host
+            .log
+            .as_ref()
+            .and_then(|name| recorded.and_then(|rec| rec.logs.get(name)));
+        if let Some(log) = log {
+            output(html, log, badge, redactor, opts);
+        }
+        html.push_str("</div>\n");
     }
 }
 

@@ -57,6 +57,7 @@ impl Config {
         if let Some(size) = &args.max_log {
             opts.max_log = super::run::parse_max_log(size)?;
         }
+        super::run::apply_remote(&mut opts, &args.remote)?;
         let paths = if args.paths.is_empty() {
             let dir = PathBuf::from(DEFAULT_DIR);
             if !dir.is_dir() {

@@ -122,6 +122,21 @@ pub struct SelectArgs {
     pub skip_tags: Vec<String>,
 }
 
+/// Where remote steps run (`host=`, `hosts=`).
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// Run every step on this host over ssh (an alias of your ssh config or
+    /// user@host), whatever the runbook says.
+    #[arg(long, value_name = "NAME", value_hint = ValueHint::Hostname)]
+    pub host: Option<String>,
+    /// Run a fanned-out step (`hosts=`) on this many hosts at once.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub forks: usize,
+    /// Pass `-F FILE` to every ssh call.
+    #[arg(long, value_name = "FILE", env = "RUNSHEET_SSH_CONFIG", value_hint = ValueHint::FilePath)]
+    pub ssh_config: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The runbook to run.
@@ -167,6 +182,8 @@ pub struct RunArgs {
     /// the log keeps its first and last part. Default 64MiB.
     #[arg(long, value_name = "SIZE")]
     pub max_log: Option<String>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +232,8 @@ pub struct CheckArgs {
     /// the log keeps its first and last part. Default 64MiB.
     #[arg(long, value_name = "SIZE")]
     pub max_log: Option<String>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Args)]

@@ -32,6 +32,7 @@ impl Config {
         if let Some(size) = &args.max_log {
             opts.max_log = parse_max_log(size)?;
         }
+        apply_remote(&mut opts, &args.remote)?;
         Ok(Config {
             selection: Selection {
                 sections: args.sections.clone(),
@@ -45,6 +46,32 @@ impl Config {
             opts,
         })
     }
+}
+
+/// `--host`, `--forks`, `--ssh-config` into the run's options.
+pub(crate) fn apply_remote(opts: &mut RunOptions, args: &super::RemoteArgs) -> anyhow::Result<()> {
+    if args.forks == 0 {
+        bail!("--forks must be at least 1");
+    }
+    if let Some(host) = &args.host {
+        if host.is_empty() || host.starts_with('-') || host.contains(char::is_whitespace) {
+            bail!("--host {host:?} is not a host (name an ssh alias or user@host)");
+        }
+    }
+    if let Some(file) = &args.ssh_config {
+        if !file.is_file() {
+            bail!("--ssh-config {}: no such file", file.display());
+        }
+    }
+    opts.remote = crate::runner::RemoteOptions {
+        host: args.host.clone(),
+        forks: args.forks,
+        ssh_config: args
+            .ssh_config
+            .as_ref()
+            .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())),
+    };
+    Ok(())
 }
 
 pub(crate) fn parse_timeout(text: &str) -> anyhow::Result<std::time::Duration> {

@@ -151,7 +151,7 @@ fn bash_special(name: &str) -> bool {
 /// saving can never fail half-way and change the status).
 /// `__runsheet_opts` restores both from their saved lists; xtrace and verbose
 /// come last so runsheet's own lines are never traced.
-fn bash_prelude(
+pub(crate) fn bash_prelude(
     dir: &Path,
     state: &ShellState,
     base_env: &BTreeMap<String, String>,
@@ -377,6 +377,9 @@ impl ShellState {
                     vars.push((name.to_string(), value));
                 }
             }
+        }
+        for host in self.remote.values() {
+            vars.extend(host.variables());
         }
         vars
     }

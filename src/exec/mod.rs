@@ -39,6 +39,11 @@ pub struct ShellState {
     /// Under bash: a script restoring shell variables, functions, aliases and
     /// options, sourced at the next step's start. `None` for other shells.
     pub shell_script: Option<String>,
+    /// The state of each host remote steps ran on (`host=`), by host name,
+    /// carried apart from the local one. Its `cwd` is on that host; empty
+    /// until a step there saved one (the login directory).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub remote: BTreeMap<String, ShellState>,
 }
 
 /// What to capture in memory besides streaming to the sink (for checks).
@@ -137,6 +142,7 @@ mod interrupt;
 mod output;
 mod procs;
 mod reap;
+mod remote;
 mod shell;
 mod step;
 mod terminal;
@@ -148,6 +154,7 @@ pub use background::{spawn_background, Background};
 pub use interrupt::Interrupt;
 pub use procs::ProcessId;
 pub use reap::contain;
+pub use remote::{missing_on, run_remote, Remote, Ssh};
 pub use step::run_step;
 pub use track::{stop_left_behind, Footprint, Leftover, OnStart, Owner, TrackedGroup, Tracker};
 

@@ -246,7 +246,7 @@ pub(crate) const SAVE_AT_END: &str = "\n\n{ __runsheet_end \"$?\"; } 2>/dev/null
 /// sh saves `export -p`; zsh's `export -p` prints tied arrays (`export -T PATH
 /// path=( ... )`), so zsh prints every exported name and value itself,
 /// NUL-separated.
-fn posix_prefix(dir: &Path, kind: Kind) -> String {
+pub(crate) fn posix_prefix(dir: &Path, kind: Kind) -> String {
     let cwd = quoted_path(dir, "cwd");
     let env = quoted_path(dir, "env");
     let exports = if kind == Kind::Zsh {
@@ -293,6 +293,7 @@ pub(crate) fn saved_state(
         cwd: PathBuf::from(cwd),
         env: env_delta(base_env, exported),
         shell_script,
+        remote: BTreeMap::new(),
     })
 }
 
@@ -310,7 +311,7 @@ fn read_lossy(dir: &Path) -> Option<(String, String)> {
 pub(crate) type Saved = (String, Vec<(String, String)>, Option<String>);
 
 /// What the step's exported environment changed relative to the run's base.
-fn env_delta(
+pub(crate) fn env_delta(
     base: &BTreeMap<String, String>,
     exported: Vec<(String, String)>,
 ) -> BTreeMap<String, Option<String>> {

@@ -203,7 +203,7 @@ pub(crate) fn expression(
 /// it dies (`kill -9`, the OOM killer), so the step does not run on unwatched;
 /// the watchdog then stops the rest of its group. Fails when runsheet
 /// (`parent`) is already gone. Only async-signal-safe calls.
-fn die_with_parent(parent: u32) -> io::Result<()> {
+pub(crate) fn die_with_parent(parent: u32) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: prctl and getppid take and return plain integers.
@@ -526,7 +526,7 @@ impl Watch<'_> {
 
 /// Takes `::add-mask::` lines out of each stream, masks it, and keeps what
 /// `Capture` asks for.
-struct Collector {
+pub(crate) struct Collector {
     capture: Capture,
     /// One filter and masker per pipe: a line or a secret cannot straddle
     /// two pipes. A value to mask learnt on either goes to both.
@@ -544,7 +544,7 @@ struct Collector {
 }
 
 impl Collector {
-    fn new(req: &StepRun<'_>) -> Self {
+    pub(crate) fn new(req: &StepRun<'_>) -> Self {
         Collector {
             capture: req.capture,
             out_cmds: AddMask::default(),
@@ -560,7 +560,7 @@ impl Collector {
         }
     }
 
-    fn data(&mut self, stream: StreamKind, bytes: &[u8], sink: &mut dyn OutputSink) {
+    pub(crate) fn data(&mut self, stream: StreamKind, bytes: &[u8], sink: &mut dyn OutputSink) {
         self.plain.clear();
         let cmds = match stream {
             StreamKind::Stderr => &mut self.err_cmds,
@@ -586,7 +586,7 @@ impl Collector {
         }
     }
 
-    fn finish(&mut self, sink: &mut dyn OutputSink) {
+    pub(crate) fn finish(&mut self, sink: &mut dyn OutputSink) {
         let streams = if self.capture == Capture::Split {
             [Some(StreamKind::Stdout), Some(StreamKind::Stderr)]
         } else {
@@ -627,7 +627,7 @@ impl Collector {
         }
     }
 
-    fn into_buffers(self) -> (Vec<u8>, Vec<u8>, Vec<u8>, bool) {
+    pub(crate) fn into_buffers(self) -> (Vec<u8>, Vec<u8>, Vec<u8>, bool) {
         let truncated = self.combined.truncated || self.stdout.truncated || self.stderr.truncated;
         (
             self.combined.into_vec(),

@@ -415,6 +415,9 @@ pub(crate) const STEP_KEYS: &[&str] = &[
     "background",
     "setup",
     "run",
+    "host",
+    "hosts",
+    "serial",
 ];
 const FLAGS: &[&str] = &[
     "skip",
@@ -423,6 +426,7 @@ const FLAGS: &[&str] = &[
     "confirm",
     "background",
     "setup",
+    "serial",
 ];
 pub(crate) const OUTPUT_KEYS: &[&str] = &["match", "stream"];
 
@@ -532,10 +536,34 @@ fn set_step_attr(
         "confirm" => o.confirm = true,
         "background" => o.background = true,
         "setup" => o.setup = true,
+        "serial" => o.serial = true,
+        "host" => o.host = Some(host_name(key, &value, span)?),
+        "hosts" => {
+            o.hosts = value
+                .split(',')
+                .map(|h| host_name(key, h.trim(), span.clone()))
+                .collect::<Result<_, _>>()?
+        }
         "run" => out.run = Some((!value.is_empty()).then_some(value)),
         _ => {}
     }
     Ok(())
+}
+
+/// A host as `ssh` takes it: an alias or `user@host`, never an option.
+fn host_name(key: &str, value: &str, span: Range<usize>) -> Result<String, Problem> {
+    let bad = value.is_empty()
+        || value.starts_with('-')
+        || value.chars().any(|c| c.is_whitespace() || c.is_control());
+    if bad {
+        return Err(Problem::new(
+            span,
+            "bad-value",
+            format!("`{key}={value}` is not a host"),
+            Some("name an ssh alias or `user@host`, like `host=db-1`".into()),
+        ));
+    }
+    Ok(value.to_string())
 }
 
 /// Drops unknown and repeated attributes, reporting each.
@@ -706,6 +734,9 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("confirm", &["ask", "prompt"]),
     ("background", &["bg", "async", "daemon", "detach"]),
     ("run", &["exec", "runner"]),
+    ("host", &["server", "node"]),
+    ("hosts", &["servers", "nodes", "targets"]),
+    ("serial", &["sequential", "one-at-a-time"]),
 ];
 
 /// The attribute another tool's word stands for, if it is one of `known`.

@@ -21,7 +21,7 @@ use crate::source::Source;
 use super::attrs::{did_you_mean, typo_of, Problem};
 
 const KEYS: &[&str] = &[
-    "title", "shell", "cwd", "env", "timeout", "requires", "redact", "inputs",
+    "title", "shell", "cwd", "env", "timeout", "requires", "redact", "inputs", "host", "hosts",
 ];
 
 /// The mapping runsheet's own keys may stand under.
@@ -498,6 +498,18 @@ fn set(
             }
         }
         "inputs" => inputs(front, value, span, nested)?,
+        "host" => front.host = Some(scalar(&value).ok_or_else(|| wrong("a host name"))?),
+        "hosts" => {
+            let Value::Object(map) = value else {
+                return Err(wrong("a mapping of GROUP: [host, ...]"));
+            };
+            for (group, members) in map {
+                let members = list(members)
+                    .filter(|m| !m.is_empty())
+                    .ok_or_else(|| wrong("a mapping of GROUP: [host, ...]"))?;
+                front.hosts.insert(group, members);
+            }
+        }
         _ => {}
     }
     Ok(())

@@ -755,3 +755,35 @@ fn continuation_prefixes() {
     );
     assert_eq!(continuation_prefix(&src, text.find("plain").unwrap()), "");
 }
+
+#[test]
+fn host_hosts_and_serial_are_step_attributes() {
+    let p = parse_text(
+        "---\nhost: db-1\nhosts:\n  web: [web-1, web-2]\n---\n# T\n\n\
+         ```sh {host=admin@db-2}\nx\n```\n\n```sh {hosts=web,web-3 serial}\ny\n```\n\n\
+         ```sh {hosts=\"a b\"}\nz\n```\n\n```sh {host=-oProxyCommand=x}\nz\n```\n",
+    );
+    let rb = &p.runbook;
+    assert_eq!(rb.front.host.as_deref(), Some("db-1"));
+    assert_eq!(rb.front.hosts["web"], ["web-1", "web-2"]);
+    assert_eq!(rb.steps[0].options.host.as_deref(), Some("admin@db-2"));
+    assert_eq!(rb.steps[1].options.hosts, ["web", "web-3"]);
+    assert!(rb.steps[1].options.serial);
+    let bad: Vec<String> = errors(&p).iter().map(|d| d.message.clone()).collect();
+    assert_eq!(
+        bad,
+        [
+            "`hosts=a b` is not a host",
+            "`host=-oProxyCommand=x` is not a host"
+        ]
+    );
+}
+
+#[test]
+fn a_step_without_hosts_keeps_its_hash() {
+    // The new options are left out of the hash when unset, so records made
+    // before they existed still match.
+    let p = parse_text("# T\n\n```sh\necho hi\n```\n");
+    let json = serde_json::to_string(&p.runbook.steps[0].options).unwrap();
+    assert!(!json.contains("host") && !json.contains("serial"), "{json}");
+}

@@ -166,6 +166,30 @@ pub struct StepRecord {
     /// steps it resumes stand after it).
     #[serde(default, skip_serializing_if = "is_false")]
     pub background: bool,
+    /// The host it ran on over ssh (`host=`); `None`: here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// A fanned-out step (`hosts=`): each host's result, in the order
+    /// written. The step passed only when every host passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostRecord>,
+}
+
+/// One host's result of a fanned-out step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HostRecord {
+    pub host: String,
+    pub status: StepStatus,
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+    pub reason: Option<String>,
+    /// This host's output alone (the step's `log` has every host's lines,
+    /// prefixed with the host).
+    pub log: Option<String>,
+    /// Carried forward from an earlier run by `--resume` (it passed there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried_from: Option<String>,
 }
 
 impl StepRecord {

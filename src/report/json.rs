@@ -120,6 +120,12 @@ pub struct Step {
     #[serde(default)]
     pub log_dropped: u64,
     pub checks: Vec<Check>,
+    /// The host it ran on over ssh (`host=`); absent: here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// A fanned-out step's result on each host (`hosts=`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<crate::record::HostRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -245,6 +251,8 @@ impl Runbook {
                     failed_line: s.failed_line,
                     failed_command: s.failed_command,
                     log_dropped: s.log_dropped,
+                    host: s.host,
+                    hosts: s.hosts,
                     ..StepRecord::default()
                 }
             })
@@ -356,6 +364,8 @@ fn step(s: &StepRecord, output: Option<&String>) -> Step {
         failed_command: s.failed_command.clone().filter(|_| s.failed()),
         log_dropped: s.log_dropped,
         checks: s.checks.iter().map(check).collect(),
+        host: s.host.clone(),
+        hosts: s.hosts.clone(),
     }
 }
 

@@ -43,12 +43,39 @@ fn suite(checked: &Checked, strict: bool) -> TestSuite {
         suite.add_test_case(located("(runbook)".into(), status, &file, 1));
     }
     for step in &checked.record.steps {
-        suite.add_test_case(step_case(&file, step));
+        if step.hosts.is_empty() {
+            suite.add_test_case(step_case(&file, step));
+        } else {
+            // A fanned-out step: one testcase per host.
+            for host in &step.hosts {
+                suite.add_test_case(step_case(&file, &on_host(step, host)));
+            }
+        }
     }
     for todo in &checked.record.todos {
         suite.add_test_case(todo_case(&file, todo, strict));
     }
     suite
+}
+
+/// One host's part of a fanned-out step, as a step of its own named
+/// `step (host)`.
+fn on_host(step: &StepRecord, host: &crate::record::HostRecord) -> StepRecord {
+    let failed = host.status != StepStatus::Passed;
+    StepRecord {
+        id: format!("{} ({})", step.id, host.host),
+        status: host.status,
+        exit_code: host.exit_code,
+        duration_ms: host.duration_ms,
+        reason: host.reason.clone(),
+        log: host.log.clone(),
+        host: Some(host.host.clone()),
+        hosts: Vec::new(),
+        failed_line: step.failed_line.filter(|_| failed),
+        failed_command: None,
+        checks: Vec::new(),
+        ..step.clone()
+    }
 }
 
 fn located(name: String, status: TestCaseStatus, file: &str, line: usize) -> TestCase {
@@ -91,6 +118,9 @@ fn step_case(file: &str, step: &StepRecord) -> TestCase {
     case.set_time(Duration::from_millis(step.duration_ms));
     if let Some(line) = step.failed_line.filter(|_| step.failed()) {
         case.add_property(Property::new("failed_line", line.to_string()));
+    }
+    if let Some(host) = &step.host {
+        case.add_property(Property::new("host", xml_text(host)));
     }
     case
 }

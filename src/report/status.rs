@@ -54,6 +54,12 @@ pub struct StepLine {
     pub failed_command: Option<String>,
     /// Its text changed since that result.
     pub stale: bool,
+    /// The host it ran on over ssh; absent: here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// A fanned-out step's result on each host.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<crate::record::HostRecord>,
 }
 
 impl<'a> Status<'a> {
@@ -170,9 +176,14 @@ impl<'a> Status<'a> {
             }
             other => (p.warning("-"), p.warning(other)),
         };
+        let id = match (&step.host, step.hosts.len()) {
+            (Some(host), _) => format!("{} (on {host})", step.id),
+            (None, 0) => step.id.clone(),
+            (None, n) => format!("{} (on {n} hosts)", step.id),
+        };
         let mut line = format!(
             "{mark} {:<28} {status:<12} {:>8}",
-            step.id,
+            id,
             if step.started.is_some() {
                 duration(step.duration_ms)
             } else {
@@ -193,6 +204,15 @@ impl<'a> Status<'a> {
             line.push_str(&format!("  {}", p.warning("(changed since)")));
         }
         let mut text = format!("{}\n", line.trim_end());
+        for host in &step.hosts {
+            let why = host.reason.as_deref().unwrap_or("");
+            let _ = writeln!(
+                text,
+                "    {:<26} {:<12} {why}",
+                host.host,
+                host.status.as_str()
+            );
+        }
         if let (Some(n), Some(command)) = (step.failed_line, &step.failed_command) {
             let _ = writeln!(text, "    failed at {}:{n}: {command}", self.runbook);
         }
@@ -216,6 +236,8 @@ fn line(l: Latest, changed: impl Fn(&StepRecord) -> bool) -> StepLine {
         reason: s.reason,
         duration_ms: s.duration_ms,
         started: s.started,
+        host: s.host,
+        hosts: s.hosts,
     }
 }
 
@@ -232,6 +254,8 @@ fn never_run(id: &str) -> StepLine {
         failed_line: None,
         failed_command: None,
         stale: false,
+        host: None,
+        hosts: Vec::new(),
     }
 }
 

@@ -518,35 +518,61 @@ impl Reporter for Terminal {
             Some(_) if check_failed => "",
             other => other.unwrap_or(""),
         };
+        // Where it ran, when not here.
+        let id = match (&r.host, r.hosts.len()) {
+            (Some(host), _) => format!("{} {}", r.id, self.palette.dim(&format!("on {host}"))),
+            (None, 0) => r.id.clone(),
+            (None, n) => format!("{} {}", r.id, self.palette.dim(&format!("on {n} hosts"))),
+        };
         let line = match r.status {
             StepStatus::Passed if reason.is_empty() => {
-                format!("{} {} {took}", self.palette.success(super::PASS_MARK), r.id)
+                format!("{} {} {took}", self.palette.success(super::PASS_MARK), id)
             }
             StepStatus::Passed => format!(
                 "{} {} {took} {}",
                 self.palette.success(super::PASS_MARK),
-                r.id,
+                id,
                 self.palette.dim(reason)
             ),
             StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted
                 if reason.is_empty() =>
             {
-                format!("{} {} {took}", self.palette.error(super::FAIL_MARK), r.id)
+                format!("{} {} {took}", self.palette.error(super::FAIL_MARK), id)
             }
             StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted => format!(
                 "{} {} {took} {}",
                 self.palette.error(super::FAIL_MARK),
-                r.id,
+                id,
                 self.palette.error(reason)
             ),
             StepStatus::Skipped | StepStatus::Manual | StepStatus::NotRun => format!(
                 "{} {} {}",
                 self.palette.warning("-"),
-                r.id,
+                id,
                 self.palette.dim(reason)
             ),
         };
         self.say(&line);
+        for host in &r.hosts {
+            let mark = if host.status == StepStatus::Passed {
+                self.palette.success(super::PASS_MARK)
+            } else {
+                self.palette.error(super::FAIL_MARK)
+            };
+            let carried = if host.carried_from.is_some() {
+                " (passed before, carried forward)"
+            } else {
+                ""
+            };
+            let why = host.reason.as_deref().unwrap_or("");
+            let line = format!(
+                "  {mark} {} {}{}",
+                host.host,
+                self.palette.dim(&duration(host.duration_ms)),
+                self.palette.dim(format!("{carried} {why}").trim_end())
+            );
+            self.say(line.trim_end());
+        }
         if let Some(at) = r.failed_command.as_ref().and(r.failed_at(&e.runbook.path)) {
             let line = format!("  {} {at}", self.palette.error("failed at"));
             self.say(&line);

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::remote::{place, Place, Setup};
 use super::step::{self, Attempt, Context, Tee};
 use super::{
     fresh_state, Mode, Question, Reporter, RunError, RunOptions, RunStart, StepEnd, StepStart,
@@ -15,8 +16,8 @@ use crate::exec::{spawn_background, stop_left_behind, Background, Footprint, Tra
 use crate::model::{Runbook, Step};
 use crate::plan::{Entry, Plan, Resume, Why};
 use crate::record::{
-    new_run_id, RunDir, RunLock, RunRecord, RunStatus, RunWriter, StepRecord, StepStatus, Store,
-    TodoRecord, SCHEMA_VERSION,
+    new_run_id, HostRecord, RunDir, RunLock, RunRecord, RunStatus, RunWriter, StepRecord,
+    StepStatus, Store, TodoRecord, SCHEMA_VERSION,
 };
 use crate::secrets::Redactor;
 
@@ -40,7 +41,18 @@ pub(super) fn run(
     reporter: &mut dyn Reporter,
 ) -> anyhow::Result<RunRecord> {
     let base_env = base_env(runbook, opts);
-    check_requires(runbook, &base_env)?;
+    let planned: Vec<usize> = plan.step_indices().collect();
+    let mut remote = Setup::new(runbook, opts, &base_env, &store.dir);
+    let hosts = super::remote::hosts_of(runbook, &planned, opts);
+    let all_remote = !planned.is_empty()
+        && planned
+            .iter()
+            .all(|&i| place(runbook, &runbook.steps[i], opts) != Place::Here);
+    if !all_remote {
+        check_requires(runbook, &base_env)?;
+    }
+    super::remote::check_requires(runbook, &hosts, &remote.ssh)?;
+    remote.hosts = hosts;
     let resumed_state = plan.resume.as_ref().and_then(|r| r.state.clone());
     let (state, why) = match resumed_state.clone() {
         Some(state) => (state, "where the resumed run stood"),
@@ -58,6 +70,13 @@ pub(super) fn run(
     }
     let runbook_abs = absolute(&opts.start_dir.join(&runbook.path));
     let mut lock = store.lock(&runbook_abs).map_err(RunError::from)?;
+    // The run resumed, for the hosts of a fanned-out step that passed there.
+    let previous = plan.resume.as_ref().and_then(|r| {
+        let dir = RunDir {
+            path: store.runbook_dir(&runbook_abs).join(&r.run_id),
+        };
+        dir.load().ok().map(|record| (record, dir))
+    });
     let left_behind = lock.left_behind.take();
     let mut record = first_record(runbook, plan, opts, runbook_abs);
     let writer = store
@@ -93,6 +112,8 @@ pub(super) fn run(
         current: None,
         started_any: false,
         fault: None,
+        remote,
+        previous,
     };
     if let Some(resume) = &plan.resume {
         engine.carry_logs(store, resume);
@@ -124,6 +145,11 @@ pub(super) fn run(
     // Background steps end with the run, whatever ended it; then what the
     // steps left behind.
     engine.backgrounds.clear();
+    // Before the sweep, which would otherwise stop the connections' masters
+    // as processes left behind.
+    for host in std::mem::take(&mut engine.remote.hosts) {
+        engine.remote.ssh.close(&host);
+    }
     engine.stop_leftovers();
     if let Err(e) = result {
         engine.fail(&format!("{e:#}"));
@@ -177,6 +203,10 @@ struct Engine<'a> {
     /// A fault of runsheet's own met while a step ran (its log could not be
     /// written): the step is recorded, then the run stops.
     fault: Option<String>,
+    /// ssh and the environment remote steps get.
+    remote: Setup,
+    /// The run `--resume` goes on from, and its folder.
+    previous: Option<(RunRecord, RunDir)>,
 }
 
 /// How the walk through the plan ended.
@@ -385,6 +415,15 @@ impl Engine<'_> {
         self.record.steps[slot].reason = Some(IN_PROGRESS.into());
         self.save(false)?;
         let runbook = self.runbook;
+        let place = place(runbook, step, self.opts);
+        if let Place::Hosts { hosts, serial } = &place {
+            return self.fan_out(step, slot, why, position, total, hosts, *serial, record);
+        }
+        let host = match &place {
+            Place::Host(h) => Some(h.as_str()),
+            _ => None,
+        };
+        record.host = host.map(str::to_string);
         let cx = Context {
             runbook,
             step,
@@ -393,10 +432,21 @@ impl Engine<'_> {
             redactor: &self.redactor,
             interrupt: &self.opts.interrupt,
             tracker: &self.tracker,
+            host,
+            remote: &self.remote,
         };
-        let cwd =
-            step::cwd_override(runbook, step, self.opts).unwrap_or_else(|| self.state.cwd.clone());
-        if !cwd.is_dir() || step.options.background {
+        let cwd = match host {
+            Some(h) => remote_cwd(step, &self.state, h),
+            None => step::cwd_override(runbook, step, self.opts)
+                .unwrap_or_else(|| self.state.cwd.clone()),
+        };
+        if host.is_some() && step.options.background {
+            record.status = StepStatus::Failed;
+            record.reason = Some("a background step runs here only, not on a host".into());
+            return Ok(record);
+        }
+        let missing_cwd = host.is_none() && !cwd.is_dir();
+        if missing_cwd || step.options.background {
             self.reporter.step_started(&StepStart {
                 runbook,
                 step,
@@ -407,7 +457,7 @@ impl Engine<'_> {
                 attempt: 1,
             });
         }
-        if !cwd.is_dir() {
+        if missing_cwd {
             record.status = StepStatus::Failed;
             record.reason = Some(format!(
                 "working directory {} does not exist",
@@ -462,10 +512,11 @@ impl Engine<'_> {
             let tried = step::attempt(&cx, &self.state, &mut tee).unwrap_or_else(|e| Attempt {
                 status: StepStatus::Failed,
                 exit_code: None,
-                reason: Some(format!(
-                    "could not run `{}`: {e}",
-                    step::program(runbook, step)
-                )),
+                reason: Some(match host {
+                    // The message names the host and quotes ssh.
+                    Some(_) => e.to_string(),
+                    None => format!("could not run `{}`: {e}", step::program(runbook, step)),
+                }),
                 checks: Vec::new(),
                 state: self.state.clone(),
                 failed_at: None,
@@ -507,6 +558,149 @@ impl Engine<'_> {
         }
         remask_record(&mut record, &self.redactor);
         Ok(record)
+    }
+
+    /// A fanned-out step (`hosts=`): every host that has not passed it in
+    /// the run resumed, `--forks` at once (one at a time when `serial`).
+    #[allow(clippy::too_many_arguments)]
+    fn fan_out(
+        &mut self,
+        step: &Step,
+        slot: usize,
+        why: Why,
+        position: usize,
+        total: usize,
+        hosts: &[String],
+        serial: bool,
+        mut record: StepRecord,
+    ) -> anyhow::Result<StepRecord> {
+        let runbook = self.runbook;
+        self.started_any = true;
+        let carried = self.carried_hosts(step, slot);
+        let mut runs = Vec::new();
+        for host in hosts
+            .iter()
+            .filter(|h| !carried.iter().any(|c| &c.host == *h))
+        {
+            let (log_name, log) = self
+                .writer
+                .log(slot, &format!("{}@{host}", step.id), self.opts.max_log)
+                .map_err(|e| anyhow::anyhow!("cannot write the log of {host}: {e}"))?;
+            runs.push(super::remote::HostRun {
+                host: host.clone(),
+                log,
+                log_name,
+            });
+        }
+        let (_, log) = self
+            .writer
+            .log(slot, &step.id, self.opts.max_log)
+            .map_err(|e| anyhow::anyhow!("cannot write the log of `{}`: {e}", step.id))?;
+        let start_cwd = PathBuf::new();
+        self.reporter.step_started(&StepStart {
+            runbook,
+            step,
+            position,
+            total,
+            cwd: &start_cwd,
+            why,
+            attempt: 1,
+        });
+        let cx = Context {
+            runbook,
+            step,
+            opts: self.opts,
+            base_env: &self.base_env,
+            redactor: &self.redactor,
+            interrupt: &self.opts.interrupt,
+            tracker: &self.tracker,
+            host: None,
+            remote: &self.remote,
+        };
+        let mut tee = Tee {
+            log,
+            reporter: &mut *self.reporter,
+            error: None,
+            masks: Vec::new(),
+        };
+        let forks = if serial { 1 } else { self.opts.remote.forks };
+        let done = super::remote::fan_out(&cx, &self.state, runs, forks, &mut tee);
+        let finished = tee.log.finish();
+        let log_error = tee.error.take();
+        drop(tee);
+        if let Some(e) = log_error
+            .or(finished.err())
+            .or(done.log_errors.into_iter().next())
+        {
+            self.fault = Some(format!("cannot write the log of `{}`: {e}", step.id));
+        }
+        // Each host's state is its own: a host that passed keeps what it
+        // left, whatever the other hosts did.
+        let mut learnt = ShellState::default();
+        for (host, state) in done.states {
+            if let Some(own) = state.remote.get(&host) {
+                self.state.remote.insert(host.clone(), own.clone());
+                learnt.remote.insert(host, own.clone());
+                self.state_dirty = true;
+            }
+        }
+        if self.learn_secrets(&learnt, &done.masks) {
+            let (_, log_path) = self.writer.dir.log_path(slot, &step.id);
+            step::remask_log(&log_path, &self.redactor)
+                .map_err(|e| anyhow::anyhow!("cannot mask {}: {e}", log_path.display()))?;
+        }
+        let mut records: Vec<HostRecord> = Vec::new();
+        for host in hosts {
+            let found = carried
+                .iter()
+                .chain(done.records.iter())
+                .find(|r| &r.host == host);
+            records.extend(found.cloned());
+        }
+        let (status, reason) = super::remote::overall(&records);
+        record.status = status;
+        record.reason = reason;
+        record.exit_code = records
+            .iter()
+            .find(|r| r.status != StepStatus::Passed)
+            .or(records.first())
+            .and_then(|r| r.exit_code);
+        record.attempts = 1;
+        record.hosts = records;
+        remask_record(&mut record, &self.redactor);
+        Ok(record)
+    }
+
+    /// The hosts of `step` that passed it in the run `--resume` goes on
+    /// from, their logs brought into this run's folder.
+    fn carried_hosts(&mut self, step: &Step, slot: usize) -> Vec<HostRecord> {
+        let Some((previous, dir)) = &self.previous else {
+            return Vec::new();
+        };
+        let Some(before) = previous
+            .steps
+            .iter()
+            .find(|s| s.id == step.id && s.command_hash == step.hash)
+        else {
+            return Vec::new();
+        };
+        let mut carried = Vec::new();
+        for host in before
+            .hosts
+            .iter()
+            .filter(|h| h.status == StepStatus::Passed)
+        {
+            let mut host = host.clone();
+            host.carried_from = Some(host.carried_from.clone().unwrap_or(previous.run_id.clone()));
+            host.log = host.log.as_ref().and_then(|name| {
+                let from = dir.path.join(name);
+                self.writer
+                    .carry_log(&from, slot, &format!("{}@{}", step.id, host.host))
+                    .ok()
+            });
+            carried.push(host);
+        }
+        carried
     }
 
     /// Brings the logs of the results carried forward into this run's
@@ -640,6 +834,19 @@ impl Engine<'_> {
     }
 }
 
+/// Where a step on `host` starts: its `cwd=`, else where the host's
+/// carried state stands (empty: the login folder).
+fn remote_cwd(step: &Step, state: &ShellState, host: &str) -> PathBuf {
+    match &step.options.cwd {
+        Some(cwd) => PathBuf::from(cwd),
+        None => state
+            .remote
+            .get(host)
+            .map(|s| s.cwd.clone())
+            .unwrap_or_default(),
+    }
+}
+
 /// Masks the texts of a step's result that may quote its output, its
 /// command or a check's text (which may equal a secret).
 fn remask_record(record: &mut StepRecord, redactor: &Redactor) {
@@ -662,7 +869,7 @@ fn remask_record(record: &mut StepRecord, redactor: &Redactor) {
 }
 
 /// Waits `delay` between retries; false when interrupted meanwhile.
-fn pause(delay: Duration, interrupt: &super::Interrupt) -> bool {
+pub(super) fn pause(delay: Duration, interrupt: &super::Interrupt) -> bool {
     let until = Instant::now() + delay;
     while Instant::now() < until {
         if interrupt.is_set() {

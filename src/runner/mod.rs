@@ -13,6 +13,7 @@ use crate::plan::{Plan, Why};
 use crate::record::{RunRecord, Store, KEEP_RUNS, MAX_LOG};
 
 mod engine;
+mod remote;
 mod step;
 
 pub use crate::exec::Interrupt;
@@ -72,6 +73,30 @@ pub struct RunOptions {
     /// then, and otherwise leaves it not run and fails (`--yes` runs it).
     /// Default: standard input is a terminal.
     pub can_ask: bool,
+    /// `--host`, `--forks`, `--ssh-config`.
+    pub remote: RemoteOptions,
+}
+
+/// How remote steps (`host=`, `hosts=`) reach their hosts.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RemoteOptions {
+    /// `--host`: every step runs there, fan-out steps included.
+    pub host: Option<String>,
+    /// Hosts of a fanned-out step run at once (`--forks`, default 5).
+    pub forks: usize,
+    /// `-F FILE` for every ssh call.
+    pub ssh_config: Option<PathBuf>,
+}
+
+impl Default for RemoteOptions {
+    fn default() -> Self {
+        RemoteOptions {
+            host: None,
+            forks: 5,
+            ssh_config: None,
+        }
+    }
 }
 
 impl RunOptions {
@@ -92,6 +117,7 @@ impl RunOptions {
             keep_runs: KEEP_RUNS,
             max_log: MAX_LOG,
             can_ask: std::io::IsTerminal::is_terminal(&std::io::stdin()),
+            remote: RemoteOptions::default(),
         }
     }
 }
@@ -182,6 +208,12 @@ pub enum RunError {
     Requires {
         runbook: String,
         missing: Vec<String>,
+    },
+    #[error("{runbook}: cannot check `requires` on `{host}`: {problem}")]
+    RemoteRequires {
+        runbook: String,
+        host: String,
+        problem: String,
     },
     #[error(transparent)]
     Locked(#[from] crate::record::LockError),
@@ -335,5 +367,6 @@ fn fresh_state(cwd: PathBuf) -> ShellState {
         cwd,
         env: BTreeMap::new(),
         shell_script: None,
+        remote: BTreeMap::new(),
     }
 }

@@ -123,13 +123,40 @@ pub(super) struct Context<'a> {
     pub interrupt: &'a Interrupt,
     /// The run's tracker, naming what the step leaves behind.
     pub tracker: &'a crate::exec::Tracker,
+    /// The host it runs on over ssh; `None`: here.
+    pub host: Option<&'a str>,
+    pub remote: &'a super::remote::Setup,
 }
 
 impl Context<'_> {
     pub(super) fn request<'b>(&'b self, script: &'b str, state: &'b ShellState) -> StepRun<'b> {
         StepRun {
-            cwd_override: cwd_override(self.runbook, self.step, self.opts),
+            cwd_override: self.step_cwd(),
             ..self.request_in(script, state)
+        }
+    }
+
+    /// The step's `cwd=`: on a host, as written (relative to where the
+    /// host's state stands is the user's business); here, made absolute.
+    fn step_cwd(&self) -> Option<PathBuf> {
+        match self.host {
+            Some(_) => self.step.options.cwd.as_ref().map(PathBuf::from),
+            None => cwd_override(self.runbook, self.step, self.opts),
+        }
+    }
+
+    /// Runs one process of the step, here or on its host.
+    fn exec(&self, req: &StepRun<'_>, tee: &mut Tee<'_>) -> std::io::Result<Outcome> {
+        match self.host {
+            None => run_step(req, tee, self.interrupt),
+            Some(host) => {
+                let remote = crate::exec::Remote {
+                    host,
+                    ssh: &self.remote.ssh,
+                    env: &self.remote.env,
+                };
+                crate::exec::run_remote(req, &remote, tee, self.interrupt)
+            }
         }
     }
 
@@ -142,11 +169,13 @@ impl Context<'_> {
             base_env: self.base_env,
             cwd_override: None,
             timeout: timeout(self.runbook, self.step, self.opts),
+            // A remote step gets no terminal: ssh runs it without one.
             interactive: (self.step.options.interactive || self.step.options.stdin)
-                && self.opts.mode == Mode::Run,
+                && self.opts.mode == Mode::Run
+                && self.host.is_none(),
             capture: crate::check::capture_for(self.step),
             redactor: self.redactor,
-            owner: Some(crate::exec::Owner {
+            owner: self.host.is_none().then_some(crate::exec::Owner {
                 tracker: self.tracker,
                 step: &self.step.id,
             }),
@@ -210,8 +239,28 @@ pub(super) fn remask_log(path: &Path, redactor: &Redactor) -> std::io::Result<()
     Ok(())
 }
 
-/// Runs the step once, from `state`.
+/// Runs the step once, from `state` (the whole state: on a host, the
+/// host's own part of it is used, and updated in the attempt's state).
 pub(super) fn attempt(
+    cx: &Context<'_>,
+    state: &ShellState,
+    tee: &mut Tee<'_>,
+) -> std::io::Result<Attempt> {
+    let Some(host) = cx.host else {
+        let mut tried = attempt_from(cx, state, tee)?;
+        // A step here leaves the hosts' states as they were.
+        tried.state.remote = state.remote.clone();
+        return Ok(tried);
+    };
+    let own = state.remote.get(host).cloned().unwrap_or_default();
+    let mut tried = attempt_from(cx, &own, tee)?;
+    let mut whole = state.clone();
+    whole.remote.insert(host.to_string(), tried.state);
+    tried.state = whole;
+    Ok(tried)
+}
+
+fn attempt_from(
     cx: &Context<'_>,
     state: &ShellState,
     tee: &mut Tee<'_>,
@@ -219,7 +268,7 @@ pub(super) fn attempt(
     match &cx.step.kind {
         StepKind::Console { commands, .. } => console(cx, commands, state, tee),
         StepKind::Shell { .. } | StepKind::Interpreter { .. } => {
-            let outcome = run_step(&cx.request(cx.step.script(), state), tee, cx.interrupt)?;
+            let outcome = cx.exec(&cx.request(cx.step.script(), state), tee)?;
             let lines = Lines {
                 script: cx.step.script(),
                 first: cx.step.line + 1,
@@ -240,7 +289,7 @@ fn console(
     // commands after it; only the step after the transcript starts back where
     // the transcript started.
     let started_in = state.cwd.clone();
-    let step_cwd = cwd_override(cx.runbook, cx.step, cx.opts);
+    let step_cwd = cx.step_cwd();
     let mut state = state.clone();
     if let Some(dir) = &step_cwd {
         state.cwd = dir.clone();
@@ -262,7 +311,7 @@ fn console(
                 tee.error = Some(e);
             }
         }
-        let outcome = run_step(&cx.request_in(&cmd.command, &state), tee, cx.interrupt)?;
+        let outcome = cx.exec(&cx.request_in(&cmd.command, &state), tee)?;
         all.extend_from_slice(&outcome.combined);
         let expect = cmd.exit.clone().unwrap_or_default();
         let check = crate::check::console_check(cmd, &outcome);

@@ -15,6 +15,7 @@ mod hostile;
 mod lint;
 mod list;
 mod record;
+mod remote;
 mod run;
 mod secrets;
 mod shard;
