@@ -36,7 +36,7 @@ pub(crate) fn run(global: &Global, args: LintArgs) -> anyhow::Result<Exit> {
         }
         reports
     } else {
-        in_parallel(&files, |file| lint_one(&global.palette, file, false))
+        crate::par::map_in_order(&files, |file| lint_one(&global.palette, file, false))
             .into_iter()
             .collect::<anyhow::Result<Vec<_>>>()?
     };
@@ -100,42 +100,6 @@ fn lint_one(palette: &Palette, file: &Path, fix_it: bool) -> anyhow::Result<Repo
         &parsed.diagnostics,
     ));
     Ok(report)
-}
-
-/// `work` applied to every item on all cores; results in the items' order.
-fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(items.len().div_ceil(8))
-        .max(1);
-    if threads == 1 {
-        return items.iter().map(work).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(item) = items.get(i) else { break };
-                        mine.push((i, work(item)));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| match w.join() {
-                Ok(mine) => mine,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    });
-    done.sort_unstable_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Warnings for `requires:` programs that are not on `PATH`.
