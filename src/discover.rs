@@ -51,6 +51,10 @@ pub fn find(paths: &[PathBuf]) -> anyhow::Result<Found> {
             bail!("{}: no such file or directory", path.display());
         }
     }
+    if paths.len() == 1 {
+        // One walk never yields a file twice (symlinks are not followed).
+        return Ok(files);
+    }
     let mut seen = BTreeSet::new();
     found
         .files
@@ -62,7 +66,10 @@ fn walk(dir: &Path, skipped: &mut Vec<String>) -> Vec<PathBuf> {
     // A book written earlier (say `runsheet book . -o site`) is not a runbook.
     let walker = ignore::WalkBuilder::new(dir)
         .require_git(false)
-        .filter_entry(|e| !e.path().join(crate::book::MARKER).exists())
+        .filter_entry(|e| {
+            !e.file_type().is_some_and(|t| t.is_dir())
+                || !e.path().join(crate::book::MARKER).exists()
+        })
         .sort_by_file_path(|a, b| a.cmp(b))
         .build();
     let mut found = Vec::new();

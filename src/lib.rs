@@ -19,6 +19,7 @@ pub mod exec;
 pub mod exit;
 pub mod inputs;
 pub mod model;
+pub(crate) mod par;
 pub mod parse;
 pub mod plan;
 pub mod record;

@@ -1,6 +1,7 @@
 //! `runsheet lint`: every static problem in the given runbooks, with file:line
 //! and a suggestion; `--fix` fences commands written outside code blocks.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -24,46 +25,81 @@ struct Tally {
 pub(crate) fn run(global: &Global, args: LintArgs) -> anyhow::Result<Exit> {
     let files = super::runbooks_in(&global.palette, &args.paths)?;
     let mut tally = Tally::default();
-    for file in &files {
-        tally.files += 1;
-        let source = match Source::read(file) {
-            Ok(s) => s,
-            Err(e) => {
-                println!(
-                    "{} cannot read {}: {e}\n",
-                    global.palette.error("error:"),
-                    file.display()
-                );
-                tally.errors += 1;
-                continue;
-            }
-        };
-        let source = if args.fix {
-            fix(&global.palette, source, &mut tally)?
-        } else {
-            source
-        };
-        let mut parsed = parse(&source);
-        parsed
-            .diagnostics
-            .extend(missing_programs(&source, &parsed));
-        parsed
-            .diagnostics
-            .sort_by_key(|d| (d.span.start, d.span.end));
-        for d in &parsed.diagnostics {
-            match d.severity {
-                Severity::Error => tally.errors += 1,
-                Severity::Warning => tally.warnings += 1,
-            }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // `--fix` rewrites files and says so as it goes: one at a time. Without
+    // it every file is read, parsed and rendered on its own, on every core;
+    // the reports are printed in the order of `files` all the same.
+    let reports = if args.fix {
+        let mut reports = Vec::new();
+        for file in &files {
+            reports.push(lint_one(&global.palette, file, true)?);
         }
-        print!(
-            "{}",
-            crate::report::diag::render(&global.palette, &source, &parsed.diagnostics)
-        );
+        reports
+    } else {
+        crate::par::map_in_order(&files, |file| lint_one(&global.palette, file, false))
+            .into_iter()
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    for report in reports {
+        tally.files += 1;
+        tally.errors += report.errors;
+        tally.warnings += report.warnings;
+        tally.fixed += report.fixed;
+        out.write_all(report.text.as_bytes())?;
     }
-    println!("{}", summary(&global.palette, &tally));
+    writeln!(out, "{}", summary(&global.palette, &tally))?;
+    out.flush()?;
     let failed = tally.errors > 0 || (args.deny_warnings && tally.warnings > 0);
     Ok(if failed { Exit::Failed } else { Exit::Ok })
+}
+
+/// What linting one file found, rendered.
+#[derive(Debug, Default)]
+struct Report {
+    text: String,
+    errors: usize,
+    warnings: usize,
+    fixed: usize,
+}
+
+fn lint_one(palette: &Palette, file: &Path, fix_it: bool) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    let source = match Source::read(file) {
+        Ok(s) => s,
+        Err(e) => {
+            report.text = format!(
+                "{} cannot read {}: {e}\n\n",
+                palette.error("error:"),
+                file.display()
+            );
+            report.errors = 1;
+            return Ok(report);
+        }
+    };
+    let source = if fix_it {
+        fix(palette, source, &mut report)?
+    } else {
+        source
+    };
+    let mut parsed = parse(&source);
+    parsed
+        .diagnostics
+        .extend(missing_programs(&source, &parsed));
+    parsed
+        .diagnostics
+        .sort_by_key(|d| (d.span.start, d.span.end));
+    for d in &parsed.diagnostics {
+        match d.severity {
+            Severity::Error => report.errors += 1,
+            Severity::Warning => report.warnings += 1,
+        }
+    }
+    report.text.push_str(&crate::report::diag::render(
+        palette,
+        &source,
+        &parsed.diagnostics,
+    ));
+    Ok(report)
 }
 
 /// Warnings for `requires:` programs that are not on `PATH`.
@@ -95,8 +131,7 @@ fn missing_programs(source: &Source, parsed: &Parsed) -> Vec<Diagnostic> {
 
 /// Fences every command written outside a code block and writes the file back;
 /// every other byte stays as it was.
-#[allow(clippy::print_stdout)]
-fn fix(palette: &Palette, source: Source, tally: &mut Tally) -> anyhow::Result<Source> {
+fn fix(palette: &Palette, source: Source, report: &mut Report) -> anyhow::Result<Source> {
     let parsed = parse(&source);
     if parsed.unfenced.is_empty() {
         return Ok(source);
@@ -108,13 +143,13 @@ fn fix(palette: &Palette, source: Source, tally: &mut Tally) -> anyhow::Result<S
         .collect();
     let text = apply_on_disk(&source, &edits).map_err(anyhow::Error::msg)?;
     write_back(&source.path, &text)?;
-    tally.fixed += edits.len();
-    println!(
-        "{} fenced {} in {}\n",
+    report.fixed += edits.len();
+    report.text.push_str(&format!(
+        "{} fenced {} in {}\n\n",
         palette.success("fixed:"),
         plural(edits.len(), "command"),
         source.path.display()
-    );
+    ));
     Ok(Source::new(source.path, text))
 }
 

@@ -58,10 +58,17 @@ pub struct UnfencedCommand {
 
 /// Parses a runbook. Never panics; every problem becomes a diagnostic.
 pub fn parse(source: &Source) -> Parsed {
+    parse_keeping(source, true)
+}
+
+/// `parse`, leaving warnings out when `warnings` is false: `load` drops them,
+/// and on a large runbook they held a fifth of the memory.
+fn parse_keeping(source: &Source, warnings: bool) -> Parsed {
     let front = front::front_matter(source);
     let body = &source.text[front.body_start..];
     let dialect = dialect::Dialect::detect(body, front.runme, front.skip_prompts);
     let mut walker = walk::Walker::new(source, front.front.clone(), front.body_start, dialect);
+    walker.keep_warnings = warnings;
     for p in front.problems.clone() {
         walker.diag(Severity::Error, p);
     }
@@ -151,7 +158,7 @@ pub fn load(path: &Path) -> Result<Runbook, LoadError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let parsed = parse(&source);
+    let parsed = parse_keeping(&source, false);
     let errors: Vec<Diagnostic> = parsed
         .diagnostics
         .into_iter()

@@ -1,7 +1,7 @@
 //! GitHub's heading anchors (github-slugger), so a section id can be copied from
 //! the rendered page's URL.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// The anchor GitHub gives a heading's text: lower-case, letters, digits, `-`
 /// and `_` kept (Unicode letters too), each space a `-`, everything else dropped.
@@ -38,7 +38,7 @@ fn is_combining_mark(c: char) -> bool {
 /// Hands out unique slugs in document order: a repeated one gets `-1`, `-2`, ...
 #[derive(Debug, Default)]
 pub(crate) struct Slugger {
-    seen: HashMap<String, usize>,
+    seen: FxHashMap<String, usize>,
 }
 
 impl Slugger {

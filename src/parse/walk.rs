@@ -2,7 +2,9 @@
 //! position comes from `into_offset_iter()` ranges (shifted past the front
 //! matter); the text is never searched again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::ops::Range;
 
 use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
@@ -84,6 +86,8 @@ pub(crate) struct Walker<'a> {
     front: FrontMatter,
     base: usize,
     pub(crate) diagnostics: Vec<Diagnostic>,
+    /// False: warnings are not recorded (nobody will read them).
+    pub(crate) keep_warnings: bool,
     sections: Vec<Section>,
     stack: Vec<(u8, usize)>,
     slugger: Slugger,
@@ -92,7 +96,7 @@ pub(crate) struct Walker<'a> {
     id_spans: Vec<Range<usize>>,
     todos: Vec<Todo>,
     blocks: Vec<Block>,
-    step_counts: HashMap<String, usize>,
+    step_counts: FxHashMap<String, usize>,
     attach: Attach,
     inline: Vec<Inline>,
     code: Option<CodeBlock>,
@@ -143,6 +147,7 @@ impl<'a> Walker<'a> {
             front,
             base,
             diagnostics: Vec::new(),
+            keep_warnings: true,
             sections: Vec::new(),
             stack: Vec::new(),
             slugger: Slugger::default(),
@@ -150,7 +155,7 @@ impl<'a> Walker<'a> {
             id_spans: Vec::new(),
             todos: Vec::new(),
             blocks: Vec::new(),
-            step_counts: HashMap::new(),
+            step_counts: FxHashMap::default(),
             attach: Attach::Nothing,
             inline: Vec::new(),
             code: None,
@@ -166,6 +171,9 @@ impl<'a> Walker<'a> {
 
     /// Records a problem; its span is absolute.
     pub(crate) fn diag(&mut self, severity: Severity, problem: Problem) {
+        if severity == Severity::Warning && !self.keep_warnings {
+            return;
+        }
         let (line, column) = self.source.line_col(problem.span.start);
         self.diagnostics.push(Diagnostic {
             severity,
@@ -906,13 +914,13 @@ impl<'a> Walker<'a> {
 
     /// Ids are unique in a runbook; the later of two is the one reported.
     fn check_ids(&mut self) {
-        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
         let mut dups = Vec::new();
         for (i, step) in self.steps.iter().enumerate() {
-            match seen.get(&step.id) {
+            match seen.get(step.id.as_str()) {
                 Some(&first) => dups.push((i, first)),
                 None => {
-                    seen.insert(step.id.clone(), step.line);
+                    seen.insert(&step.id, step.line);
                 }
             }
         }
@@ -972,7 +980,14 @@ fn step_hash(kind: &StepKind, code: &str, options: &crate::model::StepOptions) -
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    // A digest per step: `format!` per byte showed in the profile of `list`.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 fn trim_newline(text: &str, range: Range<usize>) -> Range<usize> {

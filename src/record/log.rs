@@ -43,6 +43,10 @@ struct Segments {
     next: usize,
     /// Bytes written to the tail, in all segments ever made.
     written: u64,
+    /// Segments whose bytes are no longer needed, kept to be written over:
+    /// cheaper than deleting one file and making another (no blocks to free
+    /// and allocate again) when a step prints gigabytes.
+    spare: Vec<(PathBuf, BufWriter<File>)>,
 }
 
 impl LogWriter {
@@ -75,7 +79,8 @@ impl LogWriter {
             file.flush()?;
         }
         let result = self.splice(&tail);
-        for (path, _, _) in &tail.files {
+        let spare = tail.spare.iter().map(|(path, _)| path);
+        for path in tail.files.iter().map(|(path, _, _)| path).chain(spare) {
             let _ = fs::remove_file(path);
         }
         result
@@ -93,7 +98,8 @@ impl LogWriter {
             }
             let mut file = File::open(path)?;
             file.seek(SeekFrom::Start(skip))?;
-            file.read_to_end(&mut bytes)?;
+            // A segment written over may hold older bytes past its length.
+            file.take(len - skip).read_to_end(&mut bytes)?;
             skip = 0;
         }
         // Start the tail at a line start when one is near.
@@ -117,6 +123,7 @@ impl LogWriter {
                 size: (self.tail_cap / 4).max(MIN_SEGMENT),
                 next: 0,
                 written: 0,
+                spare: Vec::new(),
             });
         }
         let tail_cap = self.tail_cap;
@@ -145,6 +152,11 @@ impl LogWriter {
 
 impl Segments {
     fn open(&mut self, log: &Path) -> io::Result<()> {
+        if let Some((path, mut file)) = self.spare.pop() {
+            file.seek(SeekFrom::Start(0))?;
+            self.files.push_back((path, file, 0));
+            return Ok(());
+        }
         let mut name = log.file_name().unwrap_or_default().to_os_string();
         name.push(format!(".tail-{}", self.next));
         self.next += 1;
@@ -164,8 +176,8 @@ impl Segments {
             if self.files.len() < 2 || kept - oldest < tail_cap {
                 return;
             }
-            let (path, _, _) = self.files.pop_front().expect("checked");
-            let _ = fs::remove_file(path);
+            let (path, file, _) = self.files.pop_front().expect("checked");
+            self.spare.push((path, file));
         }
     }
 }
@@ -281,6 +293,31 @@ mod tests {
         let kept = text.len() as u64 - (drop_note(dropped, false).len() as u64);
         assert_eq!(kept + dropped, total);
         assert!(text.len() < 4096 + 200, "{}", text.len());
+        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "segments are removed");
+    }
+
+    /// Segments are written over once their bytes are no longer needed; the
+    /// last one, shorter than what it held before, gives only its own bytes.
+    #[test]
+    fn segments_written_over_give_back_only_the_newest_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("1-a.log");
+        let n = 300_000; // 3.6 MB: segments of 1 MiB, each used again.
+        let lines = (0..n).map(|i| format!("line {i:06}\n").into_bytes());
+        let dropped = write_all(&path, 4096, lines);
+        let text = fs::read_to_string(&path).unwrap();
+        let tail = text.split_once("(--max-log)]\n").unwrap().1;
+        let first: usize = tail[5..11].parse().unwrap();
+        let want: String = (first..n).map(|i| format!("line {i:06}\n")).collect();
+        assert_eq!(tail, want);
+        assert!(
+            tail.len() <= 2048 && tail.len() > 2048 - 12,
+            "{}",
+            tail.len()
+        );
+        let head = text.len() - tail.len() - drop_note(dropped, false).len();
+        assert_eq!(head as u64 + tail.len() as u64 + dropped, n as u64 * 12);
         let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "segments are removed");
     }

@@ -279,17 +279,30 @@ fn describe(check: &Check) -> String {
 }
 
 /// `list --json` (SPEC §6), fields in the order the spec shows them. Fields
-/// may be added; none change meaning.
+/// may be added; none change meaning. The lists serialise element by element
+/// from the runbook, so no copy of them is held.
 #[derive(Serialize)]
 struct ListJson<'a> {
     runbook: String,
     title: &'a str,
-    sections: Vec<SectionJson<'a>>,
-    steps: Vec<StepJson<'a>>,
-    todos: Vec<TodoJson<'a>>,
-    blocks: Vec<BlockJson<'a>>,
+    sections: Each<'a, crate::model::Section, SectionJson<'a>>,
+    steps: Each<'a, Step, StepJson<'a>>,
+    todos: Each<'a, crate::model::Todo, TodoJson<'a>>,
+    blocks: Each<'a, crate::model::Block, BlockJson<'a>>,
     front_matter: &'a crate::model::FrontMatter,
     hash: &'a str,
+}
+
+/// A slice serialised as a sequence of what `view` makes of each element.
+struct Each<'a, T, J> {
+    items: &'a [T],
+    view: fn(&'a T) -> J,
+}
+
+impl<'a, T, J: Serialize> Serialize for Each<'a, T, J> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.items.iter().map(self.view))
+    }
 }
 
 #[derive(Serialize)]
@@ -319,47 +332,54 @@ struct BlockJson<'a> {
 
 /// The pretty-printed JSON document.
 pub fn json(rb: &Runbook) -> String {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail, and every value serialises.
+    let _ = write_json(rb, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes the pretty-printed JSON document and a final newline to `out`.
+pub fn write_json(rb: &Runbook, mut out: impl std::io::Write) -> std::io::Result<()> {
     let list = ListJson {
         runbook: rb.path.to_string_lossy().into_owned(),
         title: &rb.title,
-        sections: rb
-            .sections
-            .iter()
-            .map(|s| SectionJson {
+        sections: Each {
+            items: &rb.sections,
+            view: |s| SectionJson {
                 id: &s.id,
                 title: &s.title,
                 level: s.level,
                 line: s.line,
                 parent: s.parent.as_deref(),
-            })
-            .collect(),
-        steps: rb.steps.iter().map(step_json).collect(),
-        todos: rb
-            .todos
-            .iter()
-            .map(|t| TodoJson {
+            },
+        },
+        steps: Each {
+            items: &rb.steps,
+            view: step_json,
+        },
+        todos: Each {
+            items: &rb.todos,
+            view: |t| TodoJson {
                 section: t.section.as_deref(),
                 line: t.line,
                 text: &t.text,
-            })
-            .collect(),
-        blocks: rb
-            .blocks
-            .iter()
-            .map(|b| BlockJson {
+            },
+        },
+        blocks: Each {
+            items: &rb.blocks,
+            view: |b| BlockJson {
                 line: b.line,
                 info: &b.info,
                 lang: &b.lang,
                 code: &b.code,
                 role: b.role,
-            })
-            .collect(),
+            },
+        },
         front_matter: &rb.front,
         hash: &rb.hash,
     };
-    let mut text = serde_json::to_string_pretty(&list).unwrap_or_default();
-    text.push('\n');
-    text
+    serde_json::to_writer_pretty(&mut out, &list)?;
+    out.write_all(b"\n")
 }
 
 #[derive(Serialize)]

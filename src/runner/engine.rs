@@ -102,7 +102,8 @@ pub(super) fn run(
         record,
         redactor,
         base_env,
-        state_dirty: false,
+        // Written with the first save, then only when a step changes it.
+        state_dirty: true,
         state,
         backgrounds: Vec::new(),
         tracker: Tracker::new(),
@@ -544,7 +545,8 @@ impl Engine<'_> {
                 .map_err(|e| anyhow::anyhow!("cannot mask {}: {e}", log_path.display()))?;
             self.remask_earlier(slot)?;
         }
-        if tried.status == StepStatus::Passed {
+        if tried.status == StepStatus::Passed && tried.state != self.state {
+            // Most steps change nothing: no state.json to rewrite for them.
             self.state = tried.state;
             self.state_dirty = true;
         }

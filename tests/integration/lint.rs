@@ -185,3 +185,27 @@ fn every_warning_of_the_feature_tour() {
         .code(0);
     assert_golden(&fixture("parse-features/lint.txt"), &ran.stdout);
 }
+
+/// Files are linted on every core; the reports still come in path order,
+/// the same on every run.
+#[test]
+fn many_files_are_reported_in_path_order() {
+    let sheet = Sheet::new();
+    let names: Vec<String> = (0..60).map(|i| format!("book/r{i:03}.md")).collect();
+    std::fs::create_dir(sheet.dir().join("book")).unwrap();
+    for (i, name) in names.iter().enumerate() {
+        let text = format!("# R {i}\n\n- **TODO**: step {i}\n");
+        std::fs::write(sheet.dir().join(name), text).unwrap();
+    }
+    let ran = sheet.args(["lint", "book"]).run().code(0);
+    let order: Vec<&str> = ran
+        .stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("--> "))
+        .collect();
+    let want: Vec<String> = names.iter().map(|n| format!("{n}:3:1")).collect();
+    assert_eq!(order, want, "{}", ran.stdout);
+    assert!(ran
+        .stdout
+        .contains("lint: 60 runbooks checked: 0 errors, 60 warnings"));
+}

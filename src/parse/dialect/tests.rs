@@ -245,3 +245,25 @@ fn innovation_engine_variables() {
     );
     assert!(ie_variables("<!-- nothing -->").is_empty());
 }
+
+/// The quick look may say "maybe" too often, never "no" wrongly: every
+/// foreign runbook it passes must still be detected by the full parse.
+#[test]
+fn quick_look_never_misses_a_dialect() {
+    let plain = "# Plain\n\n```bash {#build timeout=5m}\nmake\n```\n\n~~~sh\nls\n~~~\n";
+    assert!(!may_be_foreign(plain));
+    assert_eq!(Dialect::detect(plain, false, false), Dialect::default());
+    let foreign = [
+        "```sh { name=build interactive=false }\nmake\n```\n",
+        "- item\n\n  ~~~bash {\"name\":\"x\"}\n  ls\n  ~~~\n",
+        "> ```azurecli\n> az group list\n> ```\n",
+        "```sh\nls\n```\n<!-- expected_similarity=0.8 -->\n```text\nx\n```\n",
+        "```sh {name=a&#x20;b}\nls\n```\n",
+        "````sh { name=four }\nls\n````\n",
+    ];
+    for body in foreign {
+        assert!(may_be_foreign(body), "{body}");
+        let d = Dialect::detect(body, false, false);
+        assert!(d.runme || d.ie || body.contains('&'), "{body}");
+    }
+}
