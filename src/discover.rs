@@ -53,7 +53,7 @@ pub fn find(paths: &[PathBuf]) -> anyhow::Result<Found> {
     }
     if paths.len() == 1 {
         // One walk never yields a file twice (symlinks are not followed).
-        return Ok(files);
+        return Ok(found);
     }
     let mut seen = BTreeSet::new();
     found
