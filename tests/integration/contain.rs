@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::sheet::{Ran, Sheet};
+use crate::sheet::{eventually, Ran, Sheet};
 
 /// True while process `pid` runs (a zombie has ended: only its parent has not
 /// reaped it yet).
@@ -23,20 +23,6 @@ fn pid_in(dir: &Path, file: &str) -> i32 {
     text.trim()
         .parse()
         .unwrap_or_else(|e| panic!("{file}: {text:?}: {e}"))
-}
-
-/// Waits up to `within` for `done`; false if it never came.
-fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + within;
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() >= until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The processes named by pid files in `dir` that still run.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::sheet::{fixture, Ran, Sheet};
+use crate::sheet::{eventually, fixture, Ran, Sheet};
 
 const SSHD: &str = "/usr/sbin/sshd";
 
@@ -141,19 +141,6 @@ fn mark(test: &str) -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("{test}-{}-{nanos}", std::process::id())
-}
-
-fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + within;
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() >= until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Every process's command line, arguments joined by spaces.
