@@ -1078,10 +1078,12 @@ fn a_steps_shell_dies_with_the_thread_that_started_it() {
 fn the_tracker_stops_and_names_what_a_step_left_behind() {
     let dir = tempfile::tempdir().unwrap();
     let m = marker();
-    // The step waits until the daemon has left its group: one still in it
-    // when the step ends is a straggler.
+    // The step waits until the daemon has left its group (one still in it
+    // when the step ends is a straggler) and has become `sleep`, the name
+    // the sweep reports; under load `sh` may not have exec'd yet.
     let script = format!(
-        "setsid sh -c 'echo $$ > daemon.pid; exec sleep {m}' >/dev/null 2>&1 </dev/null &\nuntil [ -s daemon.pid ]; do sleep 0.01; done"
+        "setsid sh -c 'echo $$ > daemon.pid; exec sleep {m}' >/dev/null 2>&1 </dev/null &\n\
+         until [ -s daemon.pid ] && [ \"$(cat /proc/$(cat daemon.pid)/comm 2>/dev/null)\" = sleep ]; do sleep 0.01; done"
     );
     let (state, base, redactor) = (start_in(dir.path()), base_env(), Redactor::default());
     let tracker = Tracker::new();
