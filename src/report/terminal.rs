@@ -209,7 +209,21 @@ impl Terminal {
             let labels = SectionLabels::for_runbook(&mut self.labels, runbook);
             let title = step_title(&self.palette, labels, runbook, step, i + 1, total);
             self.say(&title);
-            let mut facts = vec![format!("in {}", dry.cwd.display()), dry.program.clone()];
+            let mut facts = Vec::new();
+            match dry.hosts.as_slice() {
+                [] => {}
+                [host] => facts.push(format!("on {host}")),
+                hosts if dry.serial => {
+                    facts.push(format!("on {} (one at a time)", hosts.join(", ")))
+                }
+                hosts => facts.push(format!("on {}", hosts.join(", "))),
+            }
+            facts.push(if dry.cwd.as_os_str().is_empty() {
+                "in the login directory".to_string()
+            } else {
+                format!("in {}", dry.cwd.display())
+            });
+            facts.push(dry.program.clone());
             if dry.why == crate::plan::Why::Setup {
                 facts.push("setup".into());
             }

@@ -265,8 +265,13 @@ pub struct DryStep {
     /// The program that would run it.
     pub program: String,
     /// Its `cwd=` resolved, else the run's first working directory (a `cd` in
-    /// an earlier step is not followed: nothing runs).
+    /// an earlier step is not followed: nothing runs). Empty for a step on a
+    /// host that starts in the login directory.
     pub cwd: PathBuf,
+    /// The hosts it would run on over ssh; empty: here.
+    pub hosts: Vec<String>,
+    /// `serial`: one host after another.
+    pub serial: bool,
     /// What `run` would do short of running it ("skipped", "manual", ...).
     pub note: Option<&'static str>,
     /// The step's text, secrets masked.
@@ -298,16 +303,48 @@ pub fn dry_run(runbook: &Runbook, plan: &Plan, opts: &RunOptions) -> Vec<DryStep
         })
         .map(|(index, why)| {
             let step = &runbook.steps[index];
+            let (hosts, serial) = match remote::place(runbook, step, opts) {
+                remote::Place::Here => (Vec::new(), false),
+                remote::Place::Host(host) => (vec![host], false),
+                remote::Place::Hosts { hosts, serial } => (hosts, serial),
+            };
+            let cwd = match hosts.as_slice() {
+                [] => step::cwd_override(runbook, step, opts).unwrap_or_else(|| first.clone()),
+                // On a host, `cwd=` is a path there, taken as written.
+                [host] => step
+                    .options
+                    .cwd
+                    .as_ref()
+                    .map_or_else(|| remote_state_cwd(plan, host), PathBuf::from),
+                _ => step
+                    .options
+                    .cwd
+                    .as_ref()
+                    .map(PathBuf::from)
+                    .unwrap_or_default(),
+            };
             DryStep {
                 index,
                 why,
                 program: step::program(runbook, step).to_string(),
-                cwd: step::cwd_override(runbook, step, opts).unwrap_or_else(|| first.clone()),
+                cwd,
+                hosts,
+                serial,
                 note: step::dry_note(step, opts),
                 code: redactor.redact(&step.code),
             }
         })
         .collect()
+}
+
+/// Where `--resume` left `host`'s shell; empty: its login directory.
+fn remote_state_cwd(plan: &Plan, host: &str) -> PathBuf {
+    plan.resume
+        .as_ref()
+        .and_then(|r| r.state.as_ref())
+        .and_then(|s| s.remote.get(host))
+        .map(|s| s.cwd.clone())
+        .unwrap_or_default()
 }
 
 /// Counts for a summary line.

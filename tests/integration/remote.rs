@@ -482,3 +482,20 @@ fn killing_runsheet_outright_stops_the_remote_step_too() {
     let clean = eventually(Duration::from_secs(3), || folders_left(&mark).is_empty());
     assert!(clean, "folders left on the host: {:?}", folders_left(&mark));
 }
+
+/// Needs no sshd: a dry run connects to nothing.
+#[test]
+fn a_dry_run_says_on_which_host_and_in_which_folder_each_step_would_run() {
+    let sheet = Sheet::new();
+    let book = sheet.copy_fixture("remote/dry.md");
+    let here = book.parent().unwrap().display().to_string();
+    sheet
+        .args(["run", "--dry-run"])
+        .arg(&book)
+        .run()
+        .code(0)
+        .stdout_has("on db-1 · in the login directory · bash")
+        .stdout_has("on cache-1 · in /srv/cache · bash")
+        .stdout_has("on web-1, web-2 (one at a time) · in the login directory")
+        .stdout_lacks(&format!("in {here}"));
+}
