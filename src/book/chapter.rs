@@ -59,6 +59,16 @@ pub(crate) fn render(
             edits.extend(info_edit(text, span));
         }
     }
+    // MkDocs containers: the marker line becomes a list item titled as MkDocs
+    // titles the box, so the indented content (and the panels in it) render
+    // inside it instead of as code.
+    let body = &text[body_start..];
+    for (range, title) in crate::parse::mkdocs::titles(body) {
+        edits.push(Edit {
+            span: Span::new(body_start + range.start, body_start + range.end),
+            text: format!("- <strong>{}</strong>", super::ansi::escape(&title)),
+        });
+    }
     edits.extend(rewrites.iter().map(|(span, text)| Edit {
         span: *span,
         text: text.clone(),

@@ -19,6 +19,7 @@ mod dialect;
 mod front;
 mod hidden;
 mod links;
+pub(crate) mod mkdocs;
 mod slug;
 mod todo;
 mod walk;
@@ -69,6 +70,7 @@ fn parse_keeping(source: &Source, warnings: bool) -> Parsed {
     let dialect = dialect::Dialect::detect(body, front.runme, front.skip_prompts);
     let mut walker = walk::Walker::new(source, front.front.clone(), front.body_start, dialect);
     walker.keep_warnings = warnings;
+    walker.parse_body = mkdocs::containers(body);
     for p in front.problems.clone() {
         walker.diag(Severity::Error, p);
     }

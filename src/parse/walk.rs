@@ -83,6 +83,9 @@ struct Html {
 
 pub(crate) struct Walker<'a> {
     source: &'a Source,
+    /// The body as the CommonMark parser reads it, when MkDocs containers
+    /// were rewritten for it (same length; see `mkdocs`).
+    pub(crate) parse_body: Option<String>,
     front: FrontMatter,
     base: usize,
     pub(crate) diagnostics: Vec<Diagnostic>,
@@ -144,6 +147,7 @@ impl<'a> Walker<'a> {
             .collect();
         Walker {
             source,
+            parse_body: None,
             front,
             base,
             diagnostics: Vec::new(),
@@ -220,7 +224,9 @@ impl<'a> Walker<'a> {
     }
 
     pub(crate) fn walk(mut self) -> Walked {
-        let body = &self.source.text[self.base..];
+        let rewritten = self.parse_body.take();
+        let source = self.source;
+        let body = rewritten.as_deref().unwrap_or(&source.text[self.base..]);
         for (event, range) in Parser::new_ext(body, options()).into_offset_iter() {
             let range = range.start + self.base..range.end + self.base;
             self.event(event, range);

@@ -388,3 +388,82 @@ fn a_missing_program_is_named_before_anyone_is_asked_for_inputs() {
     assert!(screen.contains("no-such-program-here"), "{screen}");
     assert!(!screen.contains("API_TOKEN"), "{screen}");
 }
+
+#[test]
+fn mkdocs_admonitions_and_the_first_content_tab_are_steps_in_run_check_and_the_book() {
+    let sheet = Sheet::new();
+    let dir = sheet.copy_fixture("dialect-mkdocs");
+    let written = std::fs::read_to_string(dir.join("install.md")).unwrap();
+    let list = Sheet::new()
+        .current_dir(&dir)
+        .args(["list", "--json", "install.md"])
+        .run()
+        .code(0);
+    let json = list.json();
+    let steps: Vec<&str> = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "mkdir -p agent && echo made-folder\n",
+            "echo installing-for-linux\n",
+            "echo agent-ok\n"
+        ]
+    );
+    assert_eq!(json["steps"][1]["line"], 17);
+
+    Sheet::new()
+        .current_dir(&dir)
+        .args(["run", "install.md"])
+        .run()
+        .code(1) // the stale expected output, below
+        .stdout_has("│ made-folder")
+        .stdout_has("│ installing-for-linux")
+        .stdout_lacks("installing-for-macos");
+
+    // The expected output inside the collapsible block is checked, and
+    // updated in place with the block's own indentation.
+    Sheet::new()
+        .current_dir(&dir)
+        .args(["check", "install.md"])
+        .run()
+        .code(1)
+        .stdout_has("install.md:32 output differs");
+    Sheet::new()
+        .current_dir(&dir)
+        .args(["check", "--update", "install.md"])
+        .run()
+        .code(0);
+    let updated = std::fs::read_to_string(dir.join("install.md")).unwrap();
+    assert_eq!(
+        updated,
+        written.replace("    stale\n", "    agent-ok\n"),
+        "only the expected output changes"
+    );
+
+    // The book titles each box and keeps its panels out of code blocks.
+    Sheet::new()
+        .current_dir(&dir)
+        .args(["book", "--src-only", "-o", "bk", "install.md"])
+        .run()
+        .code(0);
+    let chapter = std::fs::read_to_string(dir.join("bk/src/install.md")).unwrap();
+    for title in ["Before you start", "Linux", "macOS", "Check it"] {
+        assert!(
+            chapter.contains(&format!("- <strong>{title}</strong>\n")),
+            "{chapter}"
+        );
+    }
+    assert!(
+        !chapter.contains("!!!") && !chapter.contains("==="),
+        "{chapter}"
+    );
+    assert!(
+        chapter.contains("\n    <div class=\"runsheet-step"),
+        "panels sit inside the box: {chapter}"
+    );
+}
