@@ -264,14 +264,15 @@ fn settle(markers: &mut [Marker], group: &[usize]) {
     }
 }
 
-/// An open fenced code block: its character and length.
-struct Fence {
+/// An open fenced code block: its character and length. A line scanner's
+/// view, for telling markers from text quoted in code.
+pub(crate) struct Fence {
     ch: u8,
     len: usize,
 }
 
 impl Fence {
-    fn opened_by(rest: &str) -> Option<Fence> {
+    pub(crate) fn opened_by(rest: &str) -> Option<Fence> {
         let ch = *rest.as_bytes().first()?;
         if ch != b'`' && ch != b'~' {
             return None;
@@ -281,7 +282,7 @@ impl Fence {
         (len >= 3 && !(ch == b'`' && info.contains('`'))).then_some(Fence { ch, len })
     }
 
-    fn closed_by(&self, text: &str) -> bool {
+    pub(crate) fn closed_by(&self, text: &str) -> bool {
         let rest = text.trim_start_matches(' ');
         let len = rest.bytes().take_while(|&b| b == self.ch).count();
         len >= self.len && rest[len..].trim().is_empty()

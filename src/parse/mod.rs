@@ -21,6 +21,7 @@ mod hidden;
 mod links;
 pub(crate) mod mkdocs;
 mod slug;
+mod tabs;
 mod todo;
 mod walk;
 
@@ -71,6 +72,10 @@ fn parse_keeping(source: &Source, warnings: bool) -> Parsed {
     let mut walker = walk::Walker::new(source, front.front.clone(), front.body_start, dialect);
     walker.keep_warnings = warnings;
     walker.parse_body = mkdocs::containers(body);
+    walker.unshown_tabs = tabs::unshown_items(body)
+        .into_iter()
+        .map(|r| r.start + front.body_start..r.end + front.body_start)
+        .collect();
     for p in front.problems.clone() {
         walker.diag(Severity::Error, p);
     }

@@ -86,6 +86,9 @@ pub(crate) struct Walker<'a> {
     /// The body as the CommonMark parser reads it, when MkDocs containers
     /// were rewritten for it (same length; see `mkdocs`).
     pub(crate) parse_body: Option<String>,
+    /// Docusaurus tab items not shown first (see `tabs`): their code blocks
+    /// are alternatives, never steps.
+    pub(crate) unshown_tabs: Vec<Range<usize>>,
     front: FrontMatter,
     base: usize,
     pub(crate) diagnostics: Vec<Diagnostic>,
@@ -148,6 +151,7 @@ impl<'a> Walker<'a> {
         Walker {
             source,
             parse_body: None,
+            unshown_tabs: Vec::new(),
             front,
             base,
             diagnostics: Vec::new(),
@@ -535,6 +539,17 @@ impl<'a> Walker<'a> {
             );
         }
         let parsed = attrs::parse_info(&info);
+        if super::tabs::is_unshown(&self.unshown_tabs, range.start) {
+            self.blocks.push(Block {
+                line,
+                info: info.clone(),
+                lang: parsed.lang,
+                code: code.text,
+                role: BlockRole::Other,
+                span: range.into(),
+            });
+            return;
+        }
         let runs = self.dialect.runs(&parsed.lang);
         let is_step = !parsed.lang.is_empty()
             && (runs.is_some()

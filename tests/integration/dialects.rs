@@ -467,3 +467,46 @@ fn mkdocs_admonitions_and_the_first_content_tab_are_steps_in_run_check_and_the_b
         "panels sit inside the box: {chapter}"
     );
 }
+
+#[test]
+fn docusaurus_tabs_run_only_the_item_a_reader_sees_first() {
+    let sheet = Sheet::new();
+    let dir = sheet.copy_fixture("dialect-docusaurus");
+    let list = Sheet::new()
+        .current_dir(&dir)
+        .args(["list", "--json", "install.md"])
+        .run()
+        .code(0);
+    let json = list.json();
+    let roles: Vec<(String, String)> = json["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["code"].as_str().unwrap().trim().to_string(),
+                b["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let role = |code: &str| {
+        roles
+            .iter()
+            .find(|(c, _)| c.contains(code))
+            .map(|(_, r)| r.clone())
+    };
+    assert_eq!(role("with-npm").as_deref(), Some("step"), "{roles:?}");
+    assert_eq!(role("with-yarn").as_deref(), Some("other"), "{roles:?}");
+    assert_eq!(role("on-macos").as_deref(), Some("other"), "{roles:?}");
+    assert_eq!(role("echo started-on-linux").as_deref(), Some("step"));
+    Sheet::new()
+        .current_dir(&dir)
+        .args(["run", "install.md"])
+        .run()
+        .code(0)
+        .stdout_has("2 steps")
+        .stdout_has("│ installed-with-npm")
+        .stdout_has("│ started-on-linux")
+        .stdout_lacks("installed-with-yarn")
+        .stdout_lacks("started-on-macos");
+}

@@ -1,0 +1,212 @@
+//! Docusaurus content tabs. `<Tabs>` holding `<TabItem>`s offers
+//! alternatives (npm, Yarn or pnpm; Linux or macOS), and a reader follows
+//! one: the item shown first. Running every item would install a package
+//! three times or run a macOS command on Linux, so only the code blocks of
+//! that item are steps; the others are listed as blocks and never run.
+//!
+//! The item shown first is the one marked `default`, else the one whose
+//! `value` is the `<Tabs defaultValue=…>`, else the first.
+
+use std::ops::Range;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// Byte ranges of `body` inside a tab item that is not shown first, sorted
+/// and disjoint.
+pub(crate) fn unshown_items(body: &str) -> Vec<Range<usize>> {
+    if memchr::memmem::find(body.as_bytes(), b"<TabItem").is_none() {
+        return Vec::new();
+    }
+    static TAG: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"<(/?)(Tabs|TabItem)\b([^>]*)>").expect("a valid pattern"));
+    let mut groups: Vec<Group> = Vec::new();
+    let mut unshown = Vec::new();
+    let mut fence: Option<super::mkdocs::Fence> = None;
+    let mut start = 0;
+    for line in body.split_inclusive('\n') {
+        let at = start;
+        start += line.len();
+        let text = line.trim_end_matches(['\n', '\r']);
+        let rest = text.trim_start_matches(' ');
+        if let Some(f) = &fence {
+            if f.closed_by(text) {
+                fence = None;
+            }
+            continue;
+        }
+        if let Some(f) = super::mkdocs::Fence::opened_by(rest) {
+            fence = Some(f);
+            continue;
+        }
+        for tag in TAG.captures_iter(text) {
+            let whole = tag.get(0).map_or(0..0, |m| at + m.start()..at + m.end());
+            let closing = !tag[1].is_empty();
+            let attrs = &tag[3];
+            match (&tag[2], closing) {
+                ("Tabs", false) if !attrs.trim_end().ends_with('/') => groups.push(Group {
+                    default_value: attr(attrs, "defaultValue"),
+                    items: Vec::new(),
+                }),
+                ("Tabs", true) => {
+                    if let Some(group) = groups.pop() {
+                        unshown.extend(group.unshown());
+                    }
+                }
+                ("TabItem", false) if !attrs.trim_end().ends_with('/') => {
+                    if let Some(group) = groups.last_mut() {
+                        group.items.push(Item {
+                            span: whole.end..body.len(),
+                            value: attr(attrs, "value"),
+                            default: flag(attrs, "default"),
+                        });
+                    }
+                }
+                ("TabItem", true) => {
+                    if let Some(item) = groups.last_mut().and_then(|g| g.items.last_mut()) {
+                        item.span.end = whole.start;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    // A `<Tabs>` never closed still offers alternatives.
+    for group in groups {
+        unshown.extend(group.unshown());
+    }
+    merged(unshown)
+}
+
+/// Sorted, with overlapping ranges joined: [`is_unshown`] can then search.
+fn merged(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    ranges.sort_by_key(|r| r.start);
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// Whether `offset` lies in one of `unshown` (as [`unshown_items`] returns
+/// them): a binary search, so a page of many tabs stays linear.
+pub(crate) fn is_unshown(unshown: &[Range<usize>], offset: usize) -> bool {
+    let after = unshown.partition_point(|r| r.start <= offset);
+    after > 0 && unshown[after - 1].contains(&offset)
+}
+
+struct Group {
+    default_value: Option<String>,
+    items: Vec<Item>,
+}
+
+struct Item {
+    span: Range<usize>,
+    value: Option<String>,
+    default: bool,
+}
+
+impl Group {
+    fn unshown(self) -> impl Iterator<Item = Range<usize>> {
+        let shown = self
+            .items
+            .iter()
+            .position(|i| i.default)
+            .or_else(|| {
+                let want = self.default_value.as_deref()?;
+                self.items
+                    .iter()
+                    .position(|i| i.value.as_deref() == Some(want))
+            })
+            .unwrap_or(0);
+        self.items
+            .into_iter()
+            .enumerate()
+            .filter(move |(i, _)| *i != shown)
+            .map(|(_, item)| item.span)
+    }
+}
+
+/// A JSX attribute's string value: `name="x"`, `name='x'` or `name={"x"}`.
+fn attr(attrs: &str, name: &str) -> Option<String> {
+    static ATTR: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r#"([A-Za-z_][\w-]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|\{\s*["'`]([^"'`]*)["'`]\s*\})"#,
+        )
+        .expect("a valid pattern")
+    });
+    ATTR.captures_iter(attrs)
+        .find(|c| &c[1] == name)
+        .and_then(|c| c.get(2).or(c.get(3)).or(c.get(4)))
+        .map(|m| m.as_str().to_string())
+}
+
+/// A JSX boolean attribute written bare (`default`) or as `={true}`.
+fn flag(attrs: &str, name: &str) -> bool {
+    attrs.split_whitespace().any(|word| {
+        word == name
+            || word
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.replace(' ', "") == "={true}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NPM: &str = "<Tabs>\n  <TabItem value=\"npm\" label=\"npm\">\n\n```bash\nnpm i x\n```\n\n  </TabItem>\n  <TabItem value=\"yarn\" label=\"Yarn\">\n\n```bash\nyarn add x\n```\n\n  </TabItem>\n</Tabs>\n";
+
+    fn unshown_text(body: &str) -> Vec<&str> {
+        unshown_items(body)
+            .into_iter()
+            .map(|r| body[r].trim())
+            .collect()
+    }
+
+    #[test]
+    fn only_the_first_item_is_shown_by_default() {
+        assert_eq!(unshown_text(NPM), ["```bash\nyarn add x\n```"]);
+    }
+
+    #[test]
+    fn default_and_default_value_choose_the_item_shown() {
+        let marked = NPM.replace("label=\"Yarn\"", "label=\"Yarn\" default");
+        assert_eq!(unshown_text(&marked), ["```bash\nnpm i x\n```"]);
+        let valued = NPM.replace("<Tabs>", "<Tabs groupId=\"pm\" defaultValue=\"yarn\">");
+        assert_eq!(unshown_text(&valued), ["```bash\nnpm i x\n```"]);
+    }
+
+    #[test]
+    fn tags_inside_code_and_pages_without_tabs_hide_nothing() {
+        assert!(unshown_items("# x\n\n```bash\nnpm i x\n```\n").is_empty());
+        let quoted = format!("```mdx\n{NPM}```\n");
+        assert!(unshown_items(&quoted).is_empty());
+    }
+
+    #[test]
+    fn offsets_are_found_in_joined_ranges() {
+        let unshown = merged(vec![10..20, 0..5, 15..30, 40..41]);
+        assert_eq!(unshown, [0..5, 10..30, 40..41]);
+        let inside: Vec<usize> = (0..45).filter(|&o| is_unshown(&unshown, o)).collect();
+        let expect: Vec<usize> = (0..5).chain(10..30).chain(40..41).collect();
+        assert_eq!(inside, expect);
+    }
+
+    #[test]
+    fn nested_tabs_choose_within_their_own_group() {
+        let inner = NPM
+            .replace("npm i x", "inner-first")
+            .replace("yarn add x", "inner-second");
+        let body = format!(
+            "<Tabs>\n<TabItem value=\"a\">\n\n{inner}\n</TabItem>\n<TabItem value=\"b\">\n\n```sh\nouter-second\n```\n\n</TabItem>\n</Tabs>\n"
+        );
+        let hidden = unshown_text(&body);
+        assert_eq!(hidden.len(), 2, "{hidden:?}");
+        assert!(hidden[0].contains("inner-second") && !hidden[0].contains("inner-first"));
+        assert!(hidden[1].contains("outer-second"));
+    }
+}
