@@ -85,6 +85,9 @@ pub(crate) fn parse_info(info: &str) -> Info {
         lang: info[..lang_end].to_string(),
         ..Info::default()
     };
+    if out.lang.is_empty() {
+        out.lang = braced_lang(info).unwrap_or_default().to_string();
+    }
     let mut at = lang_end;
     while let Some(open) = next_open(info, at) {
         match find_close(info, open + 1) {
@@ -99,6 +102,26 @@ pub(crate) fn parse_info(info: &str) -> Info {
         }
     }
     out
+}
+
+/// The language of an info string that starts with braces, as two other
+/// tools write it: Quarto's and knitr's executable chunks (`{bash}`,
+/// `{bash, echo=FALSE}`) and MyST's directives (`{code-block} bash`). Only
+/// languages runsheet can run count, so `{#id}` or `{r setup}` name none.
+fn braced_lang(info: &str) -> Option<&str> {
+    let rest = info.strip_prefix('{')?;
+    let close = rest.find('}')?;
+    let inside = rest[..close].trim();
+    let word = match inside {
+        "code-block" | "code" | "sourcecode" | "code-cell" => {
+            rest[close + 1..].split_whitespace().next()?
+        }
+        _ => inside
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .next()?,
+    };
+    let runnable = super::walk::is_shell_lang(word) || super::walk::interpreter(word).is_some();
+    runnable.then_some(word)
 }
 
 /// The next `{` at or after `from` that is not inside a double-quoted word

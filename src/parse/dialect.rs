@@ -100,10 +100,17 @@ impl Dialect {
             return runme_lang(lang);
         }
         // Innovation Engine runs no other language.
-        if !self.ie && super::walk::SHELL_LANGS.contains(&lang) {
+        if !self.ie && super::walk::is_shell_lang(lang) {
             return Some(Runs::Shell(None));
         }
         None
+    }
+
+    /// Whether a `bash` block whose first line has a `$ ` prompt is a
+    /// transcript. Runme strips the prompts and runs the lines as a script
+    /// (see `script`); Innovation Engine runs the block as written.
+    pub(crate) fn prompts_make_transcripts(&self) -> bool {
+        !self.runme && !self.ie
     }
 
     /// Whether a plain `output` block after a step checks it. Innovation

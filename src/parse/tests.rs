@@ -787,3 +787,73 @@ fn a_step_without_hosts_keeps_its_hash() {
     let json = serde_json::to_string(&p.runbook.steps[0].options).unwrap();
     assert!(!json.contains("host") && !json.contains("serial"), "{json}");
 }
+
+#[test]
+fn transcripts_under_other_highlighters_names_are_console_steps() {
+    for lang in [
+        "shell-session",
+        "sh-session",
+        "ShellSession",
+        "bash-session",
+    ] {
+        let p = parse_text(&format!("```{lang}\n$ echo hi\nhi\n```\n"));
+        let StepKind::Console { commands, .. } = &p.runbook.steps[0].kind else {
+            panic!("{lang}: not a transcript");
+        };
+        assert_eq!(commands[0].expected.as_deref(), Some("hi\n"), "{lang}");
+    }
+}
+
+#[test]
+fn a_bash_block_with_prompts_is_a_transcript_and_other_bash_is_not() {
+    let p = parse_text("```bash\n$ npm install\n$ npm test\nok\n```\n");
+    let StepKind::Console { commands, .. } = &p.runbook.steps[0].kind else {
+        panic!("not a transcript");
+    };
+    let cmds: Vec<&str> = commands.iter().map(|c| c.command.as_str()).collect();
+    assert_eq!(cmds, ["npm install", "npm test"]);
+    assert_eq!(commands[0].expected, None, "no lines after it: unchecked");
+    assert_eq!(commands[1].expected.as_deref(), Some("ok\n"));
+    for script in ["$HOME/bin/tool\n", "echo $ 1\n", "\n  ${CMD} run\n"] {
+        let p = parse_text(&format!("```bash\n{script}```\n"));
+        assert!(
+            matches!(p.runbook.steps[0].kind, StepKind::Shell { .. }),
+            "{script:?}"
+        );
+    }
+}
+
+#[test]
+fn braced_languages_of_quarto_knitr_and_myst_are_read() {
+    for (info, lang) in [
+        ("{bash}", "bash"),
+        ("{bash, echo=FALSE}", "bash"),
+        ("{code-block} bash", "bash"),
+        ("{code-cell} python", "python"),
+    ] {
+        let p = parse_text(&format!("```{info}\necho x\n```\n"));
+        assert_eq!(p.runbook.blocks[0].lang, lang, "{info}");
+        assert_eq!(p.runbook.blocks[0].info, info);
+        assert!(p.diagnostics.is_empty(), "{info}: {:?}", p.diagnostics);
+    }
+    let steps = |info: &str| {
+        parse_text(&format!("```{info}\necho x\n```\n"))
+            .runbook
+            .steps
+            .len()
+    };
+    assert_eq!(steps("{bash}"), 1);
+    assert_eq!(steps("{code-block} bash"), 1);
+    // Languages runsheet does not run name nothing; runsheet's own groups
+    // are not languages.
+    for info in [
+        "{r setup, echo=FALSE}",
+        "{#build}",
+        "{.numberLines}",
+        "{code-block} yaml",
+    ] {
+        let p = parse_text(&format!("```{info}\nx\n```\n"));
+        assert!(p.runbook.steps.is_empty(), "{info}");
+        assert_ne!(p.runbook.blocks[0].lang, "bash", "{info}");
+    }
+}

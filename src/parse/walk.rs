@@ -27,6 +27,33 @@ use super::UnfencedCommand;
 /// Languages whose blocks are steps without `run`.
 pub(crate) const SHELL_LANGS: &[&str] = &["sh", "bash", "shell", "zsh", "console"];
 
+/// A shell transcript with `$ ` prompts: `console`, and the names other
+/// highlighters give it (Prism's `shell-session`, GitHub's `ShellSession`).
+pub(crate) fn is_transcript(lang: &str) -> bool {
+    lang == "console"
+        || [
+            "shell-session",
+            "sh-session",
+            "shellsession",
+            "bash-session",
+        ]
+        .iter()
+        .any(|alias| lang.eq_ignore_ascii_case(alias))
+}
+
+/// A language whose blocks the shell runs.
+pub(crate) fn is_shell_lang(lang: &str) -> bool {
+    SHELL_LANGS.contains(&lang) || is_transcript(lang)
+}
+
+/// A shell block written as a transcript: its first line starts with a `$ `
+/// prompt, which no shell script does (`$` alone is no command).
+fn prompted(code: &str) -> bool {
+    code.lines()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.trim_start() == "$" || l.trim_start().starts_with("$ "))
+}
+
 pub(crate) fn options() -> Options {
     Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
@@ -823,10 +850,10 @@ impl<'a> Walker<'a> {
             Some(Some(program)) => StepKind::Interpreter {
                 program: program.clone(),
             },
-            Some(None) if SHELL_LANGS.contains(&lang) && lang != "console" => StepKind::Shell {
+            Some(None) if is_shell_lang(lang) && !is_transcript(lang) => StepKind::Shell {
                 program: shell_for(lang),
             },
-            Some(None) if lang != "console" => match interpreter(lang) {
+            Some(None) if !is_transcript(lang) => match interpreter(lang) {
                 Some(program) => StepKind::Interpreter {
                     program: program.into(),
                 },
@@ -857,7 +884,13 @@ impl<'a> Walker<'a> {
                     StepKind::Interpreter { program }
                 }
             }
-            _ if lang == "console" => {
+            // `$ ` prompts in a `bash` block are a transcript too: the author
+            // shows the commands, and `$` would fail as a command.
+            _ if is_transcript(lang)
+                || (SHELL_LANGS.contains(&lang)
+                    && self.dialect.prompts_make_transcripts()
+                    && prompted(code)) =>
+            {
                 let (commands, problems) = parse_console(code, line + 1, self.source);
                 if commands.is_empty() {
                     // No `$ ` prompt anywhere: docs sites write plain commands
@@ -974,7 +1007,7 @@ fn in_section(section: Option<&str>) -> String {
 }
 
 /// The interpreter for a language named in a block run with a bare `run`.
-fn interpreter(lang: &str) -> Option<&'static str> {
+pub(crate) fn interpreter(lang: &str) -> Option<&'static str> {
     Some(match lang {
         "python" | "python3" | "py" => "python3",
         "node" | "js" | "javascript" => "node",
