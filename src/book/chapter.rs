@@ -51,12 +51,12 @@ pub(crate) fn render(
     let fences = runbook
         .blocks
         .iter()
-        .map(|b| b.span)
-        .chain(runbook.steps.iter().map(|s| s.span));
+        .map(|b| (b.span, b.lang.as_str()))
+        .chain(runbook.steps.iter().map(|s| (s.span, s.lang.as_str())));
     let mut seen = std::collections::HashSet::new();
-    for span in fences {
+    for (span, lang) in fences {
         if seen.insert(span.start) {
-            edits.extend(info_edit(text, span));
+            edits.extend(info_edit(text, span, lang));
         }
     }
     // MkDocs containers: the marker line becomes a list item titled as MkDocs
@@ -190,8 +190,9 @@ fn front_matter_end(text: &str, runbook: &Runbook) -> Option<usize> {
 }
 
 /// Rewrites a fence's info string to the words outside `{...}`: mdBook would
-/// turn each attribute into a CSS class.
-fn info_edit(text: &str, span: Span) -> Option<Edit> {
+/// turn each attribute into a CSS class. A language written inside braces
+/// (Quarto's `{bash}`) is kept, for the highlighting.
+fn info_edit(text: &str, span: Span, lang: &str) -> Option<Edit> {
     let block = text.get(span.range())?;
     let line = &block[..block.find('\n').unwrap_or(block.len())];
     let indent = line.len() - line.trim_start().len();
@@ -205,9 +206,13 @@ fn info_edit(text: &str, span: Span) -> Option<Edit> {
         return None;
     }
     let start = span.start + indent + run;
+    let mut words = strip_braces(info);
+    if !lang.is_empty() && words.split_whitespace().next() != Some(lang) {
+        words = format!("{lang} {words}").trim_end().to_string();
+    }
     Some(Edit {
         span: Span::new(start, start + info.len()),
-        text: strip_braces(info),
+        text: words,
     })
 }
 
@@ -337,8 +342,24 @@ mod tests {
         assert_eq!(strip_braces("output {match=contains}"), "output");
         assert_eq!(strip_braces("python{run}"), "python");
         let text = "- ```bash {#x}\n  echo\n  ```\n";
-        let e = info_edit(text, Span::new(2, text.len())).expect("edit");
+        let e = info_edit(text, Span::new(2, text.len()), "bash").expect("edit");
         assert_eq!(&text[e.span.range()], "bash {#x}");
+        assert_eq!(e.text, "bash");
+    }
+
+    #[test]
+    fn a_language_written_in_braces_stays_for_highlighting() {
+        let text = "```{bash, echo=FALSE}
+echo
+```
+";
+        let e = info_edit(text, Span::new(0, text.len()), "bash").expect("edit");
+        assert_eq!(e.text, "bash");
+        let text = "```{code-block} bash
+echo
+```
+";
+        let e = info_edit(text, Span::new(0, text.len()), "bash").expect("edit");
         assert_eq!(e.text, "bash");
     }
 
