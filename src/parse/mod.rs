@@ -20,6 +20,7 @@ mod front;
 mod hidden;
 mod links;
 pub(crate) mod mkdocs;
+mod placeholder;
 mod slug;
 mod tabs;
 mod todo;

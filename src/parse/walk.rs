@@ -442,6 +442,40 @@ impl<'a> Walker<'a> {
         });
     }
 
+    /// Warns of each `<placeholder>` the shell would read as redirections.
+    fn placeholders(&mut self, code: &str, kind: &StepKind, fence_line: usize) {
+        let transcript = match kind {
+            StepKind::Shell { .. } => false,
+            StepKind::Console { .. } => true,
+            StepKind::Interpreter { .. } => return,
+        };
+        let lines: Vec<&str> = code.lines().collect();
+        for p in super::placeholder::find(code, transcript) {
+            let n = fence_line + 1 + p.line;
+            let (start, end) = (self.source.line_start(n), self.source.line_end(n));
+            let file_line = self.source.text[start..end].trim_end_matches('\r');
+            // The code line is the file's line less its container prefix.
+            let Some(prefix) = file_line.len().checked_sub(lines[p.line].len()) else {
+                continue;
+            };
+            let word = &lines[p.line][p.range.clone()];
+            self.warn(
+                start + prefix + p.range.start..start + prefix + p.range.end,
+                "placeholder",
+                format!(
+                    "`{word}` looks like a placeholder: the shell reads `<` and `>` as \
+                     redirections, so this step fails or touches a file named `{}`",
+                    &word[1..word.len() - 1]
+                ),
+                Some(
+                    "put the value in, or a variable: `$NAME`, with `export NAME=\"\"` \
+                     above it to ask whoever runs the step"
+                        .into(),
+                ),
+            );
+        }
+    }
+
     fn unfenced_command(&mut self, range: Range<usize>, command: String) {
         let range = trim_newline(&self.source.text, range);
         let line = self.source.line(range.start);
@@ -734,6 +768,7 @@ impl<'a> Walker<'a> {
         }
         let lang = parsed.lang.as_str();
         let kind = self.step_kind(code, parsed, &sa, runs, line, shift);
+        self.placeholders(code, &kind, line);
         let section = self.current_section();
         let n = self
             .step_counts

@@ -209,3 +209,26 @@ fn many_files_are_reported_in_path_order() {
         .stdout
         .contains("lint: 60 runbooks checked: 0 errors, 60 warnings"));
 }
+
+#[test]
+fn placeholders_the_shell_would_read_as_redirections_are_pointed_at() {
+    let sheet = Sheet::new();
+    sheet.copy_fixture("placeholders/logs.md");
+    let ran = sheet.args(["lint", "logs.md"]).run().code(0);
+    let out = &ran.stdout;
+    for (word, at) in [
+        ("<namespace>", "logs.md:6:14"),
+        ("<pod-name>", "logs.md:6:31"),
+        ("<host>", "logs.md:13:44"),
+    ] {
+        assert!(
+            out.contains(&format!(
+                "`{word}` looks like a placeholder: the shell reads `<` and `>` as redirections"
+            )),
+            "{out}"
+        );
+        assert!(out.contains(at), "{at}: {out}");
+    }
+    assert_eq!(out.matches("warning[placeholder]").count(), 3, "{out}");
+    assert!(out.contains("3 warnings"), "{out}");
+}
