@@ -22,53 +22,39 @@ pub(crate) fn unshown_items(body: &str) -> Vec<Range<usize>> {
         LazyLock::new(|| Regex::new(r"<(/?)(Tabs|TabItem)\b([^>]*)>").expect("a valid pattern"));
     let mut groups: Vec<Group> = Vec::new();
     let mut unshown = Vec::new();
-    let mut fence: Option<super::mkdocs::Fence> = None;
-    let mut start = 0;
-    for line in body.split_inclusive('\n') {
-        let at = start;
-        start += line.len();
-        let text = line.trim_end_matches(['\n', '\r']);
-        let rest = text.trim_start_matches(' ');
-        if let Some(f) = &fence {
-            if f.closed_by(text) {
-                fence = None;
+    // A tag may span lines (`<TabItem\n  value="npm">`): the tags are
+    // searched in the whole text with fenced code blanked out.
+    let text = outside_fences(body);
+    for tag in TAG.captures_iter(&text) {
+        let whole = tag.get(0).map_or(0..0, |m| m.range());
+        let closing = !tag[1].is_empty();
+        let attrs = &tag[3];
+        let self_closing = attrs.trim_end().ends_with('/');
+        match (&tag[2], closing) {
+            ("Tabs", false) if !self_closing => groups.push(Group {
+                default_value: attr(attrs, "defaultValue"),
+                items: Vec::new(),
+            }),
+            ("Tabs", true) => {
+                if let Some(group) = groups.pop() {
+                    unshown.extend(group.unshown());
+                }
             }
-            continue;
-        }
-        if let Some(f) = super::mkdocs::Fence::opened_by(rest) {
-            fence = Some(f);
-            continue;
-        }
-        for tag in TAG.captures_iter(text) {
-            let whole = tag.get(0).map_or(0..0, |m| at + m.start()..at + m.end());
-            let closing = !tag[1].is_empty();
-            let attrs = &tag[3];
-            match (&tag[2], closing) {
-                ("Tabs", false) if !attrs.trim_end().ends_with('/') => groups.push(Group {
-                    default_value: attr(attrs, "defaultValue"),
-                    items: Vec::new(),
-                }),
-                ("Tabs", true) => {
-                    if let Some(group) = groups.pop() {
-                        unshown.extend(group.unshown());
-                    }
+            ("TabItem", false) if !self_closing => {
+                if let Some(group) = groups.last_mut() {
+                    group.items.push(Item {
+                        span: whole.end..body.len(),
+                        value: attr(attrs, "value"),
+                        default: flag(attrs, "default"),
+                    });
                 }
-                ("TabItem", false) if !attrs.trim_end().ends_with('/') => {
-                    if let Some(group) = groups.last_mut() {
-                        group.items.push(Item {
-                            span: whole.end..body.len(),
-                            value: attr(attrs, "value"),
-                            default: flag(attrs, "default"),
-                        });
-                    }
-                }
-                ("TabItem", true) => {
-                    if let Some(item) = groups.last_mut().and_then(|g| g.items.last_mut()) {
-                        item.span.end = whole.start;
-                    }
-                }
-                _ => {}
             }
+            ("TabItem", true) => {
+                if let Some(item) = groups.last_mut().and_then(|g| g.items.last_mut()) {
+                    item.span.end = whole.start;
+                }
+            }
+            _ => {}
         }
     }
     // A `<Tabs>` never closed still offers alternatives.
@@ -96,6 +82,35 @@ fn merged(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
 pub(crate) fn is_unshown(unshown: &[Range<usize>], offset: usize) -> bool {
     let after = unshown.partition_point(|r| r.start <= offset);
     after > 0 && unshown[after - 1].contains(&offset)
+}
+
+/// `body` with every fenced code block's lines (fences included) turned to
+/// spaces: same offsets, and no tag quoted in code is seen.
+fn outside_fences(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut fence: Option<super::mkdocs::Fence> = None;
+    for line in body.split_inclusive('\n') {
+        let text = line.trim_end_matches(['\n', '\r']);
+        let in_code = match &fence {
+            Some(f) => {
+                if f.closed_by(text) {
+                    fence = None;
+                }
+                true
+            }
+            None => {
+                fence = super::mkdocs::Fence::opened_by(text.trim_start_matches(' '));
+                fence.is_some()
+            }
+        };
+        if in_code {
+            // Byte for byte, so offsets stay those of `body`.
+            out.extend(line.bytes().map(|b| if b == b'\n' { '\n' } else { ' ' }));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 struct Group {
@@ -185,6 +200,16 @@ mod tests {
         assert!(unshown_items("# x\n\n```bash\nnpm i x\n```\n").is_empty());
         let quoted = format!("```mdx\n{NPM}```\n");
         assert!(unshown_items(&quoted).is_empty());
+    }
+
+    #[test]
+    fn a_tag_written_over_several_lines_counts() {
+        // Multi-byte text in code keeps the offsets right.
+        let body = NPM.replace("npm i x", "npm i x # ünïcode ✓").replace(
+            "<TabItem value=\"yarn\"",
+            "<TabItem\n    value=\"yarn\"\n   ",
+        );
+        assert_eq!(unshown_text(&body), ["```bash\nyarn add x\n```"]);
     }
 
     #[test]
