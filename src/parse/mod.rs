@@ -20,7 +20,7 @@ mod front;
 mod hidden;
 mod links;
 pub(crate) mod mkdocs;
-mod placeholder;
+pub(crate) mod placeholder;
 mod slug;
 mod tabs;
 mod todo;

@@ -45,6 +45,21 @@ pub(crate) fn find(code: &str, transcript: bool) -> Vec<Placeholder> {
     found
 }
 
+/// The placeholders of a step: each one's file line and text, to name when
+/// the step fails (`run` shows no lint warnings).
+pub(crate) fn in_step(step: &crate::model::Step) -> Vec<(usize, String)> {
+    let transcript = match step.kind {
+        crate::model::StepKind::Shell { .. } => false,
+        crate::model::StepKind::Console { .. } => true,
+        crate::model::StepKind::Interpreter { .. } => return Vec::new(),
+    };
+    let lines: Vec<&str> = step.code.lines().collect();
+    find(&step.code, transcript)
+        .into_iter()
+        .map(|p| (step.line + 1 + p.line, lines[p.line][p.range].to_string()))
+        .collect()
+}
+
 /// `<<EOF`, `<<-'EOF'`, `<< "EOF"` on a line: the word that ends the body and
 /// whether tabs before it are allowed.
 fn heredoc_start(line: &str) -> Option<(String, bool)> {

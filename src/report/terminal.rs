@@ -591,6 +591,18 @@ impl Reporter for Terminal {
             let line = format!("  {} {at}", self.palette.error("failed at"));
             self.say(&line);
         }
+        if r.status == StepStatus::Failed {
+            // A syntax error fires no ERR trap: say what most likely caused it.
+            for (n, word) in crate::parse::placeholder::in_step(e.step) {
+                let line = format!(
+                    "  {} {}:{n}: `{word}` looks like a placeholder to fill in; \
+                     the shell read `<` and `>` as redirections",
+                    self.palette.warning("hint:"),
+                    e.runbook.path.display()
+                );
+                self.say(&line);
+            }
+        }
         let checks = r.checks.clone();
         self.check_lines(&checks);
     }

@@ -674,3 +674,18 @@ fn a_manual_step_with_no_one_to_answer_says_why_it_failed() {
         .stdout_has("no answer: standard input is closed")
         .stdout_has("manual step not done");
 }
+
+#[test]
+fn a_step_that_fails_on_a_placeholder_says_so() {
+    let sheet = Sheet::new();
+    sheet.copy_fixture("placeholders/greet.md");
+    sheet
+        .args(["run", "greet.md"])
+        .run()
+        .code(1)
+        .stdout_has("syntax error")
+        .stdout_has(
+            "hint: greet.md:6: `<your-name>` looks like a placeholder to fill in; \
+             the shell read `<` and `>` as redirections",
+        );
+}
