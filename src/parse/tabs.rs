@@ -1,11 +1,14 @@
-//! Docusaurus content tabs. `<Tabs>` holding `<TabItem>`s offers
-//! alternatives (npm, Yarn or pnpm; Linux or macOS), and a reader follows
-//! one: the item shown first. Running every item would install a package
-//! three times or run a macOS command on Linux, so only the code blocks of
-//! that item are steps; the others are listed as blocks and never run.
+//! Content tabs and code groups. Docs sites offer alternatives (npm, Yarn or
+//! pnpm; Linux or macOS), and a reader follows one: the one shown first.
+//! Running every one would install a package three times or run a macOS
+//! command on Linux, so only the code blocks of that one are steps; the
+//! others are listed as blocks and never run.
 //!
-//! The item shown first is the one marked `default`, else the one whose
-//! `value` is the `<Tabs defaultValue=…>`, else the first.
+//! - Docusaurus and Starlight `<Tabs>` holding `<TabItem>`s, Nextra's
+//!   `<Tabs.Tab>`s: the item marked `default`, else the one whose `value` is
+//!   the `<Tabs defaultValue=…>`, else the first.
+//! - Mintlify's `<CodeGroup>` and VitePress's `::: code-group`: each code
+//!   block in one is an alternative; the first is shown.
 
 use std::ops::Range;
 use std::sync::LazyLock;
@@ -15,17 +18,33 @@ use regex::Regex;
 /// Byte ranges of `body` inside a tab item that is not shown first, sorted
 /// and disjoint.
 pub(crate) fn unshown_items(body: &str) -> Vec<Range<usize>> {
-    if memchr::memmem::find(body.as_bytes(), b"<TabItem").is_none() {
+    let has = |needle: &[u8]| memchr::memmem::find(body.as_bytes(), needle).is_some();
+    if !has(b"<Tab") && !has(b"<CodeGroup") && !has(b"code-group") {
         return Vec::new();
     }
-    static TAG: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"<(/?)(Tabs|TabItem)\b([^>]*)>").expect("a valid pattern"));
+    // Tags may span lines (`<TabItem\n  value="npm">`): they are searched in
+    // the whole text, with fenced code blanked out.
+    let (text, fences) = outside_fences(body);
+    let mut unshown = tab_items(&text, body.len());
+    // Groups inside groups (or never closed) are read as one: each fence
+    // is then hidden once at most.
+    for group in merged(code_groups(&text)) {
+        // Fences are in order: a search, so many groups stay linear.
+        let first = fences.partition_point(|f| f.start < group.start);
+        let end = fences.partition_point(|f| f.start < group.end);
+        unshown.extend(fences[first..end.max(first)].iter().skip(1).cloned());
+    }
+    merged(unshown)
+}
+
+/// The items of `<Tabs>` not shown first.
+fn tab_items(text: &str, len: usize) -> Vec<Range<usize>> {
+    static TAG: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"<(/?)(Tabs\.Tab|TabItem|Tabs)\b([^>]*)>").expect("a valid pattern")
+    });
     let mut groups: Vec<Group> = Vec::new();
     let mut unshown = Vec::new();
-    // A tag may span lines (`<TabItem\n  value="npm">`): the tags are
-    // searched in the whole text with fenced code blanked out.
-    let text = outside_fences(body);
-    for tag in TAG.captures_iter(&text) {
+    for tag in TAG.captures_iter(text) {
         let whole = tag.get(0).map_or(0..0, |m| m.range());
         let closing = !tag[1].is_empty();
         let attrs = &tag[3];
@@ -40,16 +59,16 @@ pub(crate) fn unshown_items(body: &str) -> Vec<Range<usize>> {
                     unshown.extend(group.unshown());
                 }
             }
-            ("TabItem", false) if !self_closing => {
+            (_, false) if !self_closing => {
                 if let Some(group) = groups.last_mut() {
                     group.items.push(Item {
-                        span: whole.end..body.len(),
+                        span: whole.end..len,
                         value: attr(attrs, "value"),
                         default: flag(attrs, "default"),
                     });
                 }
             }
-            ("TabItem", true) => {
+            (_, true) => {
                 if let Some(item) = groups.last_mut().and_then(|g| g.items.last_mut()) {
                     item.span.end = whole.start;
                 }
@@ -61,7 +80,54 @@ pub(crate) fn unshown_items(body: &str) -> Vec<Range<usize>> {
     for group in groups {
         unshown.extend(group.unshown());
     }
-    merged(unshown)
+    unshown
+}
+
+/// The spans of `<CodeGroup>…</CodeGroup>` and of `::: code-group` up to
+/// the `:::` that closes it (other `:::` containers nest inside).
+fn code_groups(text: &str) -> Vec<Range<usize>> {
+    let mut groups = Vec::new();
+    let mut open_tag: Vec<usize> = Vec::new();
+    // Open `:::` containers: where each starts, and whether it is a group.
+    let mut colons: Vec<(usize, bool)> = Vec::new();
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let start = at;
+        at += line.len();
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix(":::") {
+            match rest.trim() {
+                "" => {
+                    if let Some((from, true)) = colons.pop() {
+                        groups.push(from..start);
+                    }
+                }
+                name => colons.push((start, name == "code-group")),
+            }
+        }
+        let mut rest = line;
+        let mut offset = start;
+        while let Some(i) = rest.find("CodeGroup") {
+            let before = &rest[..i];
+            if before.ends_with("</") {
+                if let Some(from) = open_tag.pop() {
+                    groups.push(from..offset + i);
+                }
+            } else if before.ends_with('<') {
+                open_tag.push(offset + i);
+            }
+            offset += i + "CodeGroup".len();
+            rest = &rest[i + "CodeGroup".len()..];
+        }
+    }
+    groups.extend(open_tag.into_iter().map(|from| from..text.len()));
+    groups.extend(
+        colons
+            .into_iter()
+            .filter(|c| c.1)
+            .map(|(from, _)| from..text.len()),
+    );
+    groups
 }
 
 /// Sorted, with overlapping ranges joined: [`is_unshown`] can then search.
@@ -85,21 +151,28 @@ pub(crate) fn is_unshown(unshown: &[Range<usize>], offset: usize) -> bool {
 }
 
 /// `body` with every fenced code block's lines (fences included) turned to
-/// spaces: same offsets, and no tag quoted in code is seen.
-fn outside_fences(body: &str) -> String {
+/// spaces, same offsets, so no tag quoted in code is seen; and the span of
+/// each fenced block.
+fn outside_fences(body: &str) -> (String, Vec<Range<usize>>) {
     let mut out = String::with_capacity(body.len());
-    let mut fence: Option<super::mkdocs::Fence> = None;
+    let mut fences = Vec::new();
+    let mut fence: Option<(super::mkdocs::Fence, usize)> = None;
+    let mut at = 0;
     for line in body.split_inclusive('\n') {
+        let start = at;
+        at += line.len();
         let text = line.trim_end_matches(['\n', '\r']);
         let in_code = match &fence {
-            Some(f) => {
+            Some((f, from)) => {
                 if f.closed_by(text) {
+                    fences.push(*from..at);
                     fence = None;
                 }
                 true
             }
             None => {
-                fence = super::mkdocs::Fence::opened_by(text.trim_start_matches(' '));
+                fence = super::mkdocs::Fence::opened_by(text.trim_start_matches(' '))
+                    .map(|f| (f, start));
                 fence.is_some()
             }
         };
@@ -110,7 +183,10 @@ fn outside_fences(body: &str) -> String {
             out.push_str(line);
         }
     }
-    out
+    if let Some((_, from)) = fence {
+        fences.push(from..body.len());
+    }
+    (out, fences)
 }
 
 struct Group {
@@ -210,6 +286,26 @@ mod tests {
             "<TabItem\n    value=\"yarn\"\n   ",
         );
         assert_eq!(unshown_text(&body), ["```bash\nyarn add x\n```"]);
+    }
+
+    #[test]
+    fn code_groups_show_their_first_block() {
+        let vitepress = "::: code-group\n\n```sh [npm]\nnpm add -D x\n```\n\n```sh [pnpm]\npnpm add -D x\n```\n\n:::\n\n```sh\nnpx x\n```\n";
+        assert_eq!(
+            unshown_text(vitepress),
+            ["```sh [pnpm]\npnpm add -D x\n```"]
+        );
+        let mintlify = "<CodeGroup>\n\n```bash npm\nnpm i x\n```\n\n```bash yarn\nyarn add x\n```\n\n</CodeGroup>\n";
+        assert_eq!(unshown_text(mintlify), ["```bash yarn\nyarn add x\n```"]);
+        // A tip inside the group does not end it.
+        let nested = "::: code-group\n::: tip\nx\n:::\n```sh\na\n```\n```sh\nb\n```\n:::\n";
+        assert_eq!(unshown_text(nested), ["```sh\nb\n```"]);
+    }
+
+    #[test]
+    fn nextra_tabs_are_items() {
+        let body = "<Tabs items={['npm', 'yarn']}>\n<Tabs.Tab>\n\n```sh\nnpm i x\n```\n\n</Tabs.Tab>\n<Tabs.Tab>\n\n```sh\nyarn add x\n```\n\n</Tabs.Tab>\n</Tabs>\n";
+        assert_eq!(unshown_text(body), ["```sh\nyarn add x\n```"]);
     }
 
     #[test]

@@ -510,3 +510,18 @@ fn docusaurus_tabs_run_only_the_item_a_reader_sees_first() {
         .stdout_lacks("installed-with-yarn")
         .stdout_lacks("started-on-macos");
 }
+
+#[test]
+fn a_vitepress_code_group_runs_its_first_block_only() {
+    let sheet = Sheet::new();
+    let dir = sheet.copy_fixture("dialect-docusaurus");
+    Sheet::new()
+        .current_dir(&dir)
+        .args(["run", "vitepress.md"])
+        .run()
+        .code(0)
+        .stdout_has("2 steps")
+        .stdout_has("│ added-with-npm")
+        .stdout_has("│ started")
+        .stdout_lacks("added-with-pnpm");
+}
