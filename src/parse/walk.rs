@@ -449,8 +449,12 @@ impl<'a> Walker<'a> {
             StepKind::Console { .. } => true,
             StepKind::Interpreter { .. } => return,
         };
+        let found = super::placeholder::find(code, transcript);
+        if found.is_empty() {
+            return;
+        }
         let lines: Vec<&str> = code.lines().collect();
-        for p in super::placeholder::find(code, transcript) {
+        for p in found {
             let n = fence_line + 1 + p.line;
             let (start, end) = (self.source.line_start(n), self.source.line_end(n));
             let file_line = self.source.text[start..end].trim_end_matches('\r');
