@@ -2,8 +2,20 @@
 //! Engine's run as those tools run them, and inputs are asked for, supplied or
 //! refused before anything runs.
 
+use std::path::Path;
+
 use crate::pty::Pty;
 use crate::sheet::Sheet;
+
+/// `runsheet list --json FILE` run in `dir`, which must pass.
+fn listed(dir: &Path, file: &str) -> serde_json::Value {
+    Sheet::new()
+        .current_dir(dir)
+        .args(["list", "--json", file])
+        .run()
+        .code(0)
+        .json()
+}
 
 #[test]
 fn a_runme_runbook_runs_as_runme_would() {
@@ -48,12 +60,7 @@ fn a_runme_runbook_runs_as_runme_would() {
 
 #[test]
 fn runme_names_attributes_and_front_matter_show_in_list_json() {
-    let ran = Sheet::new()
-        .current_dir(crate::sheet::fixture("dialect-runme"))
-        .args(["list", "--json", "runme.md"])
-        .run()
-        .code(0);
-    let v = ran.json();
+    let v = listed(&crate::sheet::fixture("dialect-runme"), "runme.md");
     let ids: Vec<&str> = v["steps"]
         .as_array()
         .unwrap()
@@ -122,12 +129,7 @@ fn an_innovation_engine_scenario_passes_check_when_close_enough() {
         .code(0)
         .stdout_has("check scenario.md (2 steps)")
         .stdout_has("check passed: 1 runbook");
-    let v = Sheet::new()
-        .current_dir(&dir)
-        .args(["list", "--json", "scenario.md"])
-        .run()
-        .code(0)
-        .json();
+    let v = listed(&dir, "scenario.md");
     assert_eq!(v["title"], "Fuzzy match");
     assert_eq!(v["front_matter"]["extra"]["ms.author"], "someone");
     assert_eq!(v["front_matter"]["env"]["GREETING"], "Hello");
@@ -394,12 +396,7 @@ fn mkdocs_admonitions_and_the_first_content_tab_are_steps_in_run_check_and_the_b
     let sheet = Sheet::new();
     let dir = sheet.copy_fixture("dialect-mkdocs");
     let written = std::fs::read_to_string(dir.join("install.md")).unwrap();
-    let list = Sheet::new()
-        .current_dir(&dir)
-        .args(["list", "--json", "install.md"])
-        .run()
-        .code(0);
-    let json = list.json();
+    let json = listed(&dir, "install.md");
     let steps: Vec<&str> = json["steps"]
         .as_array()
         .unwrap()
@@ -472,12 +469,7 @@ fn mkdocs_admonitions_and_the_first_content_tab_are_steps_in_run_check_and_the_b
 fn docusaurus_tabs_run_only_the_item_a_reader_sees_first() {
     let sheet = Sheet::new();
     let dir = sheet.copy_fixture("dialect-docusaurus");
-    let list = Sheet::new()
-        .current_dir(&dir)
-        .args(["list", "--json", "install.md"])
-        .run()
-        .code(0);
-    let json = list.json();
+    let json = listed(&dir, "install.md");
     let roles: Vec<(String, String)> = json["blocks"]
         .as_array()
         .unwrap()
