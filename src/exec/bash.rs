@@ -22,9 +22,13 @@ use super::{ShellState, StepRun};
 pub(crate) fn bash_command(
     req: &StepRun<'_>,
     env: &mut BTreeMap<String, String>,
+    warm: bool,
 ) -> io::Result<Command> {
     let restore = req.state.shell_script.as_deref().unwrap_or("");
     let saves = !super::inert::leaves_state_alone(req.script, restore);
+    if warm {
+        return bash_job(req, saves);
+    }
     let mut args = os(&["--noprofile", "--norc", "-eo", "pipefail"]);
     // Every bash step gets a folder: the ERR trap writes the failing line
     // there (only when a command fails; a passing step writes nothing).
@@ -69,6 +73,28 @@ pub(crate) fn bash_command(
     })
 }
 
+/// The files a step forked from the warm shell sources (see `zygote`): the
+/// prelude, as `BASH_ENV` would load it, and the script in a file of its own,
+/// so that its line numbers are its own.
+fn bash_job(req: &StepRun<'_>, saves: bool) -> io::Result<Command> {
+    let dir = scratch()?;
+    let d = dir.path();
+    let main = d.join("step.sh");
+    let script = if saves {
+        format!("{}{SAVE_AT_END}", req.script)
+    } else {
+        req.script.to_string()
+    };
+    fs::write(&main, script)?;
+    let prelude = bash_prelude(d, req.state, req.base_env, saves, &path_string(&main)?);
+    fs::write(d.join("prelude.bash"), prelude)?;
+    Ok(Command {
+        args: Vec::new(),
+        saves,
+        dir: Some(dir),
+    })
+}
+
 /// What bash names as the source of functions defined in a `-c` script
 /// (`BASH_SOURCE`); a script run from a file is named by its path.
 const MAIN_INLINE: &str = "environment";
@@ -90,11 +116,11 @@ const FAILED_LINE: &str = "failed-line";
 fn err_trap(dir: &Path, main: &str) -> String {
     let file = quoted_path(dir, FAILED_LINE);
     format!(
-        "__runsheet_main={main}; __runsheet_erf={file}; \
+        "__runsheet_main={main}; __runsheet_erf={file}; __runsheet_sub0=$BASH_SUBSHELL; \
          __runsheet_err() {{ [[ $- == *e* ]] || return 0; local n=${{#FUNCNAME[@]}} k l; \
          l=${{BASH_LINENO[n-1]}}; for ((k = 1; k < n; k++)); do \
          [[ ${{BASH_SOURCE[k]}} != \"$__runsheet_main\" ]] || {{ l=${{BASH_LINENO[k-1]}}; break; }}; done; \
-         if ((BASH_SUBSHELL)); then [[ -e $__runsheet_erf.sub ]] || builtin printf '%s\\n' \"$l\" >\"$__runsheet_erf.sub\"; return 0; fi; \
+         if ((BASH_SUBSHELL > __runsheet_sub0)); then [[ -e $__runsheet_erf.sub ]] || builtin printf '%s\\n' \"$l\" >\"$__runsheet_erf.sub\"; return 0; fi; \
          [[ ! -e $__runsheet_erf.sub ]] || builtin read -r l <\"$__runsheet_erf.sub\"; \
          builtin printf '%s\\n' \"$l\" >\"$__runsheet_erf\"; }}; \
          trap '{{ __runsheet_err; }} 2>/dev/null' ERR; ",

@@ -149,6 +149,7 @@ mod terminal;
 mod track;
 mod watchdog;
 mod words;
+mod zygote;
 
 pub use background::{spawn_background, Background};
 pub use interrupt::Interrupt;

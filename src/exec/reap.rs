@@ -95,6 +95,21 @@ pub(crate) fn spawn<T>(
     Ok((child, Registered(pid)))
 }
 
+/// Holds off every reaper until [`register`]: for a child that becomes
+/// runsheet's only later (re-parented to it), whose pid is learnt after the
+/// fork.
+pub(crate) fn lock() -> RegistryLock {
+    RegistryLock(registry())
+}
+
+pub(crate) struct RegistryLock(MutexGuard<'static, Registry>);
+
+/// Registers `pid` and lets the reapers go on.
+pub(crate) fn register(mut lock: RegistryLock, pid: i32) -> Registered {
+    lock.0.pids().insert(pid);
+    Registered(pid)
+}
+
 /// True when `pid` is a child std will wait for.
 pub(crate) fn registered(pid: i32) -> bool {
     registry().pids().contains(&pid)

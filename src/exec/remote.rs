@@ -795,6 +795,7 @@ impl SavedFiles {
         // Read as a local step's saved files are.
         let prepared = Prepared {
             kind,
+            warm: false,
             program: req.program.to_string(),
             exe: PathBuf::from(req.program),
             args: Vec::new(),

@@ -50,6 +50,8 @@ pub(crate) const MAX_INLINE: usize = 96 * 1024;
 /// A process ready to start, with the files its state travels through.
 pub(crate) struct Prepared {
     pub(crate) kind: Kind,
+    /// A bash step to fork from the warm shell (`zygote`): `args` is empty.
+    pub(crate) warm: bool,
     /// As the runbook names it, for messages.
     pub(crate) program: String,
     /// Found on the step's own PATH.
@@ -66,6 +68,12 @@ pub(crate) struct Prepared {
 }
 
 pub(crate) fn prepare(req: &StepRun<'_>) -> io::Result<Prepared> {
+    prepare_with(req, false)
+}
+
+/// `warm`: for a bash step, prepare the files the warm shell sources (see
+/// `zygote`) instead of a command line.
+pub(crate) fn prepare_with(req: &StepRun<'_>, warm: bool) -> io::Result<Prepared> {
     let kind = kind(req.program);
     let mut env = req.base_env.clone();
     for (k, v) in &req.state.env {
@@ -79,11 +87,12 @@ pub(crate) fn prepare(req: &StepRun<'_>) -> io::Result<Prepared> {
         .clone()
         .unwrap_or_else(|| req.state.cwd.clone());
     let Command { args, saves, dir } = match kind {
-        Kind::Bash => super::bash::bash_command(req, &mut env)?,
+        Kind::Bash => super::bash::bash_command(req, &mut env, warm)?,
         Kind::Posix | Kind::Zsh => posix_command(req, kind)?,
         Kind::Interpreter => interpreter_command(req, &mut env)?,
     };
     Ok(Prepared {
+        warm: warm && kind == Kind::Bash,
         kind,
         exe: find_program(req.program, &env),
         program: req.program.to_string(),

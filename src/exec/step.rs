@@ -49,15 +49,19 @@ pub fn run_step(
     if interrupt.is_set() {
         return Ok(not_started(req, started));
     }
-    let mut prepared = shell::prepare(req)?;
+    let warm = super::zygote::usable(req);
+    let mut prepared = shell::prepare_with(req, warm)?;
     check_cwd(&prepared)?;
     let token = track::token_for(req.owner);
     track::mark(&mut prepared.env, &token);
     let tty = req.interactive.then(terminal::owned_terminal).flatten();
-    let (handle, mut pipes, _registered) = start(&prepared, req, tty)?;
-    let pgid = leader_pid(&handle);
+    let (mut handle, mut pipes, _registered) = start(&mut prepared, req, tty, &token)?;
+    let pgid = handle.pid();
     let mut guard = KillOnDrop(Some(Family::new(pgid, &token)));
     let _watched = Watched::start(pgid, &token, req.owner);
+    if let Leader::Warm(job) = &mut handle {
+        job.go()?;
+    }
     let lent = tty.map(|tty| Lent::give(tty, pgid));
 
     let mut collector = Collector::new(req);
@@ -67,7 +71,7 @@ pub fn run_step(
         interrupt,
         family: Family::new(pgid, &token),
     };
-    let (mut reason, status) = watch.run(&handle, &mut pipes, |stream, bytes| {
+    let (mut reason, status) = watch.run(&mut handle, &mut pipes, |stream, bytes| {
         collector.data(stream, bytes, sink)
     })?;
     guard.0 = None;
@@ -229,8 +233,86 @@ struct Pipe {
     open: bool,
 }
 
-/// Starts the step with its output on one pipe (two for `Split`).
+/// A running step's first process: started by runsheet, or forked by the
+/// warm shell and re-parented to runsheet.
+enum Leader {
+    Spawned(duct::Handle),
+    Warm(super::zygote::Job),
+}
+
+impl Leader {
+    fn pid(&self) -> i32 {
+        match self {
+            Leader::Spawned(handle) => leader_pid(handle),
+            Leader::Warm(job) => job.pid,
+        }
+    }
+
+    fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        match self {
+            Leader::Spawned(handle) => Ok(handle.try_wait()?.map(|out| out.status)),
+            Leader::Warm(job) => job.try_wait(),
+        }
+    }
+}
+
+/// Starts the step with its output on one pipe (two for `Split`): forked
+/// from the warm shell when it was prepared for it and one answers, else
+/// prepared again and started anew.
 fn start(
+    prepared: &mut Prepared,
+    req: &StepRun<'_>,
+    tty: Option<RawFd>,
+    token: &str,
+) -> io::Result<(Leader, Vec<Pipe>, Registered)> {
+    if prepared.warm {
+        if let Some(started) = start_warm(prepared, req)? {
+            return Ok(started);
+        }
+        *prepared = shell::prepare(req)?;
+        track::mark(&mut prepared.env, token);
+    }
+    let (handle, pipes, registered) = spawn(prepared, req, tty)?;
+    Ok((Leader::Spawned(handle), pipes, registered))
+}
+
+fn start_warm(
+    prepared: &Prepared,
+    req: &StepRun<'_>,
+) -> io::Result<Option<(Leader, Vec<Pipe>, Registered)>> {
+    let Some(dir) = prepared.dir.as_ref() else {
+        return Ok(None);
+    };
+    let split = req.capture == Capture::Split;
+    let launched = super::zygote::launch(
+        &prepared.exe,
+        &prepared.env,
+        &prepared.cwd,
+        dir.path(),
+        split,
+    )?;
+    let Some((job, fds, registered)) = launched else {
+        return Ok(None);
+    };
+    let streams: &[StreamKind] = if split {
+        &[StreamKind::Stdout, StreamKind::Stderr]
+    } else {
+        &[StreamKind::Combined]
+    };
+    let pipes = fds
+        .into_iter()
+        .zip(streams)
+        .map(|(fd, &stream)| Pipe {
+            reader: io::PipeReader::from(fd),
+            stream,
+            open: true,
+        })
+        .collect();
+    Ok(Some((Leader::Warm(job), pipes, registered)))
+}
+
+/// Starts the step's shell with its output on one pipe (two for `Split`).
+fn spawn(
     prepared: &Prepared,
     req: &StepRun<'_>,
     tty: Option<RawFd>,
@@ -381,7 +463,7 @@ impl Watch<'_> {
     /// stopped it (if it did) and the leader's status.
     fn run(
         &mut self,
-        handle: &duct::Handle,
+        handle: &mut Leader,
         pipes: &mut [Pipe],
         mut on_data: impl FnMut(StreamKind, &[u8]),
     ) -> io::Result<(Option<Ending>, ExitStatus)> {
@@ -396,7 +478,7 @@ impl Watch<'_> {
         let mut buf = vec![0u8; CHUNK];
         loop {
             if status.is_none() {
-                status = handle.try_wait()?.map(|out| out.status);
+                status = handle.try_wait()?;
             }
             let open = pipes.iter().any(|p| p.open);
             if let Some(st) = status {

@@ -366,3 +366,31 @@ fn reaping_orphans_never_takes_a_steps_exit_status() {
         .run()
         .code(0);
 }
+
+#[test]
+fn a_step_forked_from_the_warm_shell_dies_with_runsheet_without_the_watchdog() {
+    let sheet = Sheet::new();
+    let dir = sheet.copy_fixture("contain");
+    let pids = &["warm-shell.pid", "warm-child.pid"];
+    let _cleanup = Cleanup(dir.clone(), &["warm-shell.pid", "warm-child.pid"]);
+    let mut child = start_run(&dir, &["run", "warm.md"]);
+    let shell = pid_in(&dir, "warm-shell.pid");
+    let cmdline = std::fs::read(format!("/proc/{shell}/cmdline")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains("__runsheet_d"),
+        "the step was not forked from the warm shell"
+    );
+    let runsheet = child.id() as i32;
+    let watchdog = watchdog_of(runsheet).expect("runsheet has a watchdog");
+    // SAFETY: kill(2) on the watchdog of the runsheet this test started.
+    unsafe { libc::kill(watchdog, libc::SIGKILL) };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The warm shell gets runsheet's parent-death signal and stops the
+    // step's group; nothing else is left to do it.
+    assert!(
+        eventually(Duration::from_secs(20), || running(&dir, pids).is_empty()),
+        "the step outlived runsheet: {:?}",
+        running(&dir, pids)
+    );
+}

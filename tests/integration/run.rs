@@ -689,3 +689,33 @@ fn a_step_that_fails_on_a_placeholder_says_so() {
              the shell read `<` and `>` as redirections",
         );
 }
+
+/// The state file the last step of `run-warm/state.md` writes, after a run
+/// with `RUNSHEET_WARM_SHELL` set to `switch`.
+fn warm_state(switch: &str) -> String {
+    let sheet = Sheet::new();
+    let dir = sheet.copy_fixture("run-warm");
+    sheet
+        .current_dir(&dir)
+        .env(RUNSHEET_WARM_SHELL, switch)
+        .env("RUNSHEET_TEST_UNSET", "set")
+        .env("OLDPWD", "/")
+        .args(["run", "state.md"])
+        .run()
+        .code(0)
+        .stdout_has("said hi x");
+    let state = std::fs::read_to_string(dir.join("state.txt")).unwrap();
+    state.replace(dir.to_str().unwrap(), "DIR")
+}
+
+const RUNSHEET_WARM_SHELL: &str = "RUNSHEET_WARM_SHELL";
+
+#[test]
+fn steps_forked_from_the_warm_shell_see_what_a_new_bash_sees() {
+    let warm = warm_state("1");
+    let cold = warm_state("0");
+    assert!(warm.contains("declare -i n=\"5\""), "{warm}");
+    assert!(warm.contains("GREETING=hello world"), "{warm}");
+    assert!(!warm.contains("RUNSHEET_TEST_UNSET"), "{warm}");
+    assert_eq!(warm, cold);
+}
