@@ -20,7 +20,10 @@
 //!   `go PID` before it runs anything; runsheet says go only after it
 //!   registered the pid with the reaper, the tracker and the watchdog. If
 //!   runsheet dies first, the go pipe reaches end of file and the step exits
-//!   without running. The zygote itself dies with runsheet (`PDEATHSIG`).
+//!   without running;
+//! - an end with runsheet: when runsheet dies the zygote's input reaches end
+//!   of file, and it stops the group of the step it forked last, as a parent-
+//!   death signal would have stopped a step's shell started by runsheet.
 //!
 //! Used for local bash steps that are neither interactive nor background,
 //! once `contain` has made runsheet a subreaper, and when the step's
@@ -59,9 +62,9 @@ const ANSWER: Duration = Duration::from_secs(10);
 /// opens its output FIFOs, reports its pid, waits for its go, drops the
 /// zygote's descriptors and job control, and sources `job.bash`. The pid also
 /// goes to the step's folder, for the zygote to stop the step's group when
-/// it gets runsheet's parent-death signal, or its input ends while a step
-/// runs (runsheet died: the two race): the step's shell cannot have one
-/// of its own (it is not forked by runsheet), and the watchdog may be gone.
+/// its input ends while a step runs (runsheet died) or it gets SIGTERM: the
+/// step's shell has no parent-death signal of its own (it is not forked by
+/// runsheet), and the watchdog may be gone.
 const LOOP: &str = r#"trap '__runsheet_stop' TERM
 __runsheet_stop() {
   local p
@@ -345,12 +348,13 @@ impl Zygote {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0);
-        let parent = std::process::id();
         let (w, r) = (pids_w.as_raw_fd(), go_r.as_raw_fd());
+        // No parent-death signal: it comes when the *thread* that started
+        // the zygote ends (a `check --jobs` worker), not runsheet. The end of
+        // its input tells the zygote that runsheet is gone.
         // SAFETY: the closure makes only async-signal-safe calls.
         unsafe {
             cmd.pre_exec(move || {
-                super::step::die_with_parent(parent)?;
                 if libc::dup2(w, 3) < 0 || libc::dup2(r, 4) < 0 {
                     return Err(io::Error::last_os_error());
                 }

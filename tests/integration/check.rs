@@ -577,3 +577,26 @@ fn reports_stay_valid_whatever_a_step_prints() {
         "{actual:?}"
     );
 }
+
+/// Parallel runbooks share the warm shells (see `exec::zygote`): a worker
+/// thread that ends must not take down a shell another worker's step is
+/// forked from (a parent-death signal follows the thread that started the
+/// shell, not runsheet).
+#[test]
+fn parallel_runbooks_all_pass_while_workers_come_and_go() {
+    let sheet = Sheet::new();
+    let dir = sheet.dir().join("many");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..40 {
+        let pause = ["0.05", "0.1", "0.15"][i % 3];
+        let text = format!("# Pause {i}\n\n```bash\nsleep {pause}\necho done {i}\n```\n");
+        std::fs::write(dir.join(format!("p{i:02}.md")), text).unwrap();
+    }
+    let ran = sheet
+        .current_dir(&dir)
+        .args(["check", "--jobs", "8", "."])
+        .run()
+        .code(0)
+        .stdout_has("check passed: 40 runbooks");
+    assert!(!ran.stdout.contains("killed by signal"), "{}", ran.stdout);
+}
