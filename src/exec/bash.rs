@@ -73,20 +73,19 @@ pub(crate) fn bash_command(
     })
 }
 
-/// The files a step forked from the warm shell sources (see `zygote`): the
-/// prelude, as `BASH_ENV` would load it, and the script in a file of its own,
-/// so that its line numbers are its own.
+/// The files of a step forked from the warm shell (see `zygote`): the
+/// prelude it sources, as `BASH_ENV` would load it, and the script it
+/// `eval`s as `bash -c` would run it.
 fn bash_job(req: &StepRun<'_>, saves: bool) -> io::Result<Command> {
     let dir = scratch()?;
     let d = dir.path();
-    let main = d.join("step.sh");
     let script = if saves {
         format!("{}{SAVE_AT_END}", req.script)
     } else {
         req.script.to_string()
     };
-    fs::write(&main, script)?;
-    let prelude = bash_prelude(d, req.state, req.base_env, saves, &path_string(&main)?);
+    fs::write(d.join("step.sh"), script)?;
+    let prelude = bash_prelude(d, req.state, req.base_env, saves, MAIN_INLINE);
     fs::write(d.join("prelude.bash"), prelude)?;
     Ok(Command {
         args: Vec::new(),

@@ -53,7 +53,10 @@ pub(crate) const SWITCH: &str = "RUNSHEET_WARM_SHELL";
 /// counts as broken (it is then stopped and the step started the usual way).
 const ANSWER: Duration = Duration::from_secs(10);
 
-/// The zygote's loop (`read` empties its variable when it is interrupted or
+/// The zygote's loop, on one line: the step's script is `eval`ed on line 1
+/// of bash's `-c` text, so its line numbers are its own and bash's messages
+/// read `/usr/bin/bash: line N: ...`, exactly as under `bash -c SCRIPT`.
+/// (`read` empties its variable when it is interrupted or
 /// reaches end of file: the step's folder is kept apart for `__runsheet_stop`).
 /// fd 0: folders of steps to start, one per line; fd 3:
 /// the started steps' pids, and `-` once the subshell that forked a step has
@@ -65,31 +68,24 @@ const ANSWER: Duration = Duration::from_secs(10);
 /// its input ends while a step runs (runsheet died) or it gets SIGTERM: the
 /// step's shell has no parent-death signal of its own (it is not forked by
 /// runsheet), and the watchdog may be gone.
-const LOOP: &str = r#"trap '__runsheet_stop' TERM
-__runsheet_stop() {
-  local p
-  [[ ! -r $__runsheet_j/pid ]] || { IFS= read -r p <"$__runsheet_j/pid"; builtin kill -TERM -- "-$p"; }
-  builtin exit 143
-}
-while IFS= read -r __runsheet_d; do
-__runsheet_j=$__runsheet_d
-( set -m
-  ( if [[ -p $__runsheet_d/err ]]; then exec >"$__runsheet_d/out" 2>"$__runsheet_d/err"; else exec >"$__runsheet_d/out" 2>&1; fi
-    builtin printf '%s\n' "$BASHPID" >&3
-    exec 3>&-
-    while IFS= read -r __runsheet_go <&4; do [[ $__runsheet_go != "go $BASHPID" ]] || break; done
-    [[ $__runsheet_go == "go $BASHPID" ]] || exit 125
-    exec 4<&- </dev/null
-    builtin set +m
-    builtin unset __runsheet_go
-    builtin . "$__runsheet_d/job.bash"
-  ) &
-  builtin printf '%s\n' "$!" >"$__runsheet_d/pid"
-)
-builtin printf '%s\n' - >&3
-done
-__runsheet_stop
-"#;
+const LOOP: &str = concat!(
+    "trap __runsheet_stop TERM; ",
+    "__runsheet_stop() { local p; [[ ! -r $__runsheet_j/pid ]] || ",
+    "{ IFS= read -r p <\"$__runsheet_j/pid\"; builtin kill -TERM -- \"-$p\"; }; builtin exit 143; }; ",
+    "while IFS= read -r __runsheet_d; do __runsheet_j=$__runsheet_d; ",
+    "( set -m; ( ",
+    "if [[ -p $__runsheet_d/err ]]; then exec >\"$__runsheet_d/out\" 2>\"$__runsheet_d/err\"; ",
+    "else exec >\"$__runsheet_d/out\" 2>&1; fi; ",
+    "builtin printf '%s\\n' \"$BASHPID\" >&3; exec 3>&-; ",
+    "while IFS= read -r __runsheet_go <&4; do [[ $__runsheet_go != \"go $BASHPID\" ]] || break; done; ",
+    "[[ $__runsheet_go == \"go $BASHPID\" ]] || exit 125; ",
+    "exec 4<&- </dev/null; builtin set +m; builtin unset __runsheet_go; ",
+    "builtin . \"$__runsheet_d/job.bash\"; ",
+    "IFS= builtin read -r -d '' __runsheet_s <\"$__runsheet_d/step.sh\" || :; ",
+    "builtin eval \"builtin unset __runsheet_s; $__runsheet_s\" ",
+    ") & builtin printf '%s\\n' \"$!\" >\"$__runsheet_d/pid\"; ); ",
+    "builtin printf '%s\\n' - >&3; done; __runsheet_stop",
+);
 
 /// One idle bash, waiting for steps.
 struct Zygote {
@@ -249,10 +245,9 @@ pub(crate) fn launch(
     }
     let cwd_text = super::shell::path_string(cwd)?;
     let job = format!(
-        "{}{lines}builtin set -eo pipefail\nbuiltin . {}\nbuiltin . {}\n",
+        "{}{lines}builtin set -eo pipefail\nbuiltin . {}\n",
         directory_lines(&cwd_text, env),
         quote(&format!("{dir_text}/prelude.bash")),
-        quote(&format!("{dir_text}/step.sh")),
     );
     std::fs::write(dir.join("job.bash"), job)?;
     let mut outputs = vec![fifo(&dir.join("out"))?];
