@@ -139,11 +139,19 @@ fn plain_name(name: &str) -> bool {
 /// Whether a bash step may be forked from a zygote at all. Not when the
 /// script or the functions it inherits read `$$` or `BASH_SUBSHELL`: in a
 /// fork of the zygote `$$` is the zygote's pid, the same for every step, and
-/// `BASH_SUBSHELL` is not 0.
+/// `BASH_SUBSHELL` is not 0. Nor when bash traces or echoes commands (`set
+/// -x`, `set -v`, carried or set by the script): the script is `eval`ed, one
+/// level deeper, so bash would trace it as `++ cmd`, not `+ cmd`.
 pub(crate) fn usable(req: &super::StepRun<'_>) -> bool {
     let restore = req.state.shell_script.as_deref().unwrap_or("");
-    let forked_shows =
-        |text: &str| text.contains("$$") || text.contains("${$}") || text.contains("BASH_SUBSHELL");
+    let forked_shows = |text: &str| {
+        text.contains("$$")
+            || text.contains("${$}")
+            || text.contains("BASH_SUBSHELL")
+            || text.contains("xtrace")
+            || text.contains("verbose")
+            || sets_trace_flag(text)
+    };
     !req.interactive
         && !forked_shows(req.script)
         && !forked_shows(restore)
@@ -187,6 +195,30 @@ fn directory_lines(cwd: &str, env: &BTreeMap<String, String>) -> String {
         )),
     }
     lines
+}
+
+/// A `set` with `x` or `v` in a cluster of flags (`set -x`, `set -euxo
+/// pipefail`, `set +v`): the shell starts or stops tracing.
+fn sets_trace_flag(text: &str) -> bool {
+    text.match_indices("set").any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            return false;
+        }
+        let rest = &text[at + 3..];
+        let Some(flags) = rest.strip_prefix([' ', '\t']) else {
+            return false;
+        };
+        let flags = flags.trim_start_matches([' ', '\t']);
+        flags
+            .strip_prefix(['-', '+'])
+            .map(|f| {
+                f.split(|c: char| !c.is_ascii_alphabetic())
+                    .next()
+                    .unwrap_or("")
+            })
+            .is_some_and(|cluster| cluster.contains(['x', 'v']))
+    })
 }
 
 /// The lines that turn the zygote's environment into `env`, or `None` when
@@ -508,6 +540,29 @@ mod tests {
             lines,
             "builtin unset GONE\nbuiltin export HOME='/home/o'\\''k'\nbuiltin export NEW_1='a b'\n"
         );
+    }
+
+    #[test]
+    fn tracing_is_seen_in_any_spelling_of_set() {
+        for text in [
+            "set -x",
+            "a\n  set -euxo pipefail",
+            "set +v",
+            "(set -x; b)",
+            "set\t-vx",
+        ] {
+            assert!(sets_trace_flag(text), "{text:?}");
+        }
+        for text in [
+            "set -e",
+            "set -- -x",
+            "reset -x",
+            "offset -v",
+            "echo set",
+            "set -o pipefail",
+        ] {
+            assert!(!sets_trace_flag(text), "{text:?}");
+        }
     }
 
     #[test]

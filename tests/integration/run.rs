@@ -719,3 +719,20 @@ fn steps_forked_from_the_warm_shell_see_what_a_new_bash_sees() {
     assert!(!warm.contains("RUNSHEET_TEST_UNSET"), "{warm}");
     assert_eq!(warm, cold);
 }
+
+#[test]
+fn a_traced_step_shows_its_commands_as_bash_x_would() {
+    let sheet = Sheet::new();
+    let dir = sheet.copy_fixture("run-warm");
+    let ran = sheet
+        .current_dir(&dir)
+        .args(["run", "--color", "never", "trace.md"])
+        .run()
+        .code(0);
+    let traced: Vec<&str> = ran
+        .stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("│ "))
+        .collect();
+    assert_eq!(traced, ["+ echo traced", "traced"], "{}", ran.stdout);
+}
