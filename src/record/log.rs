@@ -2,22 +2,19 @@
 //! (`--max-log`, default [`MAX_LOG`]) the log keeps its first half and its
 //! last half, with a line in between that says how many bytes were left out.
 //!
-//! The head is written straight into the log. Past it, output goes to a few
-//! segment files beside the log, the oldest deleted as soon as the newer ones
-//! hold a whole tail, so the disk holds about the cap at any moment; when the
-//! step ends the tail is copied after the head and the segments go.
+//! The head is written straight into the log. Past it, output goes to a ring
+//! in memory that holds the last half of the cap; when the step ends the ring
+//! is written after the head. A step printing gigabytes costs one copy of
+//! each byte into the ring, not a write of each byte to disk: the ring is as
+//! large as the tail the log keeps, which had to be read back into memory at
+//! the end anyway when it was kept in files.
 
-use std::collections::VecDeque;
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
 
 /// Default cap of one step's log (SPEC §3).
 pub const MAX_LOG: u64 = 64 * 1024 * 1024;
-
-/// Smallest segment of the tail: a step printing gigabytes must not make
-/// millions of files when the cap is small.
-const MIN_SEGMENT: u64 = 1024 * 1024;
 
 /// How far into the tail the cut looks for a line start.
 const LINE_SEARCH: usize = 64 * 1024;
@@ -25,28 +22,66 @@ const LINE_SEARCH: usize = 64 * 1024;
 /// Writes a step's log, keeping head and tail within `cap` bytes.
 #[derive(Debug)]
 pub struct LogWriter {
-    path: PathBuf,
     out: BufWriter<File>,
     head_room: u64,
     /// The head ended in a newline (the drop note starts on a line of its own).
     head_newline: bool,
     tail_cap: u64,
-    tail: Option<Segments>,
+    tail: Option<Ring>,
     finished: bool,
 }
 
-/// The tail while the step runs: segment files, oldest first.
+/// The last bytes of the output past the head, `cap` at most: filled, then
+/// written over from its start, `next` being where the oldest byte is.
 #[derive(Debug)]
-struct Segments {
-    files: VecDeque<(PathBuf, BufWriter<File>, u64)>,
-    size: u64,
+struct Ring {
+    bytes: Vec<u8>,
+    cap: usize,
     next: usize,
-    /// Bytes written to the tail, in all segments ever made.
+    /// Bytes that went into the tail in all.
     written: u64,
-    /// Segments whose bytes are no longer needed, kept to be written over:
-    /// cheaper than deleting one file and making another (no blocks to free
-    /// and allocate again) when a step prints gigabytes.
-    spare: Vec<(PathBuf, BufWriter<File>)>,
+}
+
+impl Ring {
+    fn new(cap: u64) -> Ring {
+        let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+        Ring {
+            // Reserved at once: a tail starts only after half the cap was
+            // printed, and growing by doubling would briefly hold 1.5 rings.
+            bytes: Vec::with_capacity(cap),
+            cap,
+            next: 0,
+            written: 0,
+        }
+    }
+
+    fn push(&mut self, mut bytes: &[u8]) {
+        self.written += bytes.len() as u64;
+        if bytes.len() >= self.cap {
+            self.bytes.clear();
+            self.bytes
+                .extend_from_slice(&bytes[bytes.len() - self.cap..]);
+            self.next = 0;
+            return;
+        }
+        if self.bytes.len() < self.cap {
+            let n = (self.cap - self.bytes.len()).min(bytes.len());
+            self.bytes.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+        }
+        while !bytes.is_empty() {
+            let n = (self.cap - self.next).min(bytes.len());
+            self.bytes[self.next..self.next + n].copy_from_slice(&bytes[..n]);
+            self.next = (self.next + n) % self.cap;
+            bytes = &bytes[n..];
+        }
+    }
+
+    /// The kept bytes, oldest first, in two pieces.
+    fn pieces(&self) -> (&[u8], &[u8]) {
+        let (newer, older) = self.bytes.split_at(self.next);
+        (older, newer)
+    }
 }
 
 impl LogWriter {
@@ -54,7 +89,6 @@ impl LogWriter {
     pub fn create(path: &Path, cap: u64) -> io::Result<Self> {
         let cap = cap.max(2);
         Ok(LogWriter {
-            path: path.to_path_buf(),
             out: BufWriter::with_capacity(64 * 1024, File::create(path)?),
             head_room: cap / 2,
             head_newline: true,
@@ -71,114 +105,36 @@ impl LogWriter {
             return Ok(0);
         }
         self.finished = true;
-        let Some(mut tail) = self.tail.take() else {
+        let Some(tail) = self.tail.take() else {
             self.out.flush()?;
             return Ok(0);
         };
-        for (_, file, _) in &mut tail.files {
-            file.flush()?;
-        }
-        let result = self.splice(&tail);
-        let spare = tail.spare.iter().map(|(path, _)| path);
-        for path in tail.files.iter().map(|(path, _, _)| path).chain(spare) {
-            let _ = fs::remove_file(path);
-        }
-        result
-    }
-
-    /// Copies the last `tail_cap` bytes of the segments after the note.
-    fn splice(&mut self, tail: &Segments) -> io::Result<u64> {
-        let kept: u64 = tail.files.iter().map(|(_, _, len)| len).sum();
-        let mut skip = kept.saturating_sub(self.tail_cap);
-        let mut bytes = Vec::with_capacity(self.tail_cap.min(kept) as usize);
-        for (path, _, len) in &tail.files {
-            if skip >= *len {
-                skip -= len;
-                continue;
-            }
-            let mut file = File::open(path)?;
-            file.seek(SeekFrom::Start(skip))?;
-            // A segment written over may hold older bytes past its length.
-            file.take(len - skip).read_to_end(&mut bytes)?;
-            skip = 0;
-        }
+        let (older, newer) = tail.pieces();
         // Start the tail at a line start when one is near.
-        let cut = bytes[..bytes.len().min(LINE_SEARCH)]
+        let cut = older
             .iter()
+            .chain(newer)
+            .take(LINE_SEARCH)
             .position(|&b| b == b'\n')
             .map_or(0, |nl| nl + 1);
-        let shown = &bytes[cut..];
-        let dropped = tail.written - shown.len() as u64;
+        let (older, newer) = if cut <= older.len() {
+            (&older[cut..], newer)
+        } else {
+            (&[][..], &newer[cut - older.len()..])
+        };
+        let shown = (older.len() + newer.len()) as u64;
+        let dropped = tail.written - shown;
         let note = drop_note(dropped, self.head_newline);
         self.out.write_all(note.as_bytes())?;
-        self.out.write_all(shown)?;
+        self.out.write_all(older)?;
+        self.out.write_all(newer)?;
         self.out.flush()?;
         Ok(dropped)
     }
 
-    fn tail_write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if self.tail.is_none() {
-            self.tail = Some(Segments {
-                files: VecDeque::new(),
-                size: (self.tail_cap / 4).max(MIN_SEGMENT),
-                next: 0,
-                written: 0,
-                spare: Vec::new(),
-            });
-        }
-        let tail_cap = self.tail_cap;
-        let path = self.path.clone();
-        let tail = self.tail.as_mut().expect("just made");
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let full = tail
-                .files
-                .back()
-                .is_none_or(|(_, _, len)| *len >= tail.size);
-            if full {
-                tail.open(&path)?;
-            }
-            let (_, file, len) = tail.files.back_mut().expect("a segment is open");
-            let n = ((tail.size - *len) as usize).min(rest.len());
-            file.write_all(&rest[..n])?;
-            *len += n as u64;
-            tail.written += n as u64;
-            rest = &rest[n..];
-            tail.drop_old(tail_cap);
-        }
-        Ok(())
-    }
-}
-
-impl Segments {
-    fn open(&mut self, log: &Path) -> io::Result<()> {
-        if let Some((path, mut file)) = self.spare.pop() {
-            file.seek(SeekFrom::Start(0))?;
-            self.files.push_back((path, file, 0));
-            return Ok(());
-        }
-        let mut name = log.file_name().unwrap_or_default().to_os_string();
-        name.push(format!(".tail-{}", self.next));
-        self.next += 1;
-        let path = log.with_file_name(name);
-        let file = BufWriter::with_capacity(64 * 1024, File::create(&path)?);
-        self.files.push_back((path, file, 0));
-        Ok(())
-    }
-
-    /// Deletes the oldest segments while the newer ones hold a whole tail.
-    fn drop_old(&mut self, tail_cap: u64) {
-        loop {
-            let kept: u64 = self.files.iter().map(|(_, _, len)| len).sum();
-            let Some((_, _, oldest)) = self.files.front() else {
-                return;
-            };
-            if self.files.len() < 2 || kept - oldest < tail_cap {
-                return;
-            }
-            let (path, file, _) = self.files.pop_front().expect("checked");
-            self.spare.push((path, file));
-        }
+    fn tail_write(&mut self, bytes: &[u8]) {
+        let cap = self.tail_cap;
+        self.tail.get_or_insert_with(|| Ring::new(cap)).push(bytes);
     }
 }
 
@@ -203,19 +159,13 @@ impl Write for LogWriter {
             self.head_newline = bytes[head - 1] == b'\n';
         }
         if head < bytes.len() {
-            self.tail_write(&bytes[head..])?;
+            self.tail_write(&bytes[head..]);
         }
         Ok(bytes.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()?;
-        if let Some(tail) = &mut self.tail {
-            for (_, file, _) in &mut tail.files {
-                file.flush()?;
-            }
-        }
-        Ok(())
+        self.out.flush()
     }
 }
 
@@ -252,6 +202,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn write_all(path: &Path, cap: u64, chunks: impl Iterator<Item = Vec<u8>>) -> u64 {
         let mut log = LogWriter::create(path, cap).unwrap();
@@ -293,17 +244,15 @@ mod tests {
         let kept = text.len() as u64 - (drop_note(dropped, false).len() as u64);
         assert_eq!(kept + dropped, total);
         assert!(text.len() < 4096 + 200, "{}", text.len());
-        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "segments are removed");
     }
 
-    /// Segments are written over once their bytes are no longer needed; the
-    /// last one, shorter than what it held before, gives only its own bytes.
+    /// The ring is written over many times; what comes out is exactly the
+    /// newest bytes, from a line start, in order.
     #[test]
-    fn segments_written_over_give_back_only_the_newest_bytes() {
+    fn a_ring_written_over_gives_back_only_the_newest_bytes() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("1-a.log");
-        let n = 300_000; // 3.6 MB: segments of 1 MiB, each used again.
+        let n = 300_000; // 3.6 MB through a 2 KiB ring
         let lines = (0..n).map(|i| format!("line {i:06}\n").into_bytes());
         let dropped = write_all(&path, 4096, lines);
         let text = fs::read_to_string(&path).unwrap();
@@ -318,12 +267,32 @@ mod tests {
         );
         let head = text.len() - tail.len() - drop_note(dropped, false).len();
         assert_eq!(head as u64 + tail.len() as u64 + dropped, n as u64 * 12);
-        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "segments are removed");
     }
 
     #[test]
-    fn the_disk_holds_about_the_cap_while_a_step_prints() {
+    fn writes_of_any_size_keep_the_last_bytes_in_order() {
+        let mut ring = Ring::new(10);
+        let mut all = Vec::new();
+        for chunk in [
+            &b"abc"[..],
+            b"defghij",
+            b"k",
+            b"lmnopqrstuvwxyz0123",
+            b"45",
+            b"6789ABCDE",
+        ] {
+            ring.push(chunk);
+            all.extend_from_slice(chunk);
+            let (older, newer) = ring.pieces();
+            let kept = [older, newer].concat();
+            let want = &all[all.len().saturating_sub(10)..];
+            assert_eq!(kept, want, "after {:?}", String::from_utf8_lossy(chunk));
+        }
+        assert_eq!(ring.written, all.len() as u64);
+    }
+
+    #[test]
+    fn the_disk_holds_only_the_head_while_a_step_prints() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("1-big.log");
         let mut log = LogWriter::create(&path, 4 * 1024 * 1024).unwrap();
@@ -339,11 +308,13 @@ mod tests {
         }
         let dropped = log.finish().unwrap();
         assert!(
-            most < 8 * 1024 * 1024,
+            most <= 2 * 1024 * 1024,
             "{most} bytes on disk for a 4 MiB cap"
         );
         assert_eq!(dropped, 400 * 64 * 1024 - 4 * 1024 * 1024);
         assert!(fs::metadata(&path).unwrap().len() < 4 * 1024 * 1024 + 200);
+        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "nothing beside the log");
     }
 
     #[test]
