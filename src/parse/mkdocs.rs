@@ -70,8 +70,10 @@ pub(crate) fn titles(body: &str) -> Vec<(std::ops::Range<usize>, String)> {
 /// first three bytes, then a look at the line around each find, since most
 /// runbooks have none and this runs on every parse.
 fn has_marker(body: &str) -> bool {
-    [&b"!!!"[..], b"???", b"==="].iter().any(|needle| {
-        memchr::memmem::find_iter(body.as_bytes(), needle).any(|at| {
+    static MARKERS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 3]> =
+        std::sync::LazyLock::new(|| [&b"!!!"[..], b"???", b"==="].map(memchr::memmem::Finder::new));
+    MARKERS.iter().any(|finder| {
+        finder.find_iter(body.as_bytes()).any(|at| {
             // Only spaces back to the line's start: looked at byte by byte,
             // so a long line of `===` stays linear.
             let before = body.as_bytes()[..at].iter().rev().find(|&&b| b != b' ');

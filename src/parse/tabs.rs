@@ -18,8 +18,11 @@ use regex::Regex;
 /// Byte ranges of `body` inside a tab item that is not shown first, sorted
 /// and disjoint.
 pub(crate) fn unshown_items(body: &str) -> Vec<Range<usize>> {
-    let has = |needle: &[u8]| memchr::memmem::find(body.as_bytes(), needle).is_some();
-    if !has(b"<Tab") && !has(b"<CodeGroup") && !has(b"code-group") {
+    // Built once: every parse of every file looks for them.
+    static TAGS: LazyLock<[memchr::memmem::Finder<'static>; 3]> = LazyLock::new(|| {
+        [&b"<Tab"[..], b"<CodeGroup", b"code-group"].map(memchr::memmem::Finder::new)
+    });
+    if !TAGS.iter().any(|f| f.find(body.as_bytes()).is_some()) {
         return Vec::new();
     }
     // Tags may span lines (`<TabItem\n  value="npm">`): they are searched in
