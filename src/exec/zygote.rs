@@ -6,8 +6,8 @@
 //! that. So a run keeps a bash waiting (the "zygote", after the process that
 //! forks Android's apps) and each step becomes a fork of it that then loads
 //! the step's state exactly as a new bash would (`bash::bash_prelude`) and
-//! sources the script. Nothing carries from one step to the next through
-//! the zygote: it never runs a step's code itself.
+//! runs the script as `bash -c` would. Nothing carries from one step to the
+//! next through the zygote: it never runs a step's code itself.
 //!
 //! Each step keeps what a step started by exec has:
 //! - its own process group: the zygote forks through a subshell with job
@@ -53,21 +53,23 @@ pub(crate) const SWITCH: &str = "RUNSHEET_WARM_SHELL";
 /// counts as broken (it is then stopped and the step started the usual way).
 const ANSWER: Duration = Duration::from_secs(10);
 
-/// The zygote's loop, on one line: the step's script is `eval`ed on line 1
-/// of bash's `-c` text, so its line numbers are its own and bash's messages
-/// read `/usr/bin/bash: line N: ...`, exactly as under `bash -c SCRIPT`.
-/// (`read` empties its variable when it is interrupted or
-/// reaches end of file: the step's folder is kept apart for `__runsheet_stop`).
-/// fd 0: folders of steps to start, one per line; fd 3:
+/// The zygote's loop. fd 0: folders of steps to start, one per line; fd 3:
 /// the started steps' pids, and `-` once the subshell that forked a step has
 /// exited (from then on the step is runsheet's child: before, that subshell
-/// would reap it); fd 4: `go PID` lines. The inner subshell is the step: it
-/// opens its output FIFOs, reports its pid, waits for its go, drops the
-/// zygote's descriptors and job control, and sources `job.bash`. The pid also
-/// goes to the step's folder, for the zygote to stop the step's group when
-/// its input ends while a step runs (runsheet died) or it gets SIGTERM: the
-/// step's shell has no parent-death signal of its own (it is not forked by
-/// runsheet), and the watchdog may be gone.
+/// would reap it); fd 4: `go PID` lines.
+///
+/// The inner subshell is the step: it opens its output FIFOs, reports its
+/// pid, waits for its go, drops the zygote's descriptors and job control,
+/// sources `job.bash` (directory, environment, prelude) and `eval`s the
+/// script. All of it stands on line 1 of bash's `-c` text, so the script's
+/// line numbers are its own and bash's messages read `/usr/bin/bash: line N:
+/// ...`, as under `bash -c SCRIPT`.
+///
+/// The step's pid also goes to its folder, for the zygote to stop the step's
+/// group when its input ends while a step runs (runsheet died) or it gets
+/// SIGTERM: the step's shell has no parent-death signal of its own, and the
+/// watchdog may be gone. (`read` empties its variable at end of input, so
+/// the folder is kept apart in `__runsheet_j`.)
 const LOOP: &str = concat!(
     "trap __runsheet_stop TERM; ",
     "__runsheet_stop() { local p; [[ ! -r $__runsheet_j/pid ]] || ",
