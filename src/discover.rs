@@ -72,7 +72,7 @@ fn walk(dir: &Path, skipped: &mut Vec<String>) -> Vec<PathBuf> {
         })
         .sort_by_file_path(|a, b| a.cmp(b))
         .build();
-    let mut found = Vec::new();
+    let mut candidates = Vec::new();
     for entry in walker {
         let entry = match entry {
             Ok(entry) => entry,
@@ -97,13 +97,18 @@ fn walk(dir: &Path, skipped: &mut Vec<String>) -> Vec<PathBuf> {
             }
             continue;
         }
-        if !kind.is_file() {
-            continue;
+        if kind.is_file() {
+            candidates.push(path.to_path_buf());
         }
-        // Opened once here, so a file that cannot be read is skipped with a
-        // warning rather than failing the command halfway.
-        match std::fs::File::open(path) {
-            Ok(_) => found.push(path.to_path_buf()),
+    }
+    // Each opened once here, so a file that cannot be read is skipped with a
+    // warning rather than failing the command halfway; on every core, since
+    // nothing else can start before this is done.
+    let opened = crate::par::map_in_order(&candidates, |path| std::fs::File::open(path).map(drop));
+    let mut found = Vec::with_capacity(candidates.len());
+    for (path, opened) in candidates.into_iter().zip(opened) {
+        match opened {
+            Ok(()) => found.push(path),
             Err(e) => skipped.push(format!("cannot read {}: {e}", path.display())),
         }
     }
