@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::{Exit, Global, LintArgs};
 use crate::diag::{Diagnostic, Severity};
-use crate::parse::{parse, Parsed, UnfencedCommand};
+use crate::parse::{parse, parse_unhashed, Parsed, UnfencedCommand};
 use crate::report::Palette;
 use crate::source::{Source, Span};
 use crate::update::{apply_on_disk, Edit};
@@ -81,7 +81,7 @@ fn lint_one(palette: &Palette, file: &Path, fix_it: bool) -> anyhow::Result<Repo
     } else {
         source
     };
-    let mut parsed = parse(&source);
+    let mut parsed = parse_unhashed(&source);
     parsed
         .diagnostics
         .extend(missing_programs(&source, &parsed));

@@ -61,17 +61,24 @@ pub struct UnfencedCommand {
 
 /// Parses a runbook. Never panics; every problem becomes a diagnostic.
 pub fn parse(source: &Source) -> Parsed {
-    parse_keeping(source, true)
+    parse_keeping(source, true, true)
+}
+
+/// `parse` without the step and runbook hashes (left empty): for `lint`,
+/// which never shows or records them, and reads thousands of files.
+pub fn parse_unhashed(source: &Source) -> Parsed {
+    parse_keeping(source, true, false)
 }
 
 /// `parse`, leaving warnings out when `warnings` is false: `load` drops them,
 /// and on a large runbook they held a fifth of the memory.
-fn parse_keeping(source: &Source, warnings: bool) -> Parsed {
+fn parse_keeping(source: &Source, warnings: bool, hashes: bool) -> Parsed {
     let front = front::front_matter(source);
     let body = &source.text[front.body_start..];
     let dialect = dialect::Dialect::detect(body, front.runme, front.skip_prompts);
     let mut walker = walk::Walker::new(source, front.front.clone(), front.body_start, dialect);
     walker.keep_warnings = warnings;
+    walker.hashes = hashes;
     walker.parse_body = mkdocs::containers(body);
     walker.unshown_tabs = tabs::unshown_items(body)
         .into_iter()
@@ -104,7 +111,11 @@ fn parse_keeping(source: &Source, warnings: bool) -> Parsed {
             steps: walked.steps,
             todos: walked.todos,
             blocks: walked.blocks,
-            hash: walk::hex(&Sha256::digest(source.text.as_bytes())),
+            hash: if hashes {
+                walk::hex(&Sha256::digest(source.text.as_bytes()))
+            } else {
+                String::new()
+            },
         },
         diagnostics,
         unfenced: walked.unfenced,
@@ -166,7 +177,7 @@ pub fn load(path: &Path) -> Result<Runbook, LoadError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let parsed = parse_keeping(&source, false);
+    let parsed = parse_keeping(&source, false, true);
     let errors: Vec<Diagnostic> = parsed
         .diagnostics
         .into_iter()

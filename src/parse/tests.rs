@@ -857,3 +857,19 @@ fn braced_languages_of_quarto_knitr_and_myst_are_read() {
         assert_ne!(p.runbook.blocks[0].lang, "bash", "{info}");
     }
 }
+
+#[test]
+fn lint_parses_without_hashes_and_sees_the_same_runbook() {
+    let source = Source::new("t.md", "# A\n```sh\necho 1\n```\n\nTODO: more\n");
+    let full = parse(&source);
+    let mut unhashed = parse_unhashed(&source);
+    assert!(unhashed.runbook.hash.is_empty());
+    assert!(unhashed.runbook.steps.iter().all(|s| s.hash.is_empty()));
+    unhashed.runbook.hash = full.runbook.hash.clone();
+    for (s, f) in unhashed.runbook.steps.iter_mut().zip(&full.runbook.steps) {
+        s.hash = f.hash.clone();
+    }
+    let json = |r: &crate::model::Runbook| serde_json::to_string(r).unwrap();
+    assert_eq!(json(&unhashed.runbook), json(&full.runbook));
+    assert_eq!(unhashed.diagnostics.len(), full.diagnostics.len());
+}

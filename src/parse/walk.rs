@@ -121,6 +121,8 @@ pub(crate) struct Walker<'a> {
     pub(crate) diagnostics: Vec<Diagnostic>,
     /// False: warnings are not recorded (nobody will read them).
     pub(crate) keep_warnings: bool,
+    /// Compute each step's hash (`lint` needs none).
+    pub(crate) hashes: bool,
     sections: Vec<Section>,
     stack: Vec<(u8, usize)>,
     slugger: Slugger,
@@ -183,6 +185,7 @@ impl<'a> Walker<'a> {
             base,
             diagnostics: Vec::new(),
             keep_warnings: true,
+            hashes: true,
             sections: Vec::new(),
             stack: Vec::new(),
             slugger: Slugger::default(),
@@ -798,7 +801,11 @@ impl<'a> Walker<'a> {
                 self.ask(ask.name, ask.default, line + 1 + ask.line, &id);
             }
         }
-        let hash = step_hash(&kind, code, &sa.options);
+        let hash = if self.hashes {
+            step_hash(&kind, code, &sa.options)
+        } else {
+            String::new()
+        };
         let attrs: BTreeMap<String, String> = parsed
             .attrs
             .iter()
