@@ -1,7 +1,7 @@
 //! `runsheet book`: collect runbooks, read their last runs, write the mdBook
 //! source and build it to HTML.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -17,9 +17,17 @@ pub(crate) fn run(global: &Global, args: BookArgs) -> anyhow::Result<Exit> {
     let files = collect(&global.palette, &args.paths)?;
     let store = Store::new(&global.state_dir);
     let chapters = book::chapter_paths(&files);
-    let mut entries = Vec::with_capacity(files.len());
-    for (file, chapter) in files.into_iter().zip(chapters) {
-        entries.push(entry(&store, file, chapter)?);
+    let jobs: Vec<(PathBuf, PathBuf)> = files.into_iter().zip(chapters).collect();
+    // Each runbook read, parsed and its records loaded on every core; the
+    // warnings and the first error come out in the runbooks' order.
+    let loaded = crate::par::map_in_order(&jobs, |(file, chapter)| entry(&store, file, chapter));
+    let mut entries = Vec::with_capacity(loaded.len());
+    for result in loaded {
+        let (entry, skipped) = result?;
+        for warning in skipped {
+            warn(&warning);
+        }
+        entries.push(entry);
     }
     let env: Vec<(String, String)> = std::env::vars().collect();
     let roots = if args.paths.is_empty() {
@@ -81,8 +89,9 @@ pub(crate) fn collect(
     super::runbooks_in(palette, paths)
 }
 
-fn entry(store: &Store, file: PathBuf, chapter: PathBuf) -> anyhow::Result<Entry> {
-    let source = Source::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+/// One runbook's chapter entry, and the warnings about records it skipped.
+fn entry(store: &Store, file: &Path, chapter: &Path) -> anyhow::Result<(Entry, Vec<String>)> {
+    let source = Source::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let parsed = parse::parse(&source);
     let errors: Vec<_> = parsed
         .diagnostics
@@ -97,16 +106,14 @@ fn entry(store: &Store, file: PathBuf, chapter: PathBuf) -> anyhow::Result<Entry
         }
         .into());
     }
-    let abs = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+    let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     let (recorded, skipped) = Recorded::load_with_warnings(store, &abs)
         .with_context(|| format!("cannot read the run record of {}", file.display()))?;
-    for warning in skipped {
-        warn(&warning);
-    }
-    Ok(Entry {
-        chapter,
+    let entry = Entry {
+        chapter: chapter.to_path_buf(),
         runbook: parsed.runbook,
         text: source.text,
         recorded,
-    })
+    };
+    Ok((entry, skipped))
 }
