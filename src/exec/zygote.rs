@@ -233,7 +233,9 @@ fn env_lines(zygote: &BTreeMap<String, String>, env: &BTreeMap<String, String>) 
         .filter(carried)
         .filter(|k| !env.contains_key(*k))
     {
-        if !plain_name(name) {
+        // Without PATH in its environment a new bash uses a default one;
+        // unsetting it would leave none.
+        if !plain_name(name) || name == "PATH" {
             return None;
         }
         lines.push_str(&format!("builtin unset {name}\n"));
@@ -264,6 +266,10 @@ pub(crate) fn launch(
     dir: &Path,
     split: bool,
 ) -> io::Result<Option<(Job, Vec<OwnedFd>, Registered)>> {
+    if !exe.is_absolute() {
+        // Not found on the step's PATH: the ordinary start says so.
+        return Ok(None);
+    }
     let mut zygote = match take(exe, env) {
         Some(z) => z,
         None => return Ok(None),
@@ -575,5 +581,6 @@ mod tests {
             assert_eq!(env_lines(&zygote, &step), None, "{name}");
         }
         assert_eq!(env_lines(&map(&[("SHLVL", "1")]), &map(&[])), None);
+        assert_eq!(env_lines(&map(&[("PATH", "/bin")]), &map(&[])), None);
     }
 }

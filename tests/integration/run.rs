@@ -736,3 +736,22 @@ fn a_traced_step_shows_its_commands_as_bash_x_would() {
         .collect();
     assert_eq!(traced, ["+ echo traced", "traced"], "{}", ran.stdout);
 }
+
+/// bash is looked up on the step's own PATH whichever way it starts: with
+/// none, the step cannot start (the warm shell, started from runsheet's
+/// PATH, must not run it anyway).
+#[test]
+fn a_step_whose_path_is_gone_cannot_start_bash_either_way() {
+    for switch in ["1", "0"] {
+        let sheet = Sheet::new();
+        let dir = sheet.copy_fixture("run-warm");
+        sheet
+            .current_dir(&dir)
+            .env(RUNSHEET_WARM_SHELL, switch)
+            .args(["run", "--color", "never", "nopath.md"])
+            .run()
+            .code(1)
+            .stdout_has("cannot start `bash`: not found on PATH")
+            .stdout_lacks("still here");
+    }
+}
