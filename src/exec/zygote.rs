@@ -233,9 +233,21 @@ fn env_lines(zygote: &BTreeMap<String, String>, env: &BTreeMap<String, String>) 
         .filter(carried)
         .filter(|k| !env.contains_key(*k))
     {
-        // Without PATH in its environment a new bash uses a default one;
-        // unsetting it would leave none.
-        if !plain_name(name) || name == "PATH" {
+        // A new bash gives these a value of its own when the environment
+        // has none; unsetting them would leave none.
+        const DEFAULTED: &[&str] = &[
+            "PATH",
+            "SHELL",
+            "PS1",
+            "PS2",
+            "OPTERR",
+            "OPTIND",
+            "HISTFILE",
+            "HISTSIZE",
+            "HISTFILESIZE",
+            "MAILCHECK",
+        ];
+        if !plain_name(name) || DEFAULTED.contains(&name.as_str()) {
             return None;
         }
         lines.push_str(&format!("builtin unset {name}\n"));
@@ -581,6 +593,8 @@ mod tests {
             assert_eq!(env_lines(&zygote, &step), None, "{name}");
         }
         assert_eq!(env_lines(&map(&[("SHLVL", "1")]), &map(&[])), None);
-        assert_eq!(env_lines(&map(&[("PATH", "/bin")]), &map(&[])), None);
+        for name in ["PATH", "SHELL"] {
+            assert_eq!(env_lines(&map(&[(name, "/bin")]), &map(&[])), None);
+        }
     }
 }

@@ -755,3 +755,25 @@ fn a_step_whose_path_is_gone_cannot_start_bash_either_way() {
             .stdout_lacks("still here");
     }
 }
+
+/// A variable a new bash sets itself when the environment lacks it (`SHELL`)
+/// reads the same after a step unset it, whichever way the next step starts.
+#[test]
+fn variables_bash_sets_at_start_up_read_the_same_either_way() {
+    let shown = |switch: &str| {
+        let sheet = Sheet::new();
+        let dir = sheet.copy_fixture("run-warm");
+        let ran = sheet
+            .current_dir(&dir)
+            .env(RUNSHEET_WARM_SHELL, switch)
+            .args(["run", "--color", "never", "defaults.md"])
+            .run()
+            .code(0);
+        let line = ran.stdout.lines().find(|l| l.contains("shell="));
+        line.unwrap_or_default().trim().to_string()
+    };
+    let warm = shown("1");
+    assert!(warm.ends_with("home=unset"), "{warm}");
+    assert!(!warm.contains("shell=unset"), "{warm}");
+    assert_eq!(warm, shown("0"));
+}
