@@ -456,7 +456,8 @@ impl Zygote {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Ends the zygote: its loop ends when its input does.
+    /// Ends a zygote that stopped answering or died: SIGKILL, as it may be
+    /// stuck, and reaped. A step it forked sees its go pipe end and exits.
     fn stop(mut self) {
         // SAFETY: kill takes a pid and a signal.
         unsafe {

@@ -690,25 +690,34 @@ fn a_step_that_fails_on_a_placeholder_says_so() {
         );
 }
 
+const RUNSHEET_WARM_SHELL: &str = "RUNSHEET_WARM_SHELL";
+
+/// `runsheet run RUNBOOK` on a copy of `run-warm`, with `RUNSHEET_WARM_SHELL`
+/// set to `switch` and `env` added; the run and the copy's folder.
+fn run_warm(runbook: &str, switch: &str, env: &[(&str, &str)]) -> (Ran, PathBuf) {
+    let sheet = Sheet::new();
+    let dir = sheet.copy_fixture("run-warm");
+    let sheet = env
+        .iter()
+        .fold(sheet.env(RUNSHEET_WARM_SHELL, switch), |s, (k, v)| {
+            s.env(k, v)
+        });
+    let ran = sheet
+        .current_dir(&dir)
+        .args(["run", "--color", "never", runbook])
+        .run();
+    (ran, dir)
+}
+
 /// The state file the last step of `run-warm/state.md` writes, after a run
 /// with `RUNSHEET_WARM_SHELL` set to `switch`.
 fn warm_state(switch: &str) -> String {
-    let sheet = Sheet::new();
-    let dir = sheet.copy_fixture("run-warm");
-    sheet
-        .current_dir(&dir)
-        .env(RUNSHEET_WARM_SHELL, switch)
-        .env("RUNSHEET_TEST_UNSET", "set")
-        .env("OLDPWD", "/")
-        .args(["run", "state.md"])
-        .run()
-        .code(0)
-        .stdout_has("said hi x");
+    let env = [("RUNSHEET_TEST_UNSET", "set"), ("OLDPWD", "/")];
+    let (ran, dir) = run_warm("state.md", switch, &env);
+    ran.code(0).stdout_has("said hi x");
     let state = std::fs::read_to_string(dir.join("state.txt")).unwrap();
     state.replace(dir.to_str().unwrap(), "DIR")
 }
-
-const RUNSHEET_WARM_SHELL: &str = "RUNSHEET_WARM_SHELL";
 
 #[test]
 fn steps_forked_from_the_warm_shell_see_what_a_new_bash_sees() {
@@ -722,13 +731,8 @@ fn steps_forked_from_the_warm_shell_see_what_a_new_bash_sees() {
 
 #[test]
 fn a_traced_step_shows_its_commands_as_bash_x_would() {
-    let sheet = Sheet::new();
-    let dir = sheet.copy_fixture("run-warm");
-    let ran = sheet
-        .current_dir(&dir)
-        .args(["run", "--color", "never", "trace.md"])
-        .run()
-        .code(0);
+    let (ran, _) = run_warm("trace.md", "1", &[]);
+    let ran = ran.code(0);
     let traced: Vec<&str> = ran
         .stdout
         .lines()
@@ -743,13 +747,8 @@ fn a_traced_step_shows_its_commands_as_bash_x_would() {
 #[test]
 fn a_step_whose_path_is_gone_cannot_start_bash_either_way() {
     for switch in ["1", "0"] {
-        let sheet = Sheet::new();
-        let dir = sheet.copy_fixture("run-warm");
-        sheet
-            .current_dir(&dir)
-            .env(RUNSHEET_WARM_SHELL, switch)
-            .args(["run", "--color", "never", "nopath.md"])
-            .run()
+        run_warm("nopath.md", switch, &[])
+            .0
             .code(1)
             .stdout_has("cannot start `bash`: not found on PATH")
             .stdout_lacks("still here");
@@ -761,14 +760,7 @@ fn a_step_whose_path_is_gone_cannot_start_bash_either_way() {
 #[test]
 fn variables_bash_sets_at_start_up_read_the_same_either_way() {
     let shown = |switch: &str| {
-        let sheet = Sheet::new();
-        let dir = sheet.copy_fixture("run-warm");
-        let ran = sheet
-            .current_dir(&dir)
-            .env(RUNSHEET_WARM_SHELL, switch)
-            .args(["run", "--color", "never", "defaults.md"])
-            .run()
-            .code(0);
+        let ran = run_warm("defaults.md", switch, &[]).0.code(0);
         let line = ran.stdout.lines().find(|l| l.contains("shell="));
         line.unwrap_or_default().trim().to_string()
     };
