@@ -146,17 +146,15 @@ fn plain_name(name: &str) -> bool {
 /// level deeper, so bash would trace it as `++ cmd`, not `+ cmd`.
 pub(crate) fn usable(req: &super::StepRun<'_>) -> bool {
     let restore = req.state.shell_script.as_deref().unwrap_or("");
-    let forked_shows = |text: &str| {
-        text.contains("$$")
-            || text.contains("${$}")
-            || text.contains("BASH_SUBSHELL")
-            || text.contains("xtrace")
-            || text.contains("verbose")
-            || sets_trace_flag(text)
-    };
+    let forked_shows =
+        |text: &str| text.contains("$$") || text.contains("${$}") || text.contains("BASH_SUBSHELL");
+    // The carried options list `xtrace` or `verbose` when they are on.
+    let carried_trace = restore.contains("xtrace") || restore.contains("verbose");
     !req.interactive
         && !forked_shows(req.script)
         && !forked_shows(restore)
+        && !traces(req.script)
+        && !carried_trace
         && reap::contained()
         && !req.base_env.contains_key("BASH_ENV")
         && std::env::var_os(SWITCH).is_none_or(|v| v != "0")
@@ -197,6 +195,19 @@ fn directory_lines(cwd: &str, env: &BTreeMap<String, String>) -> String {
         )),
     }
     lines
+}
+
+/// The script turns tracing or echoing on or off: `set -x`, `set -o
+/// xtrace`, `shopt -so verbose`, ... (not `curl --verbose`).
+fn traces(text: &str) -> bool {
+    let named = |option: &str| {
+        text.match_indices(option).any(|(at, _)| {
+            let before = text[..at].trim_end_matches([' ', '\t']);
+            let word = before.rsplit(char::is_whitespace).next().unwrap_or("");
+            before.len() < at && word.starts_with(['-', '+']) && word.ends_with('o')
+        })
+    };
+    sets_trace_flag(text) || named("xtrace") || named("verbose")
 }
 
 /// A `set` with `x` or `v` in a cluster of flags (`set -x`, `set -euxo
@@ -583,6 +594,17 @@ mod tests {
             "set -o pipefail",
         ] {
             assert!(!sets_trace_flag(text), "{text:?}");
+        }
+        for text in [
+            "set -o xtrace",
+            "set +o verbose",
+            "shopt -so xtrace",
+            "a; set -x",
+        ] {
+            assert!(traces(text), "{text:?}");
+        }
+        for text in ["curl --verbose https://x", "make V=verbose", "echo xtrace"] {
+            assert!(!traces(text), "{text:?}");
         }
     }
 
