@@ -1100,3 +1100,69 @@ fn a_symlink_out_of_the_tree_is_not_followed_into_the_book() {
         Vec::<PathBuf>::new()
     );
 }
+
+/// mdBook's renderer is patched for large books (vendor/mdbook-html): the
+/// chapter list is no longer copied per page and repeated heading ids get
+/// their suffix without a search from 1. What a reader gets must not change:
+/// unique, predictable ids on the print page and every chapter in the sidebar.
+#[test]
+fn a_book_of_runbooks_with_the_same_headings_keeps_ids_unique_and_every_chapter_listed() {
+    let sheet = Sheet::new();
+    let dir = sheet.dir().join("runbooks");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("a.md"),
+        "# A\n\n## Stage 1\n\n## Stage 1-1\n\n```bash\ntrue\n```\n",
+    )
+    .expect("write");
+    for name in ["b", "c", "d"] {
+        std::fs::write(
+            dir.join(format!("{name}.md")),
+            format!(
+                "# {}\n\n## Stage 1\n\n```bash\ntrue\n```\n",
+                name.to_uppercase()
+            ),
+        )
+        .expect("write");
+    }
+    let ran = sheet.args(["book", "runbooks", "-o", "site"]).run().code(0);
+    let print = std::fs::read_to_string(ran.dir.join("site/book/print.html")).expect("print page");
+    let ids: Vec<&str> = print
+        .split("<h2 id=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "stage-1",
+            "stage-1-1",
+            "stage-1-2",
+            "stage-1-3",
+            "stage-1-4"
+        ],
+        "{print}"
+    );
+    let toc = std::fs::read_dir(ran.dir.join("site/book"))
+        .expect("book dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("toc-"))
+        })
+        .expect("toc.js");
+    let toc = std::fs::read_to_string(toc).expect("toc.js");
+    for page in [
+        "runbooks/a.html",
+        "runbooks/b.html",
+        "runbooks/c.html",
+        "runbooks/d.html",
+    ] {
+        assert!(toc.contains(page), "{page} not in the sidebar: {toc}");
+    }
+    let chapter = std::fs::read_to_string(ran.dir.join("site/book/runbooks/c.html")).expect("c");
+    assert!(
+        chapter.contains("toc-"),
+        "the page loads the sidebar script"
+    );
+}

@@ -1,0 +1,3 @@
+pub(crate) mod fontawesome;
+pub(crate) mod resources;
+pub(crate) mod toc;
