@@ -663,7 +663,7 @@ impl<'a> Walker<'a> {
                 )),
             );
         }
-        let parsed = attrs::parse_info(&info);
+        let mut parsed = attrs::parse_info(&info);
         if super::tabs::is_unshown(&self.unshown_tabs, range.start) {
             self.blocks.push(Block {
                 line,
@@ -693,7 +693,7 @@ impl<'a> Walker<'a> {
             self.diag(Severity::Warning, w);
         }
         let role = if is_step {
-            self.step(&code.text, &parsed, runs, line, range.clone(), &shift)
+            self.step(&code.text, &mut parsed, runs, line, range.clone(), &shift)
         } else if let Some(expect) = self.expect.take() {
             self.expected_output(&code.text, &parsed.lang, expect, line, content_span);
             BlockRole::Output
@@ -787,7 +787,7 @@ impl<'a> Walker<'a> {
     fn step(
         &mut self,
         code: &str,
-        parsed: &attrs::Info,
+        parsed: &mut attrs::Info,
         runs: Option<Runs>,
         line: usize,
         range: Range<usize>,
@@ -867,11 +867,12 @@ impl<'a> Walker<'a> {
         } else {
             String::new()
         };
+        // The step takes the attributes' strings: nothing reads them after.
         let attrs = crate::model::Attrs::from_pairs(
             parsed
                 .attrs
-                .iter()
-                .map(|a| (a.key.clone(), a.value.clone().unwrap_or_default())),
+                .drain(..)
+                .map(|a| (a.key, a.value.unwrap_or_default())),
         );
         if let Some(ids) = &mut self.ids {
             ids.insert(id.clone());
