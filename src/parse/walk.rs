@@ -152,8 +152,7 @@ pub(crate) struct Walker<'a> {
     next_suffix: std::collections::HashMap<String, usize>,
     /// Where each input stands in `front.inputs`, for the steps that ask.
     input_at: std::collections::HashMap<String, usize>,
-    /// Reused for each step's options as hashed.
-    hash_buf: Vec<u8>,
+    options_json: OptionsJson,
     /// The last offset `line` was asked for, and its line.
     line_at: std::cell::Cell<(usize, usize)>,
     /// Buffers of texts read and dropped, kept for the next: a string
@@ -220,7 +219,7 @@ impl<'a> Walker<'a> {
             ids: None,
             next_suffix: Default::default(),
             input_at,
-            hash_buf: Vec::new(),
+            options_json: OptionsJson::default(),
             line_at: std::cell::Cell::new((0, 1)),
             spare_text: Vec::new(),
             code_buf: String::new(),
@@ -458,7 +457,7 @@ impl<'a> Walker<'a> {
     }
 
     fn heading(&mut self, level: u8, inline: &Inline) {
-        let title = inline.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let title = super::todo::collapse_spaces(&inline.text);
         let id = self.slugger.slug(&title);
         while self.stack.last().is_some_and(|&(l, _)| l >= level) {
             self.stack.pop();
@@ -863,7 +862,7 @@ impl<'a> Walker<'a> {
             }
         }
         let hash = if self.hashes {
-            step_hash(&kind, code, &sa.options, &mut self.hash_buf)
+            step_hash(&kind, code, self.options_json.get(&sa.options))
         } else {
             String::new()
         };
@@ -1145,12 +1144,7 @@ pub(crate) fn interpreter(lang: &str) -> Option<&'static str> {
 }
 
 /// Stable: depends on what runs and how, not on where the step stands.
-fn step_hash(
-    kind: &StepKind,
-    code: &str,
-    options: &crate::model::StepOptions,
-    buf: &mut Vec<u8>,
-) -> String {
+fn step_hash(kind: &StepKind, code: &str, options_json: &[u8]) -> String {
     let (tag, program) = match kind {
         StepKind::Shell { program } => ("shell", program),
         StepKind::Console { program, .. } => ("console", program),
@@ -1161,12 +1155,35 @@ fn step_hash(
         h.update(part.as_bytes());
         h.update([0]);
     }
-    buf.clear();
-    if serde_json::to_writer(&mut *buf, options).is_err() {
-        buf.clear();
-    }
-    h.update(&buf);
+    h.update(options_json);
     hex(&h.finalize())
+}
+
+/// Step options as the step hash reads them (compact JSON), for the last two
+/// distinct options seen: most steps share their options with another
+/// (defaults, or the same few attributes), and serialising them per step
+/// showed in the profile of `list`.
+#[derive(Default)]
+struct OptionsJson {
+    recent: [Option<(crate::model::StepOptions, Vec<u8>)>; 2],
+}
+
+impl OptionsJson {
+    fn get(&mut self, options: &crate::model::StepOptions) -> &[u8] {
+        let hit = self
+            .recent
+            .iter()
+            .position(|r| r.as_ref().is_some_and(|(o, _)| o == options));
+        match hit {
+            Some(i) => self.recent.swap(0, i),
+            None => {
+                let json = serde_json::to_vec(options).unwrap_or_default();
+                self.recent.swap(0, 1);
+                self.recent[0] = Some((options.clone(), json));
+            }
+        }
+        self.recent[0].as_ref().map_or(&[], |(_, json)| json)
+    }
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
