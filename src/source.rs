@@ -64,7 +64,7 @@ impl Source {
     /// and fences here are counted by `\n`.
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
         let mut text = text.into();
-        let line_ending = if text.contains("\r\n") {
+        let line_ending = if memchr::memmem::find(text.as_bytes(), b"\r\n").is_some() {
             LineEnding::CrLf
         } else if text.contains('\r') && !text.contains('\n') {
             text = text.replace('\r', "\n");
@@ -72,8 +72,9 @@ impl Source {
         } else {
             LineEnding::Lf
         };
+        // memchr's searches: `str`'s showed in the profile of `list`.
         let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1))
             .collect();
         Source {
             path: path.into(),

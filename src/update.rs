@@ -327,8 +327,6 @@ mod tests {
         assert!(apply(text, &overlap).is_err());
     }
 
-    use std::collections::BTreeMap;
-
     use crate::model::{ConsoleCommand, FrontMatter, StepOptions};
     use crate::record::{CheckRecord, RunStatus, StepRecord, StepStatus};
 
@@ -355,7 +353,7 @@ mod tests {
                 line: 1,
                 lang: "sh".into(),
                 code: String::new(),
-                attrs: BTreeMap::new(),
+                attrs: Default::default(),
                 kind,
                 options: StepOptions::default(),
                 checks,

@@ -155,7 +155,7 @@ fn scan(path: &str, text: &str) -> Runbook {
                     line: lineno,
                     lang: lang.clone(),
                     code,
-                    attrs: BTreeMap::new(),
+                    attrs: Default::default(),
                     kind: StepKind::Shell { program: lang },
                     options: StepOptions::default(),
                     checks: Vec::new(),

@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::*;
@@ -35,7 +34,7 @@ fn step(checks: Vec<Check>) -> Step {
         line: 1,
         lang: "sh".into(),
         code: "true\n".into(),
-        attrs: BTreeMap::new(),
+        attrs: Default::default(),
         kind: StepKind::Shell {
             program: "bash".into(),
         },

@@ -44,6 +44,10 @@ pub(crate) struct Slugger {
 impl Slugger {
     pub(crate) fn slug(&mut self, text: &str) -> String {
         let base = slugify(text);
+        if !self.seen.contains_key(&base) {
+            self.seen.insert(base.clone(), 0);
+            return base;
+        }
         let mut slug = base.clone();
         while self.seen.contains_key(&slug) {
             let n = self.seen.entry(base.clone()).or_insert(0);

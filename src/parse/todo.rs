@@ -25,8 +25,15 @@ pub(crate) fn todo_text(text: &str) -> Option<String> {
 }
 
 /// Soft line breaks arrive as spaces; a wrapped paragraph reads as one line.
-fn collapse_spaces(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+pub(crate) fn collapse_spaces(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -2,8 +2,6 @@
 //! position comes from `into_offset_iter()` ranges (shifted past the front
 //! matter); the text is never searched again.
 
-use std::collections::BTreeMap;
-
 use rustc_hash::FxHashMap;
 use std::ops::Range;
 
@@ -131,7 +129,11 @@ pub(crate) struct Walker<'a> {
     id_spans: Vec<Range<usize>>,
     todos: Vec<Todo>,
     blocks: Vec<Block>,
-    step_counts: FxHashMap<String, usize>,
+    /// Steps so far in each section, by index in `sections`; a section
+    /// with an empty id counts with the steps before any heading, in
+    /// `unsectioned_steps`, as both get default ids from the same prefix.
+    step_counts: Vec<usize>,
+    unsectioned_steps: usize,
     attach: Attach,
     inline: Vec<Inline>,
     code: Option<CodeBlock>,
@@ -142,11 +144,23 @@ pub(crate) struct Walker<'a> {
     expect: Option<Expect>,
     /// Every step id so far, and for a name taken twice the next suffix to
     /// try: looking both up in `steps` made 4,000 Runme cells of one name
-    /// take 15 s.
-    ids: std::collections::HashSet<String>,
+    /// take 15 s. Built on the first id derived from a Runme name, the only
+    /// reader: hashing every id of a runbook that has none showed in the
+    /// profile of `list`. std's keyed hash, because the names come from the
+    /// runbook, which may be anyone's pull request.
+    ids: Option<std::collections::HashSet<String>>,
     next_suffix: std::collections::HashMap<String, usize>,
     /// Where each input stands in `front.inputs`, for the steps that ask.
     input_at: std::collections::HashMap<String, usize>,
+    options_json: OptionsJson,
+    /// The last offset `line` was asked for, and its line.
+    line_at: std::cell::Cell<(usize, usize)>,
+    /// Buffers of texts read and dropped, kept for the next: a string
+    /// grown afresh for every paragraph, block and comment showed as
+    /// allocation and page faults in the profile of `list`.
+    spare_text: Vec<String>,
+    code_buf: String,
+    spare_html: Html,
 }
 
 /// What the walk found.
@@ -193,7 +207,8 @@ impl<'a> Walker<'a> {
             id_spans: Vec::new(),
             todos: Vec::new(),
             blocks: Vec::new(),
-            step_counts: FxHashMap::default(),
+            step_counts: Vec::new(),
+            unsectioned_steps: 0,
             attach: Attach::Nothing,
             inline: Vec::new(),
             code: None,
@@ -201,10 +216,29 @@ impl<'a> Walker<'a> {
             unfenced: Vec::new(),
             dialect,
             expect: None,
-            ids: Default::default(),
+            ids: None,
             next_suffix: Default::default(),
             input_at,
+            options_json: OptionsJson::default(),
+            line_at: std::cell::Cell::new((0, 1)),
+            spare_text: Vec::new(),
+            code_buf: String::new(),
+            spare_html: Html::default(),
         }
+    }
+
+    /// 1-based line of a byte offset. The walk asks in document order, so
+    /// counting the line breaks since the last answer is cheaper than a
+    /// binary search over every line start (it showed in the profile).
+    fn line(&self, offset: usize) -> usize {
+        let (at, line) = self.line_at.get();
+        if offset < at || offset > self.source.text.len() {
+            return self.source.line(offset);
+        }
+        let line =
+            line + memchr::memchr_iter(b'\n', &self.source.text.as_bytes()[at..offset]).count();
+        self.line_at.set((offset, line));
+        line
     }
 
     /// Records a problem; its span is absolute.
@@ -342,7 +376,7 @@ impl<'a> Walker<'a> {
         self.inline.push(Inline {
             kind,
             range,
-            text: String::new(),
+            text: self.spare_text.pop().unwrap_or_default(),
             code: None,
             mixed: false,
         });
@@ -362,10 +396,10 @@ impl<'a> Walker<'a> {
                 self.code = Some(CodeBlock {
                     range,
                     info,
-                    text: String::new(),
+                    text: std::mem::take(&mut self.code_buf),
                 });
             }
-            Tag::HtmlBlock => self.html = Some(Html::default()),
+            Tag::HtmlBlock => self.html = Some(std::mem::take(&mut self.spare_html)),
             // Emphasis, links, images: a code span inside them is not a command.
             _ => self.mark_mixed(),
         }
@@ -379,13 +413,22 @@ impl<'a> Walker<'a> {
                 }
             }
             TagEnd::CodeBlock => {
-                if let Some(code) = self.code.take() {
+                if let Some(mut code) = self.code.take() {
+                    // The block keeps a copy of exactly its size; the buffer
+                    // the text grew in serves the next block.
+                    let mut grown = std::mem::take(&mut code.text);
+                    code.text = grown.as_str().to_owned();
                     self.code_block(code);
+                    grown.clear();
+                    self.code_buf = grown;
                 }
             }
             TagEnd::HtmlBlock => {
-                if let Some(html) = self.html.take() {
+                if let Some(mut html) = self.html.take() {
                     self.hidden_checks(&html, true);
+                    html.text.clear();
+                    html.pieces.clear();
+                    self.spare_html = html;
                 }
             }
             _ => {}
@@ -408,38 +451,46 @@ impl<'a> Walker<'a> {
                 self.unfenced_command(inline.range, command);
             }
         }
+        let mut text = inline.text;
+        text.clear();
+        self.spare_text.push(text);
     }
 
     fn heading(&mut self, level: u8, inline: &Inline) {
-        let title = inline.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let title = super::todo::collapse_spaces(&inline.text);
         let id = self.slugger.slug(&title);
         while self.stack.last().is_some_and(|&(l, _)| l >= level) {
             self.stack.pop();
         }
         let parent = self.current_section();
+        let line = self.line(inline.range.start);
         self.sections.push(Section {
             id,
             title,
             level,
-            line: self.source.line(inline.range.start),
+            line,
             parent,
             span: trim_newline(&self.source.text, inline.range.clone()).into(),
         });
         self.stack.push((level, self.sections.len() - 1));
+        self.step_counts.push(0);
     }
 
     fn todo(&mut self, range: Range<usize>, text: String) {
         let range = trim_newline(&self.source.text, range);
         let section = self.current_section();
-        self.warn(
-            range.clone(),
-            "todo",
-            format!("missing step{}: {text}", in_section(section.as_deref())),
-            Some("write the step, or leave the TODO to keep it on the list".into()),
-        );
+        // The message is built only for someone to read it.
+        if self.keep_warnings {
+            self.warn(
+                range.clone(),
+                "todo",
+                format!("missing step{}: {text}", in_section(section.as_deref())),
+                Some("write the step, or leave the TODO to keep it on the list".into()),
+            );
+        }
         self.todos.push(Todo {
             section,
-            line: self.source.line(range.start),
+            line: self.line(range.start),
             text,
             span: range.into(),
         });
@@ -483,9 +534,14 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// Only `lint` reads these, with the warnings: a walk without warnings
+    /// (`load`) leaves them out.
     fn unfenced_command(&mut self, range: Range<usize>, command: String) {
+        if !self.keep_warnings {
+            return;
+        }
         let range = trim_newline(&self.source.text, range);
-        let line = self.source.line(range.start);
+        let line = self.line(range.start);
         self.warn(
             range.clone(),
             "command-outside-fence",
@@ -523,14 +579,14 @@ impl<'a> Walker<'a> {
                     continue;
                 }
             };
-            let line = self.source.line(span.start);
+            let line = self.line(span.start);
             let check = match hidden {
                 Hidden::Contains(text) => Check::Contains { line, text },
                 Hidden::NotContains(text) => Check::NotContains { line, text },
                 Hidden::Matches(regex) => Check::Matches { line, regex },
             };
             match self.attach {
-                Attach::Step { index, .. } => self.steps[index].checks.push(check),
+                Attach::Step { index, .. } => push_exact(&mut self.steps[index].checks, check),
                 Attach::Empty => {}
                 Attach::Nothing => self.error(
                     span,
@@ -590,7 +646,7 @@ impl<'a> Walker<'a> {
         };
         let range = code.range;
         let text = &self.source.text;
-        let line = self.source.line(range.start);
+        let line = self.line(range.start);
         let fence = Fence::read(text, range.clone());
         let info_at = fence.info_offset(text, &info);
         let content_span = fence.content;
@@ -606,11 +662,11 @@ impl<'a> Walker<'a> {
                 )),
             );
         }
-        let parsed = attrs::parse_info(&info);
+        let mut parsed = attrs::parse_info(&info);
         if super::tabs::is_unshown(&self.unshown_tabs, range.start) {
             self.blocks.push(Block {
                 line,
-                info: info.clone(),
+                info,
                 lang: parsed.lang,
                 code: code.text,
                 role: BlockRole::Other,
@@ -636,7 +692,7 @@ impl<'a> Walker<'a> {
             self.diag(Severity::Warning, w);
         }
         let role = if is_step {
-            self.step(&code.text, &parsed, runs, line, range.clone(), &shift)
+            self.step(&code.text, &mut parsed, runs, line, range.clone(), &shift)
         } else if let Some(expect) = self.expect.take() {
             self.expected_output(&code.text, &parsed.lang, expect, line, content_span);
             BlockRole::Output
@@ -658,7 +714,7 @@ impl<'a> Walker<'a> {
         };
         self.blocks.push(Block {
             line,
-            info: info.clone(),
+            info,
             lang: parsed.lang,
             code: code.text,
             role,
@@ -683,13 +739,16 @@ impl<'a> Walker<'a> {
             Expect::Score(min) => Similarity::Score { min },
             Expect::Regex(regex) => Similarity::Regex { regex },
         };
-        self.steps[index].checks.push(Check::Similar {
-            line,
-            expected: code.to_string(),
-            want,
-            json: lang.eq_ignore_ascii_case("json"),
-            content_span,
-        });
+        push_exact(
+            &mut self.steps[index].checks,
+            Check::Similar {
+                line,
+                expected: code.to_string(),
+                want,
+                json: lang.eq_ignore_ascii_case("json"),
+                content_span,
+            },
+        );
     }
 
     /// `python {#x timeout=5m}` without `run` is not a step: probably a
@@ -727,7 +786,7 @@ impl<'a> Walker<'a> {
     fn step(
         &mut self,
         code: &str,
-        parsed: &attrs::Info,
+        parsed: &mut attrs::Info,
         runs: Option<Runs>,
         line: usize,
         range: Range<usize>,
@@ -777,11 +836,12 @@ impl<'a> Walker<'a> {
         let kind = self.step_kind(code, parsed, &sa, runs, line, shift);
         self.placeholders(code, &kind, line);
         let section = self.current_section();
-        let n = self
-            .step_counts
-            .entry(section.clone().unwrap_or_default())
-            .or_insert(0);
+        let n = match self.stack.last() {
+            Some(&(_, i)) if !self.sections[i].id.is_empty() => &mut self.step_counts[i],
+            _ => &mut self.unsectioned_steps,
+        };
         *n += 1;
+        let n = *n;
         let (id, id_span) = match sa.id.take() {
             Some((id, span)) if sa.derived_id => (self.unique_id(id), shift(span)),
             Some((id, span)) => (id, shift(span)),
@@ -802,16 +862,20 @@ impl<'a> Walker<'a> {
             }
         }
         let hash = if self.hashes {
-            step_hash(&kind, code, &sa.options)
+            step_hash(&kind, code, self.options_json.get(&sa.options))
         } else {
             String::new()
         };
-        let attrs: BTreeMap<String, String> = parsed
-            .attrs
-            .iter()
-            .map(|a| (a.key.clone(), a.value.clone().unwrap_or_default()))
-            .collect();
-        self.ids.insert(id.clone());
+        // The step takes the attributes' strings: nothing reads them after.
+        let attrs = crate::model::Attrs::from_pairs(
+            parsed
+                .attrs
+                .drain(..)
+                .map(|a| (a.key, a.value.unwrap_or_default())),
+        );
+        if let Some(ids) = &mut self.ids {
+            ids.insert(id.clone());
+        }
         self.steps.push(Step {
             id,
             section,
@@ -836,7 +900,11 @@ impl<'a> Walker<'a> {
     /// A Runme name another cell already took gets `-2`, `-3`, ...: Runme
     /// tells such cells apart too.
     fn unique_id(&mut self, id: String) -> String {
-        if !self.ids.contains(&id) {
+        let steps = &self.steps;
+        let ids = self
+            .ids
+            .get_or_insert_with(|| steps.iter().map(|s| s.id.clone()).collect());
+        if !ids.contains(&id) {
             return id;
         }
         // Ids are only ever added, so a suffix tried once stays taken.
@@ -844,7 +912,7 @@ impl<'a> Walker<'a> {
         loop {
             let candidate = format!("{id}-{n}");
             *n += 1;
-            if !self.ids.contains(&candidate) {
+            if !ids.contains(&candidate) {
                 return candidate;
             }
         }
@@ -937,7 +1005,8 @@ impl<'a> Walker<'a> {
                     && self.dialect.prompts_make_transcripts()
                     && prompted(code)) =>
             {
-                let (commands, problems) = parse_console(code, line + 1, self.source);
+                let (mut commands, problems) = parse_console(code, line + 1, self.source);
+                commands.shrink_to_fit();
                 if commands.is_empty() {
                     // No `$ ` prompt anywhere: docs sites write plain commands
                     // in `console` blocks for the highlighting.
@@ -997,13 +1066,16 @@ impl<'a> Walker<'a> {
                 Some("merge the blocks, or use `match=contains`".into()),
             ),
             Attach::Step { index, .. } => {
-                self.steps[index].checks.push(Check::Output {
-                    line,
-                    expected: code.to_string(),
-                    mode,
-                    stream,
-                    content_span,
-                });
+                push_exact(
+                    &mut self.steps[index].checks,
+                    Check::Output {
+                        line,
+                        expected: code.to_string(),
+                        mode,
+                        stream,
+                        content_span,
+                    },
+                );
                 self.attach = Attach::Step {
                     index,
                     has_output: true,
@@ -1047,6 +1119,14 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// A `Vec` grows to four at its first push: on a large runbook the unused
+/// room of the steps' checks was several megabytes, held while the whole
+/// CommonMark tree is.
+fn push_exact<T>(list: &mut Vec<T>, item: T) {
+    list.reserve_exact(1);
+    list.push(item);
+}
+
 /// ` in `id``, naming a section in a message.
 fn in_section(section: Option<&str>) -> String {
     section.map_or(String::new(), |id| format!(" in `{id}`"))
@@ -1064,7 +1144,7 @@ pub(crate) fn interpreter(lang: &str) -> Option<&'static str> {
 }
 
 /// Stable: depends on what runs and how, not on where the step stands.
-fn step_hash(kind: &StepKind, code: &str, options: &crate::model::StepOptions) -> String {
+fn step_hash(kind: &StepKind, code: &str, options_json: &[u8]) -> String {
     let (tag, program) = match kind {
         StepKind::Shell { program } => ("shell", program),
         StepKind::Console { program, .. } => ("console", program),
@@ -1075,8 +1155,35 @@ fn step_hash(kind: &StepKind, code: &str, options: &crate::model::StepOptions) -
         h.update(part.as_bytes());
         h.update([0]);
     }
-    h.update(serde_json::to_vec(options).unwrap_or_default());
+    h.update(options_json);
     hex(&h.finalize())
+}
+
+/// Step options as the step hash reads them (compact JSON), for the last two
+/// distinct options seen: most steps share their options with another
+/// (defaults, or the same few attributes), and serialising them per step
+/// showed in the profile of `list`.
+#[derive(Default)]
+struct OptionsJson {
+    recent: [Option<(crate::model::StepOptions, Vec<u8>)>; 2],
+}
+
+impl OptionsJson {
+    fn get(&mut self, options: &crate::model::StepOptions) -> &[u8] {
+        let hit = self
+            .recent
+            .iter()
+            .position(|r| r.as_ref().is_some_and(|(o, _)| o == options));
+        match hit {
+            Some(i) => self.recent.swap(0, i),
+            None => {
+                let json = serde_json::to_vec(options).unwrap_or_default();
+                self.recent.swap(0, 1);
+                self.recent[0] = Some((options.clone(), json));
+            }
+        }
+        self.recent[0].as_ref().map_or(&[], |(_, json)| json)
+    }
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -19,6 +19,7 @@ pub mod drift;
 pub mod github;
 pub mod json;
 pub mod junit;
+mod listjson;
 pub mod merge;
 pub mod outline;
 pub mod prompt;

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::model::{Check, Runbook, Step, StepKind};
@@ -278,59 +277,7 @@ fn describe(check: &Check) -> String {
     }
 }
 
-/// `list --json` (SPEC §6), fields in the order the spec shows them. Fields
-/// may be added; none change meaning. The lists serialise element by element
-/// from the runbook, so no copy of them is held.
-#[derive(Serialize)]
-struct ListJson<'a> {
-    runbook: String,
-    title: &'a str,
-    sections: Each<'a, crate::model::Section, SectionJson<'a>>,
-    steps: Each<'a, Step, StepJson<'a>>,
-    todos: Each<'a, crate::model::Todo, TodoJson<'a>>,
-    blocks: Each<'a, crate::model::Block, BlockJson<'a>>,
-    front_matter: &'a crate::model::FrontMatter,
-    hash: &'a str,
-}
-
-/// A slice serialised as a sequence of what `view` makes of each element.
-struct Each<'a, T, J> {
-    items: &'a [T],
-    view: fn(&'a T) -> J,
-}
-
-impl<'a, T, J: Serialize> Serialize for Each<'a, T, J> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.items.iter().map(self.view))
-    }
-}
-
-#[derive(Serialize)]
-struct SectionJson<'a> {
-    id: &'a str,
-    title: &'a str,
-    level: u8,
-    line: usize,
-    parent: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct TodoJson<'a> {
-    section: Option<&'a str>,
-    line: usize,
-    text: &'a str,
-}
-
-#[derive(Serialize)]
-struct BlockJson<'a> {
-    line: usize,
-    info: &'a str,
-    lang: &'a str,
-    code: &'a str,
-    role: crate::model::BlockRole,
-}
-
-/// The pretty-printed JSON document.
+/// The pretty-printed JSON document (SPEC §6).
 pub fn json(rb: &Runbook) -> String {
     let mut out = Vec::new();
     // Writing to a Vec cannot fail, and every value serialises.
@@ -338,116 +285,4 @@ pub fn json(rb: &Runbook) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// Writes the pretty-printed JSON document and a final newline to `out`.
-pub fn write_json(rb: &Runbook, mut out: impl std::io::Write) -> std::io::Result<()> {
-    let list = ListJson {
-        runbook: rb.path.to_string_lossy().into_owned(),
-        title: &rb.title,
-        sections: Each {
-            items: &rb.sections,
-            view: |s| SectionJson {
-                id: &s.id,
-                title: &s.title,
-                level: s.level,
-                line: s.line,
-                parent: s.parent.as_deref(),
-            },
-        },
-        steps: Each {
-            items: &rb.steps,
-            view: step_json,
-        },
-        todos: Each {
-            items: &rb.todos,
-            view: |t| TodoJson {
-                section: t.section.as_deref(),
-                line: t.line,
-                text: &t.text,
-            },
-        },
-        blocks: Each {
-            items: &rb.blocks,
-            view: |b| BlockJson {
-                line: b.line,
-                info: &b.info,
-                lang: &b.lang,
-                code: &b.code,
-                role: b.role,
-            },
-        },
-        front_matter: &rb.front,
-        hash: &rb.hash,
-    };
-    serde_json::to_writer_pretty(&mut out, &list)?;
-    out.write_all(b"\n")
-}
-
-#[derive(Serialize)]
-struct StepJson<'a> {
-    id: &'a str,
-    section: Option<&'a str>,
-    line: usize,
-    lang: &'a str,
-    code: &'a str,
-    attrs: &'a std::collections::BTreeMap<String, String>,
-    checks: Vec<Value>,
-    kind: &'static str,
-    program: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    commands: Option<Vec<CommandJson<'a>>>,
-    options: &'a crate::model::StepOptions,
-    hash: &'a str,
-}
-
-#[derive(Serialize)]
-struct CommandJson<'a> {
-    command: &'a str,
-    line: usize,
-    expected: Option<&'a str>,
-    exit: Option<String>,
-}
-
-fn step_json(s: &Step) -> StepJson<'_> {
-    let (kind, program) = match &s.kind {
-        StepKind::Shell { program } => ("shell", program),
-        StepKind::Console { program, .. } => ("console", program),
-        StepKind::Interpreter { program } => ("interpreter", program),
-    };
-    let commands = match &s.kind {
-        StepKind::Console { commands, .. } => Some(
-            commands
-                .iter()
-                .map(|c| CommandJson {
-                    command: &c.command,
-                    line: c.line,
-                    expected: c.expected.as_deref(),
-                    exit: c.exit.as_ref().map(ToString::to_string),
-                })
-                .collect(),
-        ),
-        _ => None,
-    };
-    StepJson {
-        id: &s.id,
-        section: s.section.as_deref(),
-        line: s.line,
-        lang: &s.lang,
-        code: &s.code,
-        attrs: &s.attrs,
-        checks: s.checks.iter().map(check_json).collect(),
-        kind,
-        program,
-        commands,
-        options: &s.options,
-        hash: &s.hash,
-    }
-}
-
-/// A check without its byte spans, which only `--update` needs.
-fn check_json(c: &Check) -> Value {
-    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
-    if let Some(map) = v.as_object_mut() {
-        map.remove("content_span");
-    }
-    v
-}
+pub use super::listjson::write_json;
