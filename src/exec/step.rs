@@ -363,14 +363,15 @@ pub(crate) fn leader_pid(handle: &duct::Handle) -> i32 {
 /// Waits up to `timeout` for output on the open pipes, or for the leader to
 /// exit when `pidfd` is given, and hands what one read of each ready pipe
 /// returns to `on_data`. Returns as soon as anything happens, so a step's end
-/// is seen without delay.
+/// is seen without delay, and whether the leader may have exited: false only
+/// when the pidfd was watched and stayed quiet while output came.
 fn wait_ready(
     pipes: &mut [Pipe],
     pidfd: Option<RawFd>,
     timeout: Duration,
     buf: &mut [u8],
     on_data: &mut impl FnMut(StreamKind, &[u8]),
-) -> io::Result<()> {
+) -> io::Result<bool> {
     let watched = |fd| libc::pollfd {
         fd,
         events: libc::POLLIN,
@@ -388,11 +389,13 @@ fn wait_ready(
     if n < 0 {
         let e = io::Error::last_os_error();
         return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(())
+            Ok(true)
         } else {
             Err(e)
         };
     }
+    let exited =
+        pidfd.is_none_or(|pidfd| n == 0 || fds.iter().any(|fd| fd.fd == pidfd && fd.revents != 0));
     for fd in fds.iter().filter(|fd| fd.revents != 0) {
         let Some(pipe) = pipes.iter_mut().find(|p| p.reader.as_raw_fd() == fd.fd) else {
             continue; // the pidfd: the caller looks at the leader next
@@ -405,7 +408,7 @@ fn wait_ready(
             Err(_) => pipe.open = false,
         }
     }
-    Ok(())
+    Ok(exited)
 }
 
 /// A descriptor that becomes readable when process `pid` exits (Linux 5.3
@@ -478,8 +481,11 @@ impl Watch<'_> {
         // within microseconds: look again soon, then less and less often.
         let mut pause = Duration::from_micros(50);
         let mut buf = vec![0u8; CHUNK];
+        // Asking for the leader's status costs a system call; while its
+        // pidfd stays quiet, output alone came and it is still running.
+        let mut may_have_exited = true;
         loop {
-            if status.is_none() {
+            if status.is_none() && may_have_exited {
                 status = handle.try_wait()?;
             }
             let open = pipes.iter().any(|p| p.open);
@@ -496,9 +502,10 @@ impl Watch<'_> {
                 }
             }
             let exit_fd = pidfd.as_ref().filter(|_| status.is_none());
+            may_have_exited = true;
             if open || exit_fd.is_some() {
                 let exit_fd = exit_fd.map(AsRawFd::as_raw_fd);
-                wait_ready(pipes, exit_fd, TICK, &mut buf, &mut on_data)?;
+                may_have_exited = wait_ready(pipes, exit_fd, TICK, &mut buf, &mut on_data)?;
             } else {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(TICK);
@@ -508,6 +515,7 @@ impl Watch<'_> {
                 continue;
             }
             next_check = now + TICK;
+            may_have_exited = true;
             phase = self.advance(phase, &mut reason, status.is_some(), now);
         }
     }
