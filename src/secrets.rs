@@ -206,6 +206,27 @@ impl MaskStream {
         }
     }
 
+    /// What [`push`](Self::push) would append, as a slice: `chunk` itself
+    /// when it holds no secret and its end cannot be the start of one (with
+    /// nothing held back from before), so clean output passes without a
+    /// copy; else `out`, cleared first and filled by `push`.
+    pub fn filter<'a>(&mut self, chunk: &'a [u8], out: &'a mut Vec<u8>) -> &'a [u8] {
+        out.clear();
+        if self.pending.is_empty() && self.untouched(chunk) {
+            return chunk;
+        }
+        self.push(chunk, out);
+        out
+    }
+
+    /// Nothing in `buf` is masked or held back.
+    fn untouched(&self, buf: &[u8]) -> bool {
+        let Some(index) = &self.redactor.index else {
+            return true;
+        };
+        self.held_from(buf, 0) == buf.len() && index.find(buf, 0).is_none()
+    }
+
     /// End of stream: everything still held back is decided and appended.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         let pending = std::mem::take(&mut self.pending);
@@ -234,14 +255,11 @@ impl MaskStream {
             out.extend_from_slice(buf);
             return buf.len();
         };
-        let window = buf.len().saturating_sub(r.longest.saturating_sub(1));
         let held_from = |from: usize| {
             if at_end {
                 return buf.len();
             }
-            (window.max(from)..buf.len())
-                .find(|&i| r.first[usize::from(buf[i])] && r.starts_a_secret(&buf[i..]))
-                .unwrap_or(buf.len())
+            self.held_from(buf, from)
         };
         let mut hold = held_from(0);
         let mut done = 0;
@@ -259,6 +277,17 @@ impl MaskStream {
         let hold = hold.max(done);
         out.extend_from_slice(&buf[done..hold]);
         hold
+    }
+
+    /// Where the tail of `buf` that may be the start of a secret begins (at
+    /// `from` or later, within the longest secret's length of the end);
+    /// `buf.len()` when there is none.
+    fn held_from(&self, buf: &[u8], from: usize) -> usize {
+        let r = &self.redactor;
+        let window = buf.len().saturating_sub(r.longest.saturating_sub(1));
+        (window.max(from)..buf.len())
+            .find(|&i| r.first[usize::from(buf[i])] && r.starts_a_secret(&buf[i..]))
+            .unwrap_or(buf.len())
     }
 }
 
@@ -451,6 +480,36 @@ mod tests {
         assert_eq!(all, "z***xy");
         let (all, _) = mask_in_pieces(&["abcd", "cdxy"], &["zab", "cdxy"]);
         assert_eq!(all, "z***xy");
+    }
+
+    /// `filter` gives what `push` gives, and borrows only a piece that
+    /// `push` would copy unchanged.
+    #[test]
+    fn filter_agrees_with_push() {
+        use proptest::prelude::*;
+        let secrets = ["abab", "abcab", "babc", "cccc"];
+        proptest!(|(text in "[abc ]{0,60}", cuts in proptest::collection::vec(0usize..60, 0..6))| {
+            let mut cuts = cuts;
+            cuts.retain(|&c| c <= text.len());
+            cuts.sort();
+            let (mut pushed, mut filtered) = (redactor(&secrets).stream(), redactor(&secrets).stream());
+            let mut scratch = Vec::new();
+            let mut at = 0;
+            for c in cuts.into_iter().chain([text.len()]) {
+                let piece = &text.as_bytes()[at..c];
+                at = c;
+                let mut want = Vec::new();
+                pushed.push(piece, &mut want);
+                prop_assert_eq!(filtered.filter(piece, &mut scratch), &want[..]);
+            }
+        });
+        let mut m = redactor(&["hunter22"]).stream();
+        let mut out = Vec::new();
+        let piece = b"nothing to hide\n";
+        assert_eq!(m.filter(piece, &mut out).as_ptr(), piece.as_ptr());
+        assert_eq!(m.filter(b"pw hunter22\n", &mut out), b"pw ***\n");
+        assert_eq!(m.filter(b"pw hun", &mut out), b"pw ");
+        assert_eq!(m.filter(b"ter22\n", &mut out), b"***\n");
     }
 
     #[test]

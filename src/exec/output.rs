@@ -3,12 +3,35 @@
 //! reads is still caught), and kept in memory only up to a cap.
 
 use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use crate::secrets::{MaskStream, Redactor};
 
 /// Bytes read from a pipe at once: what memory holds per stream besides the
-/// capped capture.
-pub(crate) const CHUNK: usize = 64 * 1024;
+/// capped capture. As large as the pipe (see [`widen`]), so a step that
+/// prints faster than runsheet reads is read in few calls.
+pub(crate) const CHUNK: usize = PIPE_SIZE;
+
+/// What a step's output pipe is asked to hold. The default 64 KiB fills
+/// sixteen times per MiB a fast step prints, each time a wake-up of the
+/// step's writer and one more poll and read here; 1 MiB is the largest size
+/// an unprivileged process may ask for by default (`/proc/sys/fs/pipe-max-size`).
+const PIPE_SIZE: usize = 1024 * 1024;
+
+/// Asks the kernel for a larger buffer on the pipe `fd` is an end of. A
+/// refusal (a user over the pipe quota, another kernel) leaves the pipe as
+/// it was: only speed depends on it.
+pub(crate) fn widen(fd: BorrowedFd<'_>) {
+    #[cfg(target_os = "linux")]
+    {
+        let size = libc::c_int::try_from(PIPE_SIZE).unwrap_or(libc::c_int::MAX);
+        // SAFETY: fcntl on a descriptor the caller keeps open; F_SETPIPE_SZ
+        // takes an int and changes nothing on failure.
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = fd;
+}
 
 /// Masks secrets in a byte stream arriving in pieces (see [`MaskStream`]).
 pub(crate) struct Masker(MaskStream);
@@ -21,6 +44,12 @@ impl Masker {
     /// Masks what can be decided now and appends it to `out`.
     pub(crate) fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         self.0.push(chunk, out);
+    }
+
+    /// What can be decided now, masked: `chunk` itself when it needs no
+    /// change, else `out` (cleared first) holds it (see [`MaskStream::filter`]).
+    pub(crate) fn filter<'a>(&mut self, chunk: &'a [u8], out: &'a mut Vec<u8>) -> &'a [u8] {
+        self.0.filter(chunk, out)
     }
 
     /// End of stream: everything still held back is decided and appended.
@@ -125,6 +154,33 @@ fn line_start(held: &[u8]) -> Start {
 }
 
 impl AddMask {
+    /// What is not a command, as [`push`](Self::push) gives it: `bytes`
+    /// itself when no line in it may be the command and nothing is held
+    /// back from before — most output, which then passes without a copy —
+    /// else `out`, cleared first.
+    pub(crate) fn filter<'a>(
+        &mut self,
+        bytes: &'a [u8],
+        out: &'a mut Vec<u8>,
+        values: &mut Vec<String>,
+    ) -> &'a [u8] {
+        out.clear();
+        if self.in_command || !self.held.is_empty() {
+            self.push(bytes, out, values);
+            return out;
+        }
+        let (n, at_line_start) = plain_prefix(bytes, !self.mid_line);
+        self.mid_line = !at_line_start;
+        if n == bytes.len() {
+            return bytes;
+        }
+        // The plain start is copied once; `push` goes on from the line that
+        // may be the command.
+        out.extend_from_slice(&bytes[..n]);
+        self.push(&bytes[n..], out, values);
+        out
+    }
+
     /// Appends to `out` what is not a command; pushes each command's value
     /// to `values`.
     pub(crate) fn push(&mut self, mut bytes: &[u8], out: &mut Vec<u8>, values: &mut Vec<String>) {
@@ -349,12 +405,78 @@ mod tests {
         });
     }
 
+    /// `filter` gives what `push` gives, piece by piece, and passes a
+    /// piece through uncopied exactly when `push` would copy it unchanged.
+    #[test]
+    fn filter_agrees_with_push_and_borrows_plain_pieces() {
+        use proptest::prelude::*;
+        let alphabet = prop_oneof![
+            Just("::add-mask::"),
+            Just(":"),
+            Just(" "),
+            Just("\t"),
+            Just("\n"),
+            Just("ab"),
+        ];
+        proptest!(|(parts in proptest::collection::vec(alphabet, 0..30),
+                    cuts in proptest::collection::vec(0usize..200, 0..6))| {
+            let text: String = parts.concat();
+            let mut cuts = cuts;
+            cuts.retain(|&c| c <= text.len());
+            cuts.sort();
+            let (mut pushed, mut filtered) = (AddMask::default(), AddMask::default());
+            let (mut pv, mut fv) = (Vec::new(), Vec::new());
+            let mut scratch = Vec::new();
+            let mut at = 0;
+            for c in cuts.into_iter().chain([text.len()]) {
+                let piece = &text.as_bytes()[at..c];
+                at = c;
+                let mut want = Vec::new();
+                pushed.push(piece, &mut want, &mut pv);
+                let got = filtered.filter(piece, &mut scratch, &mut fv);
+                prop_assert_eq!(got, &want[..]);
+                if got.as_ptr() == piece.as_ptr() {
+                    prop_assert_eq!(got, piece);
+                }
+                prop_assert_eq!(&pv, &fv);
+            }
+        });
+        let mut f = AddMask::default();
+        let mut out = Vec::new();
+        let piece = b"y\ny\nno command here\n";
+        let got = f.filter(piece, &mut out, &mut Vec::new());
+        assert_eq!(got.as_ptr(), piece.as_ptr(), "a plain piece is not copied");
+        let piece = b"y\n::add-mask::abcd\nz\n";
+        let got = f.filter(piece, &mut out, &mut Vec::new()).to_vec();
+        assert_eq!(got, b"y\nz\n");
+    }
+
     #[test]
     fn only_a_possible_command_is_held_back() {
         let (all, emitted, values) = filter(&["Continue? ", "y\n:", ": not one\n", "::ad"]);
         assert_eq!(emitted, ["Continue? ", "y\n", ":: not one\n", ""]);
         assert_eq!(all, "Continue? y\n:: not one\n::ad");
         assert!(values.is_empty());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_widened_pipe_holds_a_chunk() {
+        use std::os::fd::AsFd;
+        let (r, _w) = std::io::pipe().unwrap();
+        // SAFETY: F_GETPIPE_SZ on a pipe we hold.
+        let size = || unsafe { libc::fcntl(r.as_raw_fd(), libc::F_GETPIPE_SZ) };
+        let before = size();
+        widen(r.as_fd());
+        let max: usize = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0);
+        if max >= PIPE_SIZE {
+            assert_eq!(usize::try_from(size()).unwrap(), PIPE_SIZE, "from {before}");
+        } else {
+            assert_eq!(size(), before);
+        }
     }
 
     #[test]

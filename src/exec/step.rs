@@ -3,13 +3,13 @@
 //! timeout or interrupt, and read back the state it left.
 
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use super::family::Family;
-use super::output::{AddMask, Masker, Tail, CHUNK};
+use super::output::{widen, AddMask, Masker, Tail, CHUNK};
 use super::reap::{self, Registered};
 use super::shell::{self, Prepared};
 use super::terminal::{self, Lent};
@@ -319,6 +319,7 @@ fn spawn(
 ) -> io::Result<(duct::Handle, Vec<Pipe>, Registered)> {
     let expr = expression(prepared, req.interactive, tty);
     let (out_r, out_w) = io::pipe()?;
+    widen(out_r.as_fd());
     let pipe = |reader, stream| Pipe {
         reader,
         stream,
@@ -326,6 +327,7 @@ fn spawn(
     };
     let (expr, pipes) = if req.capture == Capture::Split {
         let (err_r, err_w) = io::pipe()?;
+        widen(err_r.as_fd());
         let pipes = vec![
             pipe(out_r, StreamKind::Stdout),
             pipe(err_r, StreamKind::Stderr),
@@ -361,14 +363,15 @@ pub(crate) fn leader_pid(handle: &duct::Handle) -> i32 {
 /// Waits up to `timeout` for output on the open pipes, or for the leader to
 /// exit when `pidfd` is given, and hands what one read of each ready pipe
 /// returns to `on_data`. Returns as soon as anything happens, so a step's end
-/// is seen without delay.
+/// is seen without delay, and whether the leader may have exited: false only
+/// when the pidfd was watched and stayed quiet while output came.
 fn wait_ready(
     pipes: &mut [Pipe],
     pidfd: Option<RawFd>,
     timeout: Duration,
     buf: &mut [u8],
     on_data: &mut impl FnMut(StreamKind, &[u8]),
-) -> io::Result<()> {
+) -> io::Result<bool> {
     let watched = |fd| libc::pollfd {
         fd,
         events: libc::POLLIN,
@@ -386,11 +389,13 @@ fn wait_ready(
     if n < 0 {
         let e = io::Error::last_os_error();
         return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(())
+            Ok(true)
         } else {
             Err(e)
         };
     }
+    let exited =
+        pidfd.is_none_or(|pidfd| n == 0 || fds.iter().any(|fd| fd.fd == pidfd && fd.revents != 0));
     for fd in fds.iter().filter(|fd| fd.revents != 0) {
         let Some(pipe) = pipes.iter_mut().find(|p| p.reader.as_raw_fd() == fd.fd) else {
             continue; // the pidfd: the caller looks at the leader next
@@ -403,7 +408,7 @@ fn wait_ready(
             Err(_) => pipe.open = false,
         }
     }
-    Ok(())
+    Ok(exited)
 }
 
 /// A descriptor that becomes readable when process `pid` exits (Linux 5.3
@@ -476,8 +481,11 @@ impl Watch<'_> {
         // within microseconds: look again soon, then less and less often.
         let mut pause = Duration::from_micros(50);
         let mut buf = vec![0u8; CHUNK];
+        // Asking for the leader's status costs a system call; while its
+        // pidfd stays quiet, output alone came and it is still running.
+        let mut may_have_exited = true;
         loop {
-            if status.is_none() {
+            if status.is_none() && may_have_exited {
                 status = handle.try_wait()?;
             }
             let open = pipes.iter().any(|p| p.open);
@@ -494,9 +502,10 @@ impl Watch<'_> {
                 }
             }
             let exit_fd = pidfd.as_ref().filter(|_| status.is_none());
+            may_have_exited = true;
             if open || exit_fd.is_some() {
                 let exit_fd = exit_fd.map(AsRawFd::as_raw_fd);
-                wait_ready(pipes, exit_fd, TICK, &mut buf, &mut on_data)?;
+                may_have_exited = wait_ready(pipes, exit_fd, TICK, &mut buf, &mut on_data)?;
             } else {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(TICK);
@@ -506,6 +515,7 @@ impl Watch<'_> {
                 continue;
             }
             next_check = now + TICK;
+            may_have_exited = true;
             phase = self.advance(phase, &mut reason, status.is_some(), now);
         }
     }
@@ -609,67 +619,74 @@ impl Watch<'_> {
 /// Takes `::add-mask::` lines out of each stream, masks it, and keeps what
 /// `Capture` asks for.
 pub(crate) struct Collector {
-    capture: Capture,
     /// One filter and masker per pipe: a line or a secret cannot straddle
     /// two pipes. A value to mask learnt on either goes to both.
     out_cmds: AddMask,
     err_cmds: AddMask,
     out_mask: Masker,
     err_mask: Masker,
+    kept: Kept,
+    /// Output with the command lines taken out, before masking, when that
+    /// changed it.
+    plain: Vec<u8>,
+    /// Masked output, when masking changed it.
+    scratch: Vec<u8>,
+    values: Vec<String>,
+}
+
+/// What `Capture` keeps of the masked output.
+struct Kept {
+    capture: Capture,
     combined: Tail,
     stdout: Tail,
     stderr: Tail,
-    /// Output with the command lines taken out, before masking.
-    plain: Vec<u8>,
-    scratch: Vec<u8>,
-    values: Vec<String>,
 }
 
 impl Collector {
     pub(crate) fn new(req: &StepRun<'_>) -> Self {
         Collector {
-            capture: req.capture,
             out_cmds: AddMask::default(),
             err_cmds: AddMask::default(),
             out_mask: Masker::new(req.redactor),
             err_mask: Masker::new(req.redactor),
-            combined: Tail::new(CAPTURE_CAP),
-            stdout: Tail::new(CAPTURE_CAP),
-            stderr: Tail::new(CAPTURE_CAP),
+            kept: Kept {
+                capture: req.capture,
+                combined: Tail::new(CAPTURE_CAP),
+                stdout: Tail::new(CAPTURE_CAP),
+                stderr: Tail::new(CAPTURE_CAP),
+            },
             plain: Vec::new(),
             scratch: Vec::new(),
             values: Vec::new(),
         }
     }
 
+    /// Most output holds no command line and no secret: it goes to the sink
+    /// as it was read, without a copy at either stage.
     pub(crate) fn data(&mut self, stream: StreamKind, bytes: &[u8], sink: &mut dyn OutputSink) {
-        self.plain.clear();
-        let cmds = match stream {
-            StreamKind::Stderr => &mut self.err_cmds,
-            _ => &mut self.out_cmds,
+        let stderr = stream == StreamKind::Stderr;
+        let cmds = if stderr {
+            &mut self.err_cmds
+        } else {
+            &mut self.out_cmds
         };
-        cmds.push(bytes, &mut self.plain, &mut self.values);
-        self.learn(sink);
-        self.scratch.clear();
-        let mask = match stream {
-            StreamKind::Stderr => &mut self.err_mask,
-            _ => &mut self.out_mask,
+        let plain = cmds.filter(bytes, &mut self.plain, &mut self.values);
+        learn(
+            &mut self.values,
+            [&mut self.out_mask, &mut self.err_mask],
+            sink,
+        );
+        let mask = if stderr {
+            &mut self.err_mask
+        } else {
+            &mut self.out_mask
         };
-        mask.push(&self.plain, &mut self.scratch);
-        self.emit(stream, sink);
-    }
-
-    /// Values from `::add-mask::` lines: masked from now on, and passed on.
-    fn learn(&mut self, sink: &mut dyn OutputSink) {
-        for value in self.values.drain(..) {
-            self.out_mask.add(&value);
-            self.err_mask.add(&value);
-            sink.mask(&value);
-        }
+        let masked = mask.filter(plain, &mut self.scratch);
+        self.kept.emit(stream, masked, sink);
     }
 
     pub(crate) fn finish(&mut self, sink: &mut dyn OutputSink) {
-        let streams = if self.capture == Capture::Split {
+        let streams = if self.kept.capture == Capture::Split {
             [Some(StreamKind::Stdout), Some(StreamKind::Stderr)]
         } else {
             [Some(StreamKind::Combined), None]
@@ -681,7 +698,11 @@ impl Collector {
                 _ => &mut self.out_cmds,
             };
             cmds.finish(&mut self.plain, &mut self.values);
-            self.learn(sink);
+            learn(
+                &mut self.values,
+                [&mut self.out_mask, &mut self.err_mask],
+                sink,
+            );
             self.scratch.clear();
             let mask = match stream {
                 StreamKind::Stderr => &mut self.err_mask,
@@ -689,33 +710,46 @@ impl Collector {
             };
             mask.push(&self.plain, &mut self.scratch);
             mask.finish(&mut self.scratch);
-            self.emit(stream, sink);
-        }
-    }
-
-    fn emit(&mut self, stream: StreamKind, sink: &mut dyn OutputSink) {
-        if self.scratch.is_empty() {
-            return;
-        }
-        sink.output(stream, &self.scratch);
-        if self.capture == Capture::None {
-            return;
-        }
-        self.combined.push(&self.scratch);
-        match stream {
-            StreamKind::Stdout if self.capture == Capture::Split => self.stdout.push(&self.scratch),
-            StreamKind::Stderr if self.capture == Capture::Split => self.stderr.push(&self.scratch),
-            _ => {}
+            self.kept.emit(stream, &self.scratch, sink);
         }
     }
 
     pub(crate) fn into_buffers(self) -> (Vec<u8>, Vec<u8>, Vec<u8>, bool) {
-        let truncated = self.combined.truncated || self.stdout.truncated || self.stderr.truncated;
+        let k = self.kept;
+        let truncated = k.combined.truncated || k.stdout.truncated || k.stderr.truncated;
         (
-            self.combined.into_vec(),
-            self.stdout.into_vec(),
-            self.stderr.into_vec(),
+            k.combined.into_vec(),
+            k.stdout.into_vec(),
+            k.stderr.into_vec(),
             truncated,
         )
+    }
+}
+
+/// Values from `::add-mask::` lines: masked from now on, and passed on.
+fn learn(values: &mut Vec<String>, mut masks: [&mut Masker; 2], sink: &mut dyn OutputSink) {
+    for value in values.drain(..) {
+        for mask in masks.iter_mut() {
+            mask.add(&value);
+        }
+        sink.mask(&value);
+    }
+}
+
+impl Kept {
+    fn emit(&mut self, stream: StreamKind, bytes: &[u8], sink: &mut dyn OutputSink) {
+        if bytes.is_empty() {
+            return;
+        }
+        sink.output(stream, bytes);
+        if self.capture == Capture::None {
+            return;
+        }
+        self.combined.push(bytes);
+        match stream {
+            StreamKind::Stdout if self.capture == Capture::Split => self.stdout.push(bytes),
+            StreamKind::Stderr if self.capture == Capture::Split => self.stderr.push(bytes),
+            _ => {}
+        }
     }
 }

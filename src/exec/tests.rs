@@ -400,7 +400,8 @@ fn big_output_keeps_memory_bounded() {
     };
     assert_eq!(out.exit_code, Some(0));
     assert_eq!(sink.0, 300_000_005);
-    assert!(sink.1 <= 64 * 1024, "chunks stay small: {}", sink.1);
+    // One read of a widened pipe at most: a MiB.
+    assert!(sink.1 <= 1024 * 1024, "chunks stay small: {}", sink.1);
     assert!(out.truncated);
     assert_eq!(out.stdout.len(), CAPTURE_CAP);
     assert_eq!(out.combined.len(), CAPTURE_CAP);

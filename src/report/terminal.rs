@@ -17,6 +17,9 @@ use crate::runner::{DryStep, Question, Reporter, RunStart, StepEnd, StepStart, S
 /// Set before a step's output lines, so they never pass for runsheet's own.
 const GUTTER: &str = "  │ ";
 
+/// Most bytes of a step's output queued for the screen at once.
+const PIECE: usize = 64 * 1024;
+
 /// At exit, how long to wait for a terminal that does not read once the run
 /// was interrupted; otherwise runsheet waits until its last line is shown.
 const LAST_WORDS: Duration = Duration::from_secs(2);
@@ -103,6 +106,24 @@ impl Terminal {
         if self.discard {
             return;
         }
+        // Output arrives in reads of up to a MiB, as large as the screen's
+        // whole budget: queued in smaller pieces, as much of it is shown as
+        // a slow terminal takes, and only the rest is left out.
+        for out in self.pieces(bytes) {
+            self.screen.output(out);
+        }
+    }
+
+    fn pieces(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        bytes
+            .chunks(PIECE)
+            .map(|piece| self.format_output(piece))
+            .filter(|out| !out.is_empty())
+            .collect()
+    }
+
+    /// `bytes` as the terminal shows them: sanitized, with the gutters.
+    fn format_output(&mut self, bytes: &[u8]) -> Vec<u8> {
         let mut clean = Vec::with_capacity(bytes.len());
         self.sanitizer.push(bytes, &mut clean);
         let mut out = Vec::with_capacity(clean.len() + 64);
@@ -130,9 +151,7 @@ impl Terminal {
                 }
             }
         }
-        if !out.is_empty() {
-            self.screen.output(out);
-        }
+        out
     }
 
     fn check_lines(&mut self, checks: &[CheckRecord]) {
@@ -682,6 +701,24 @@ mod tests {
         let labels = SectionLabels::new(&parsed.runbook);
         assert_eq!(labels.by_id["sub"], "One › Sub");
         assert_eq!(labels.by_id["two"], "Two");
+    }
+
+    /// One read of a step's output (up to a MiB) is as large as what the
+    /// screen holds for a terminal at most: queued whole, it would be left
+    /// out of the live view even with a terminal that reads.
+    #[test]
+    fn a_large_read_is_queued_in_pieces_the_screen_can_hold() {
+        let mut t = Terminal::new(Palette::plain());
+        t.discard = false;
+        let mut chunk = vec![b'x'; 1024 * 1024 - 1];
+        chunk.push(b'\n');
+        let pieces = t.pieces(&chunk);
+        assert_eq!(pieces.len(), 16);
+        assert!(pieces.iter().all(|p| p.len() <= PIECE + GUTTER.len()));
+        let shown = pieces.concat();
+        assert_eq!(shown.len(), GUTTER.len() + chunk.len());
+        assert!(shown.starts_with(GUTTER.as_bytes()) && shown.ends_with(b"x\n"));
+        assert!(t.line_start);
     }
 
     #[test]
