@@ -209,7 +209,7 @@ __runsheet_dump() {{
   {{ builtin declare -p; builtin alias -p; builtin echo '{FUNCTIONS_MARK}'; builtin declare -f; }} >{saved}
   __runsheet_done=1
 }}
-__runsheet_exit() {{ [[ -n $__runsheet_done ]] || __runsheet_dump; builtin exit "$1"; }}
+__runsheet_exit() {{ [[ -z ${{__runsheet_pending-}} ]] || __runsheet_await; [[ -n $__runsheet_done ]] || __runsheet_dump; builtin exit "$1"; }}
 __runsheet_end() {{ __runsheet_dump; return "$1"; }}
 trap '{{ __runsheet_exit "$?"; }} 2>/dev/null' EXIT
 __runsheet_b0=$BASHOPTS __runsheet_s0=$SHELLOPTS

@@ -290,6 +290,7 @@ fn start_warm(
         &prepared.cwd,
         dir.path(),
         split,
+        prepared.saves,
     )?;
     let Some((job, fds, registered)) = launched else {
         return Ok(None);

@@ -59,11 +59,18 @@ const ANSWER: Duration = Duration::from_secs(10);
 /// would reap it); fd 4: `go PID` lines.
 ///
 /// The inner subshell is the step: it opens its output FIFOs, reports its
-/// pid, waits for its go, drops the zygote's descriptors and job control,
-/// sources `job.bash` (directory, environment, prelude) and `eval`s the
-/// script. All of it stands on line 1 of bash's `-c` text, so the script's
-/// line numbers are its own and bash's messages read `/usr/bin/bash: line N:
-/// ...`, as under `bash -c SCRIPT`.
+/// pid, drops the zygote's descriptors and job control, sources `job.bash`
+/// (directory, environment, prelude: runsheet's own lines, none of the
+/// step's code), reads the script, waits for its go and `eval`s the script.
+/// Loading before the go lets that work overlap with runsheet registering
+/// the step (a tenth of a `true` step's time). A step must not end before its
+/// go, though: until then the subshell that forked it may reap it and its
+/// status would be lost. So an exit while loading (a `cd` that fails, a
+/// prelude error) first waits for the go, through an EXIT trap that
+/// `job.bash` drops at its end, or that the prelude's own EXIT trap replaces
+/// (see `__runsheet_exit`, which waits too). All of it stands on line 1 of
+/// bash's `-c` text, so the script's line numbers are its own and bash's
+/// messages read `/usr/bin/bash: line N: ...`, as under `bash -c SCRIPT`.
 ///
 /// The step's pid also goes to its folder, for the zygote to stop the step's
 /// group when its input ends while a step runs (runsheet died) or it gets
@@ -78,12 +85,14 @@ const LOOP: &str = concat!(
     "( set -m; ( ",
     "if [[ -p $__runsheet_d/err ]]; then exec >\"$__runsheet_d/out\" 2>\"$__runsheet_d/err\"; ",
     "else exec >\"$__runsheet_d/out\" 2>&1; fi; ",
-    "builtin printf '%s\\n' \"$BASHPID\" >&3; exec 3>&-; ",
+    "builtin printf '%s\\n' \"$BASHPID\" >&3; exec 3>&- </dev/null; builtin set +m; ",
+    "__runsheet_await() { [[ -n $__runsheet_pending ]] || return 0; __runsheet_pending=; ",
     "while IFS= read -r __runsheet_go <&4; do [[ $__runsheet_go != \"go $BASHPID\" ]] || break; done; ",
-    "[[ $__runsheet_go == \"go $BASHPID\" ]] || exit 125; ",
-    "exec 4<&- </dev/null; builtin set +m; builtin unset __runsheet_go; ",
+    "[[ $__runsheet_go == \"go $BASHPID\" ]] || builtin exit 125; exec 4<&-; }; ",
+    "__runsheet_pending=1; builtin trap __runsheet_await EXIT; ",
     "builtin . \"$__runsheet_d/job.bash\"; ",
     "IFS= builtin read -r -d '' __runsheet_s <\"$__runsheet_d/step.sh\" || :; ",
+    "__runsheet_await; builtin unset -f __runsheet_await; builtin unset __runsheet_pending __runsheet_go; ",
     "builtin eval \"builtin unset __runsheet_s; $__runsheet_s\" ",
     ") & builtin printf '%s\\n' \"$!\" >\"$__runsheet_d/pid\"; ); ",
     "builtin printf '%s\\n' - >&3; done; __runsheet_stop",
@@ -288,6 +297,7 @@ pub(crate) fn launch(
     cwd: &Path,
     dir: &Path,
     split: bool,
+    saves: bool,
 ) -> io::Result<Option<(Job, Vec<OwnedFd>, Registered)>> {
     if !exe.is_absolute() {
         // Not found on the step's PATH: the ordinary start says so.
@@ -307,10 +317,13 @@ pub(crate) fn launch(
         return Ok(None);
     }
     let cwd_text = super::shell::path_string(cwd)?;
+    // A prelude that saves the state has replaced the EXIT trap that waits
+    // for the go (see LOOP); otherwise it is dropped here, loading done.
     let job = format!(
-        "{}{lines}builtin set -eo pipefail\nbuiltin . {}\n",
+        "{}{lines}builtin set -eo pipefail\nbuiltin . {}\n{}",
         directory_lines(&cwd_text, env),
         quote(&format!("{dir_text}/prelude.bash")),
+        if saves { "" } else { "builtin trap - EXIT\n" },
     );
     std::fs::write(dir.join("job.bash"), job)?;
     let mut outputs = vec![fifo(&dir.join("out"))?];
@@ -606,6 +619,55 @@ mod tests {
         }
         for text in ["curl --verbose https://x", "make V=verbose", "echo xtrace"] {
             assert!(!traces(text), "{text:?}");
+        }
+    }
+
+    /// Until its go, a step may be reaped by the subshell that forked it
+    /// and its status lost: one that fails while loading must wait for the
+    /// go before it ends, and still say why. Both ways of failing: before
+    /// the prelude (its folder is gone) and inside a prelude that saves the
+    /// state (whose own EXIT trap replaced the one waiting for the go).
+    #[test]
+    fn a_step_that_fails_while_loading_waits_for_its_go() {
+        use std::io::Read;
+        let bash = ["/usr/bin/bash", "/bin/bash"]
+            .into_iter()
+            .map(Path::new)
+            .find(|p| p.exists())
+            .expect("bash, as every step test needs");
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        for saves in [false, true] {
+            let dir = crate::exec::shell::scratch().unwrap();
+            let d = dir.path();
+            let (cwd, prelude, why) = if saves {
+                let state = crate::exec::ShellState::default();
+                let prelude = crate::exec::bash::bash_prelude(d, &state, &env, true, "environment");
+                (d.to_path_buf(), prelude + "false\necho loaded\n", "")
+            } else {
+                (d.join("gone"), String::new(), "gone")
+            };
+            std::fs::write(d.join("prelude.bash"), prelude).unwrap();
+            std::fs::write(d.join("step.sh"), "echo the script ran").unwrap();
+            let (mut job, mut fds, _registered) = launch(bash, &env, &cwd, d, false, saves)
+                .unwrap()
+                .expect("a warm shell");
+            std::thread::sleep(Duration::from_millis(300));
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", job.pid)).unwrap();
+            let state = stat.rsplit(") ").next().and_then(|r| r.chars().next());
+            assert!(
+                matches!(state, Some('S' | 'R')),
+                "saves={saves}: the step ended before its go: {stat:?}"
+            );
+            job.go().unwrap();
+            let mut out = String::new();
+            std::fs::File::from(fds.remove(0))
+                .read_to_string(&mut out)
+                .unwrap();
+            assert!(out.contains(why), "{out}");
+            assert!(
+                !out.contains("loaded") && !out.contains("the script ran"),
+                "{out}"
+            );
         }
     }
 
