@@ -41,14 +41,15 @@ pub enum LineEnding {
     Cr,
 }
 
-/// A runbook file as read from disk, with its line starts precomputed so that
-/// offset → line is a binary search.
+/// A runbook file as read from disk, with its line starts found on the first
+/// question about lines so that offset → line is a binary search. Found
+/// lazily: `list` of a 10 MB runbook asks none, and they were 8 MB.
 #[derive(Debug, Clone)]
 pub struct Source {
     /// The path as the user gave it (shown in messages).
     pub path: PathBuf,
     pub text: String,
-    line_starts: Vec<usize>,
+    line_starts: OnceLock<Vec<usize>>,
     /// (byte offset, chars before it) every [`CHECKPOINT`] bytes, built on the
     /// first column asked for: a column is then counted over at most that
     /// many bytes, however long its line (a 100,000-cell table row).
@@ -72,14 +73,10 @@ impl Source {
         } else {
             LineEnding::Lf
         };
-        // memchr's searches: `str`'s showed in the profile of `list`.
-        let line_starts = std::iter::once(0)
-            .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1))
-            .collect();
         Source {
             path: path.into(),
             text,
-            line_starts,
+            line_starts: OnceLock::new(),
             checkpoints: OnceLock::new(),
             line_ending,
         }
@@ -124,9 +121,18 @@ impl Source {
         }
     }
 
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            // memchr's searches: `str`'s showed in the profile of `list`.
+            std::iter::once(0)
+                .chain(memchr::memchr_iter(b'\n', self.text.as_bytes()).map(|i| i + 1))
+                .collect()
+        })
+    }
+
     /// 1-based line of a byte offset.
     pub fn line(&self, offset: usize) -> usize {
-        self.line_starts.partition_point(|&s| s <= offset).max(1)
+        self.line_starts().partition_point(|&s| s <= offset).max(1)
     }
 
     /// 1-based line and 1-based column (in characters) of a byte offset.
@@ -139,7 +145,7 @@ impl Source {
         } else {
             0
         };
-        let start = (self.line_starts[line - 1] + bom).min(end);
+        let start = (self.line_starts()[line - 1] + bom).min(end);
         if !self.text.is_char_boundary(end) {
             return (line, 1);
         }
@@ -169,7 +175,7 @@ impl Source {
 
     /// Byte offset where a 1-based line starts.
     pub fn line_start(&self, line: usize) -> usize {
-        self.line_starts
+        self.line_starts()
             .get(line.saturating_sub(1))
             .copied()
             .unwrap_or(self.text.len())
@@ -178,14 +184,14 @@ impl Source {
     /// Byte offset where a 1-based line ends, its `\n` left out (a `\r`
     /// before it kept).
     pub fn line_end(&self, line: usize) -> usize {
-        match self.line_starts.get(line) {
+        match self.line_starts().get(line) {
             Some(&next) => next - 1,
             None => self.text.len(),
         }
     }
 
     pub fn line_count(&self) -> usize {
-        self.line_starts.len()
+        self.line_starts().len()
     }
 }
 

@@ -20,6 +20,7 @@ mod front;
 mod hidden;
 mod links;
 pub(crate) mod mkdocs;
+mod pieces;
 pub(crate) mod placeholder;
 mod slug;
 mod tabs;
@@ -61,24 +62,32 @@ pub struct UnfencedCommand {
 
 /// Parses a runbook. Never panics; every problem becomes a diagnostic.
 pub fn parse(source: &Source) -> Parsed {
-    parse_keeping(source, true, true)
+    parse_keeping(source, true, true, pieces::PIECE)
 }
 
 /// `parse` without the step and runbook hashes (left empty): for `lint`,
 /// which never shows or records them, and reads thousands of files.
 pub fn parse_unhashed(source: &Source) -> Parsed {
-    parse_keeping(source, true, false)
+    parse_keeping(source, true, false, pieces::PIECE)
 }
 
 /// `parse`, leaving warnings out when `warnings` is false: `load` drops them,
 /// and on a large runbook they held a fifth of the memory.
-fn parse_keeping(source: &Source, warnings: bool, hashes: bool) -> Parsed {
+/// `parse`, cutting a body longer than `piece` bytes into pieces of at least
+/// that size (see `pieces`): the tests cut at every place allowed.
+#[cfg(test)]
+pub(crate) fn parse_in_pieces(source: &Source, piece: usize) -> Parsed {
+    parse_keeping(source, true, true, piece)
+}
+
+fn parse_keeping(source: &Source, warnings: bool, hashes: bool, piece: usize) -> Parsed {
     let front = front::front_matter(source);
     let body = &source.text[front.body_start..];
     let dialect = dialect::Dialect::detect(body, front.runme, front.skip_prompts);
     let mut walker = walk::Walker::new(source, front.front.clone(), front.body_start, dialect);
     walker.keep_warnings = warnings;
     walker.hashes = hashes;
+    walker.piece = piece;
     walker.parse_body = mkdocs::containers(body);
     walker.unshown_tabs = tabs::unshown_items(body)
         .into_iter()
@@ -87,7 +96,19 @@ fn parse_keeping(source: &Source, warnings: bool, hashes: bool) -> Parsed {
     for p in front.problems.clone() {
         walker.diag(Severity::Error, p);
     }
-    let walked = walker.walk();
+    // A large file's hash is taken beside the walk, which leaves a core
+    // half idle while it parses in pieces.
+    let (walked, hash) = std::thread::scope(|scope| {
+        let text = &source.text;
+        let aside = (hashes && text.len() > pieces::PIECE).then(|| scope.spawn(|| file_hash(text)));
+        let walked = walker.walk();
+        let hash = match aside {
+            Some(thread) => thread.join().unwrap_or_else(|_| file_hash(text)),
+            None if hashes => file_hash(text),
+            None => String::new(),
+        };
+        (walked, hash)
+    });
     let title = walked
         .front
         .title
@@ -111,11 +132,7 @@ fn parse_keeping(source: &Source, warnings: bool, hashes: bool) -> Parsed {
             steps: walked.steps,
             todos: walked.todos,
             blocks: walked.blocks,
-            hash: if hashes {
-                walk::hex(&Sha256::digest(source.text.as_bytes()))
-            } else {
-                String::new()
-            },
+            hash,
         },
         diagnostics,
         unfenced: walked.unfenced,
@@ -125,6 +142,10 @@ fn parse_keeping(source: &Source, warnings: bool, hashes: bool) -> Parsed {
             .map(|(k, span)| (k, span.into()))
             .collect(),
     }
+}
+
+fn file_hash(text: &str) -> String {
+    walk::hex(&Sha256::digest(text.as_bytes()))
 }
 
 /// What a line added inside the same container as `offset` must start with:
@@ -177,7 +198,7 @@ pub fn load(path: &Path) -> Result<Runbook, LoadError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let parsed = parse_keeping(&source, false, true);
+    let parsed = parse_keeping(&source, false, true, pieces::PIECE);
     let errors: Vec<Diagnostic> = parsed
         .diagnostics
         .into_iter()

@@ -18,6 +18,7 @@ use super::attrs::{self, Problem, Style};
 use super::console::parse_console;
 use super::dialect::{self, Dialect, Expect, Runs};
 use super::hidden::{find_checks, Hidden};
+use super::pieces;
 use super::slug::Slugger;
 use super::todo::todo_text;
 use super::UnfencedCommand;
@@ -121,6 +122,8 @@ pub(crate) struct Walker<'a> {
     pub(crate) keep_warnings: bool,
     /// Compute each step's hash (`lint` needs none).
     pub(crate) hashes: bool,
+    /// Bytes per piece when a large body is parsed in pieces (`pieces`).
+    pub(crate) piece: usize,
     sections: Vec<Section>,
     stack: Vec<(u8, usize)>,
     slugger: Slugger,
@@ -152,7 +155,6 @@ pub(crate) struct Walker<'a> {
     next_suffix: std::collections::HashMap<String, usize>,
     /// Where each input stands in `front.inputs`, for the steps that ask.
     input_at: std::collections::HashMap<String, usize>,
-    options_json: OptionsJson,
     /// The last offset `line` was asked for, and its line.
     line_at: std::cell::Cell<(usize, usize)>,
     /// Buffers of texts read and dropped, kept for the next: a string
@@ -200,6 +202,7 @@ impl<'a> Walker<'a> {
             diagnostics: Vec::new(),
             keep_warnings: true,
             hashes: true,
+            piece: pieces::PIECE,
             sections: Vec::new(),
             stack: Vec::new(),
             slugger: Slugger::default(),
@@ -219,7 +222,6 @@ impl<'a> Walker<'a> {
             ids: None,
             next_suffix: Default::default(),
             input_at,
-            options_json: OptionsJson::default(),
             line_at: std::cell::Cell::new((0, 1)),
             spare_text: Vec::new(),
             code_buf: String::new(),
@@ -295,11 +297,27 @@ impl<'a> Walker<'a> {
         let rewritten = self.parse_body.take();
         let source = self.source;
         let body = rewritten.as_deref().unwrap_or(&source.text[self.base..]);
-        for (event, range) in Parser::new_ext(body, options()).into_offset_iter() {
-            let range = range.start + self.base..range.end + self.base;
-            self.event(event, range);
+        let cuts = pieces::cuts(body, self.piece);
+        if cuts.is_empty() {
+            for (event, range) in Parser::new_ext(body, options()).into_offset_iter() {
+                self.event(event, range.start + self.base..range.end + self.base);
+            }
+        } else {
+            // One piece ahead: enough to keep both threads busy.
+            let (to, from) = std::sync::mpsc::sync_channel(1);
+            std::thread::scope(|scope| {
+                scope.spawn(move || pieces::parse(body, &cuts, &to));
+                for events in from {
+                    for (event, range) in events {
+                        self.event(event, range.start + self.base..range.end + self.base);
+                    }
+                }
+            });
         }
         self.check_ids();
+        if self.hashes {
+            hash_steps(&mut self.steps);
+        }
         Walked {
             front: self.front,
             sections: self.sections,
@@ -861,11 +879,6 @@ impl<'a> Walker<'a> {
                 self.ask(ask.name, ask.default, line + 1 + ask.line, &id);
             }
         }
-        let hash = if self.hashes {
-            step_hash(&kind, code, self.options_json.get(&sa.options))
-        } else {
-            String::new()
-        };
         // The step takes the attributes' strings: nothing reads them after.
         let attrs = crate::model::Attrs::from_pairs(
             parsed
@@ -887,7 +900,8 @@ impl<'a> Walker<'a> {
             options: sa.options,
             checks: Vec::new(),
             span: range.into(),
-            hash,
+            // Filled in after the walk (`hash_steps`).
+            hash: String::new(),
         });
         self.id_spans.push(id_span);
         self.attach = Attach::Step {
@@ -1143,6 +1157,26 @@ pub(crate) fn interpreter(lang: &str) -> Option<&'static str> {
     })
 }
 
+/// Each step's hash; on two threads for a runbook with thousands of steps,
+/// where hashing was a tenth of the walk's own work.
+fn hash_steps(steps: &mut [Step]) {
+    const ON_ONE_THREAD: usize = 4096;
+    fn hash_all(steps: &mut [Step]) {
+        let mut options_json = OptionsJson::default();
+        for step in steps {
+            step.hash = step_hash(&step.kind, &step.code, options_json.get(&step.options));
+        }
+    }
+    if steps.len() < ON_ONE_THREAD {
+        return hash_all(steps);
+    }
+    let (first, second) = steps.split_at_mut(steps.len() / 2);
+    std::thread::scope(|scope| {
+        scope.spawn(|| hash_all(second));
+        hash_all(first);
+    });
+}
+
 /// Stable: depends on what runs and how, not on where the step stands.
 fn step_hash(kind: &StepKind, code: &str, options_json: &[u8]) -> String {
     let (tag, program) = match kind {
@@ -1204,18 +1238,18 @@ fn trim_newline(text: &str, range: Range<usize>) -> Range<usize> {
 }
 
 /// The shape of a fenced block as it stands in the source.
-struct Fence {
+pub(crate) struct Fence {
     start: usize,
     /// The fence character and how many open the block (at least three).
     marker: (char, usize),
     first_line_end: usize,
-    closed: bool,
+    pub(crate) closed: bool,
     /// Between the fences: whole source lines, container prefixes included.
     content: Span,
 }
 
 impl Fence {
-    fn read(text: &str, range: Range<usize>) -> Fence {
+    pub(crate) fn read(text: &str, range: Range<usize>) -> Fence {
         let block = &text[range.clone()];
         let first_end = block.find('\n');
         let first_line = &block[..first_end.unwrap_or(block.len())];

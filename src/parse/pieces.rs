@@ -1,0 +1,380 @@
+//! A large body parsed in pieces, on a thread of its own.
+//!
+//! pulldown-cmark builds its tree for the whole input before the first event:
+//! for a 10 MB runbook that tree was 55 MB, alive while the walk built the
+//! model beside it. Cut at headings that no open block can swallow, each
+//! piece parses exactly as it does inside the whole body, so the walk sees the
+//! same events while only one piece's tree is alive at a time. A second
+//! thread parses the next piece while the walk reads this one.
+//!
+//! A cut is only tried at an ATX heading at column 0 after a blank line.
+//! Such a line ends every paragraph, list, quote, table and HTML block of
+//! kinds 6 and 7 before it; what can still be open is a fenced code block or
+//! an HTML block of kinds 1 to 5 at the top level. So after parsing a piece
+//! its last top-level block is checked: if it is one of those and did not
+//! close, the rest of the body is parsed as one piece. Link reference and
+//! footnote definitions reach across the whole document, so a body that may
+//! hold one (any `]:`) is never cut.
+
+use std::ops::Range;
+use std::sync::mpsc::SyncSender;
+
+use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag};
+
+use super::walk::{options, Fence};
+
+/// Bytes of body per piece, at least: small enough that a piece's tree is a
+/// few megabytes, large enough that a runbook of ordinary size is one piece
+/// and never starts a thread.
+pub(crate) const PIECE: usize = 128 * 1024;
+
+/// A piece's events, their ranges in the body.
+pub(crate) type Events<'b> = Vec<(Event<'b>, Range<usize>)>;
+
+/// Where pieces start, besides 0: the first cut `min_piece` bytes or more
+/// after the last. Empty when the body is read whole.
+pub(crate) fn cuts(body: &str, min_piece: usize) -> Vec<usize> {
+    let bytes = body.as_bytes();
+    if body.len() <= min_piece || memchr::memmem::find(bytes, b"]:").is_some() {
+        return Vec::new();
+    }
+    let mut cuts = Vec::new();
+    let mut last = 0;
+    for nl in memchr::memmem::find_iter(bytes, b"\n#") {
+        let at = nl + 1;
+        if at - last >= min_piece.max(1) && after_blank_line(bytes, nl) && atx_heading(&bytes[at..])
+        {
+            cuts.push(at);
+            last = at;
+        }
+    }
+    cuts
+}
+
+/// The line ending at the line break `nl` is empty (`\n` or `\r\n` only).
+fn after_blank_line(bytes: &[u8], nl: usize) -> bool {
+    let before = &bytes[..nl];
+    before.ends_with(b"\n") || before.ends_with(b"\n\r")
+}
+
+/// `line` opens with an ATX heading: one to six `#`, then a space, a tab or
+/// the line's end.
+fn atx_heading(line: &[u8]) -> bool {
+    let hashes = line.iter().take_while(|&&b| b == b'#').count();
+    (1..=6).contains(&hashes)
+        && line
+            .get(hashes)
+            .is_none_or(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
+/// Parses the pieces of `body` in order and sends each one's events. Stops
+/// early when the receiver is gone.
+pub(crate) fn parse<'b>(body: &'b str, cuts: &[usize], to: &SyncSender<Events<'b>>) {
+    let mut start = 0;
+    for (k, &end) in cuts.iter().chain([&body.len()]).enumerate() {
+        if end <= start {
+            continue;
+        }
+        let (events, clean) = parse_piece(body, start..end);
+        if clean || k == cuts.len() {
+            if to.send(events).is_err() {
+                return;
+            }
+            start = end;
+            continue;
+        }
+        // An open block runs past the cut: the rest goes as one piece.
+        let (events, _) = parse_piece(body, start..body.len());
+        let _ = to.send(events);
+        return;
+    }
+}
+
+/// The last block at the top level of a piece, as far as the cut cares.
+enum Top {
+    Fenced(Range<usize>),
+    Html(Range<usize>),
+    Other,
+}
+
+/// A piece's events, and whether the piece ends with every block closed.
+fn parse_piece(body: &str, piece: Range<usize>) -> (Events<'_>, bool) {
+    let shift = piece.start;
+    let mut events = Vec::new();
+    let mut depth = 0usize;
+    let mut top = Top::Other;
+    for (event, range) in Parser::new_ext(&body[piece], options()).into_offset_iter() {
+        let range = range.start + shift..range.end + shift;
+        match &event {
+            Event::Start(tag) => {
+                if depth == 0 {
+                    top = match tag {
+                        Tag::CodeBlock(CodeBlockKind::Fenced(_)) => Top::Fenced(range.clone()),
+                        Tag::HtmlBlock => Top::Html(range.clone()),
+                        _ => Top::Other,
+                    };
+                }
+                depth += 1;
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            _ if depth == 0 => top = Top::Other,
+            _ => {}
+        }
+        events.push((event, range));
+    }
+    let clean = match top {
+        Top::Other => true,
+        Top::Fenced(range) => Fence::read(body, range).closed,
+        Top::Html(range) => html_closed(&body[range]),
+    };
+    (events, clean)
+}
+
+/// An HTML block closed before the blank line that follows it. Kinds 6 and 7
+/// end at a blank line; kinds 1 to 5 end on the first line holding their end
+/// mark, so one that closed holds it on its last line.
+fn html_closed(block: &str) -> bool {
+    let first = block
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start()
+        .to_ascii_lowercase();
+    let end = if ["<script", "<pre", "<style", "<textarea"]
+        .iter()
+        .any(|tag| opens(&first, tag))
+    {
+        &["</script>", "</pre>", "</style>", "</textarea>"][..]
+    } else if first.starts_with("<!--") {
+        &["-->"][..]
+    } else if first.starts_with("<?") {
+        &["?>"][..]
+    } else if first.starts_with("<![cdata[") {
+        &["]]>"][..]
+    } else if first.as_bytes().get(2).is_some_and(u8::is_ascii_alphabetic)
+        && first.starts_with("<!")
+    {
+        &[">"][..]
+    } else {
+        return true;
+    };
+    let last = block
+        .trim_end_matches(['\n', '\r'])
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    end.iter().any(|mark| last.contains(mark))
+}
+
+/// `line` opens the HTML element `tag` (`<pre`, then a space, `>` or its end).
+fn opens(line: &str, tag: &str) -> bool {
+    line.strip_prefix(tag)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '>']))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{parse_in_pieces, Parsed};
+    use crate::source::Source;
+    use std::path::{Path, PathBuf};
+
+    /// Everything the parse tells, as one comparable text.
+    fn told(parsed: &Parsed) -> String {
+        format!(
+            "{:#?}\n{:#?}\n{:#?}",
+            parsed.runbook, parsed.diagnostics, parsed.unfenced
+        )
+    }
+
+    /// Parsed whole, and cut at every heading a cut may fall on: the same.
+    fn same_in_pieces(name: &str, text: &str) {
+        let source = Source::new(name, text);
+        let whole = parse_in_pieces(&source, usize::MAX);
+        let cut = parse_in_pieces(&source, 0);
+        let (whole, cut) = (told(&whole), told(&cut));
+        if whole != cut {
+            let diff = similar::TextDiff::from_lines(&whole, &cut);
+            panic!(
+                "{name} parses differently in pieces:\n{}",
+                diff.unified_diff().context_radius(4)
+            );
+        }
+    }
+
+    fn markdown_under(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                markdown_under(&path, out);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_runbook_we_hold_parses_the_same_in_pieces() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        for dir in [
+            "runbooks",
+            "tests/fixtures",
+            "book/src",
+            "../shared/corpus/real-docs",
+        ] {
+            markdown_under(&root.join(dir), &mut files);
+        }
+        assert!(files.len() > 50, "only {} runbooks found", files.len());
+        let mut cut = 0;
+        for path in &files {
+            let Ok(text) = std::fs::read_to_string(path) else {
+                continue;
+            };
+            cut += usize::from(!cuts(&text, 0).is_empty());
+            same_in_pieces(&path.display().to_string(), &text);
+        }
+        // Guards against a test that passes by cutting nothing.
+        assert!(cut > 20, "only {cut} of {} runbooks were cut", files.len());
+    }
+
+    /// The CommonMark spec's examples, each followed by headings a cut may
+    /// fall on: an example that leaves a fence, an HTML block or a list open
+    /// must not be cut where the whole document would not end it.
+    #[test]
+    fn the_commonmark_examples_parse_the_same_in_pieces() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/commonmark-spec.txt");
+        let Ok(spec) = std::fs::read_to_string(&path) else {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("note: {} is absent; skipped", path.display());
+            }
+            return;
+        };
+        let examples: Vec<String> = spec
+            .split("```````````````````````````````` example\n")
+            .skip(1)
+            .filter_map(|ex| ex.split("\n.\n").next())
+            .map(|md| md.replace('→', "\t"))
+            .collect();
+        assert!(
+            examples.len() > 600,
+            "only {} examples read",
+            examples.len()
+        );
+        let after = "\n\n# Cut here\n\n```sh\necho after\n```\n\n## And here\n\nTODO: more\n";
+        let mut all = String::new();
+        for (n, md) in examples.iter().enumerate() {
+            same_in_pieces(&format!("example {}", n + 1), &format!("{md}{after}"));
+            if !md.contains("]:") {
+                all.push_str(&format!("# Example {}\n\n{md}\n\n", n + 1));
+            }
+        }
+        same_in_pieces("all examples", &all);
+    }
+
+    #[test]
+    fn a_fence_left_open_keeps_the_headings_after_it() {
+        let text = "# a\n\n```sh\necho one\n\n# not a heading\n\necho two\n";
+        assert_eq!(cuts(text, 0).len(), 1);
+        let parsed = parse_in_pieces(&Source::new("t.md", text), 0);
+        assert_eq!(parsed.runbook.sections.len(), 1);
+        assert_eq!(
+            parsed.runbook.steps[0].code,
+            "echo one\n\n# not a heading\n\necho two\n"
+        );
+        same_in_pieces("open fence", text);
+        same_in_pieces("open comment", "<!--\n\n# inside\n\n```sh\necho no\n```\n");
+        same_in_pieces("open pre", "<pre>\n\n# inside\n\n```sh\necho no\n```\n");
+    }
+
+    /// Documents of the lines that open and close blocks, in any order.
+    #[test]
+    fn any_mix_of_openers_and_closers_parses_the_same_in_pieces() {
+        use proptest::prelude::*;
+        const LINES: &[&str] = &[
+            "# h",
+            "## h2",
+            "",
+            "",
+            "```",
+            "````",
+            "~~~",
+            "```sh",
+            "```output",
+            "  ```",
+            "<!--",
+            "-->",
+            "<div>",
+            "</div>",
+            "<pre>",
+            "</pre>",
+            "<?x",
+            "?>",
+            "<!X",
+            "<![CDATA[",
+            "]]>",
+            "- item",
+            "1. item",
+            "> quote",
+            "    indented",
+            "text",
+            "echo x",
+            "| a | b |",
+            "|---|---|",
+            "TODO: x",
+            "<!-- check: contains \"x\" -->",
+            "$ echo 1",
+            "1",
+            "\t# tab",
+            "#",
+            "###### six",
+            "\r",
+        ];
+        proptest!(|(lines in proptest::collection::vec(proptest::sample::select(LINES), 0..60))| {
+            let text = lines.join("\n");
+            same_in_pieces("mix", &text);
+        });
+    }
+
+    #[test]
+    fn a_definition_reaches_across_headings() {
+        let text = "# a\n\nTODO: read [the guide]\n\n# b\n\n[the guide]: https://example.org\n";
+        same_in_pieces("definition", text);
+        let parsed = parse_in_pieces(&Source::new("t.md", text), 0);
+        assert_eq!(parsed.runbook.todos[0].text, "read the guide");
+    }
+
+    #[test]
+    fn cuts_fall_on_headings_after_a_blank_line_only() {
+        let body = "# a\n\ntext\n# b\n\n#c\n\n####### d\n\n## e\n\n### f\n";
+        let at: Vec<&str> = cuts(body, 1).iter().map(|&c| &body[c..]).collect();
+        assert_eq!(at, ["## e\n\n### f\n", "### f\n"]);
+        assert_eq!(cuts(body, body.len()), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_body_with_a_definition_is_never_cut() {
+        let body = "# a\n\n[x]: /url\n\n# b\n\n[x]\n";
+        assert!(cuts(body, 1).is_empty());
+    }
+
+    #[test]
+    fn html_blocks_that_run_to_the_end_are_open() {
+        assert!(html_closed("<div>\nx\n"));
+        assert!(html_closed("<!-- a\nb -->\n"));
+        assert!(!html_closed("<!-- a\nb\n\n"));
+        assert!(!html_closed("<PRE>\nx\n"));
+        assert!(html_closed("<pre>\nx</PRE>\n"));
+        assert!(!html_closed("<?php\nx\n"));
+        assert!(!html_closed("<![CDATA[\nx\n"));
+        assert!(!html_closed("<!DOCTYPE\nx\n"));
+        assert!(html_closed("<!DOCTYPE html>\n"));
+        assert!(html_closed("<preamble>\nx\n"));
+    }
+}
