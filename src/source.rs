@@ -49,7 +49,7 @@ pub struct Source {
     /// The path as the user gave it (shown in messages).
     pub path: PathBuf,
     pub text: String,
-    line_starts: OnceLock<Vec<usize>>,
+    line_starts: OnceLock<LineStarts>,
     /// (byte offset, chars before it) every [`CHECKPOINT`] bytes, built on the
     /// first column asked for: a column is then counted over at most that
     /// many bytes, however long its line (a 100,000-cell table row).
@@ -121,18 +121,13 @@ impl Source {
         }
     }
 
-    fn line_starts(&self) -> &[usize] {
-        self.line_starts.get_or_init(|| {
-            // memchr's searches: `str`'s showed in the profile of `list`.
-            std::iter::once(0)
-                .chain(memchr::memchr_iter(b'\n', self.text.as_bytes()).map(|i| i + 1))
-                .collect()
-        })
+    fn line_starts(&self) -> &LineStarts {
+        self.line_starts.get_or_init(|| LineStarts::of(&self.text))
     }
 
     /// 1-based line of a byte offset.
     pub fn line(&self, offset: usize) -> usize {
-        self.line_starts().partition_point(|&s| s <= offset).max(1)
+        self.line_starts().lines_to(offset).max(1)
     }
 
     /// 1-based line and 1-based column (in characters) of a byte offset.
@@ -145,7 +140,7 @@ impl Source {
         } else {
             0
         };
-        let start = (self.line_starts()[line - 1] + bom).min(end);
+        let start = (self.line_starts().get(line - 1).unwrap_or(0) + bom).min(end);
         if !self.text.is_char_boundary(end) {
             return (line, 1);
         }
@@ -177,7 +172,6 @@ impl Source {
     pub fn line_start(&self, line: usize) -> usize {
         self.line_starts()
             .get(line.saturating_sub(1))
-            .copied()
             .unwrap_or(self.text.len())
     }
 
@@ -185,13 +179,55 @@ impl Source {
     /// before it kept).
     pub fn line_end(&self, line: usize) -> usize {
         match self.line_starts().get(line) {
-            Some(&next) => next - 1,
+            Some(next) => next - 1,
             None => self.text.len(),
         }
     }
 
     pub fn line_count(&self) -> usize {
         self.line_starts().len()
+    }
+}
+
+/// Where each line starts, in 4 bytes an offset when the text allows: a
+/// 10 MB runbook has a million lines.
+#[derive(Debug, Clone)]
+enum LineStarts {
+    Short(Vec<u32>),
+    Long(Vec<usize>),
+}
+
+impl LineStarts {
+    fn of(text: &str) -> LineStarts {
+        // memchr's searches: `str`'s showed in the profile of `list`.
+        let starts =
+            std::iter::once(0).chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
+        match u32::try_from(text.len()) {
+            Ok(_) => LineStarts::Short(starts.map(|s| s as u32).collect()),
+            Err(_) => LineStarts::Long(starts.collect()),
+        }
+    }
+
+    fn get(&self, k: usize) -> Option<usize> {
+        match self {
+            LineStarts::Short(v) => v.get(k).map(|&s| s as usize),
+            LineStarts::Long(v) => v.get(k).copied(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            LineStarts::Short(v) => v.len(),
+            LineStarts::Long(v) => v.len(),
+        }
+    }
+
+    /// How many lines start at or before `offset`.
+    fn lines_to(&self, offset: usize) -> usize {
+        match self {
+            LineStarts::Short(v) => v.partition_point(|&s| s as usize <= offset),
+            LineStarts::Long(v) => v.partition_point(|&s| s <= offset),
+        }
     }
 }
 
