@@ -17,7 +17,7 @@
 //! hold one (any `]:`) is never cut.
 
 use std::ops::Range;
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag};
 
@@ -67,15 +67,22 @@ fn atx_heading(line: &[u8]) -> bool {
             .is_none_or(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
 }
 
-/// Parses the pieces of `body` in order and sends each one's events. Stops
-/// early when the receiver is gone.
-pub(crate) fn parse<'b>(body: &'b str, cuts: &[usize], to: &SyncSender<Events<'b>>) {
+/// Parses the pieces of `body` in order and sends each one's events, in
+/// lists taken from `spare` when one came back. Stops early when the receiver
+/// is gone.
+pub(crate) fn parse<'b>(
+    body: &'b str,
+    cuts: &[usize],
+    to: &SyncSender<Events<'b>>,
+    spare: &Receiver<Events<'b>>,
+) {
     let mut start = 0;
     for (k, &end) in cuts.iter().chain([&body.len()]).enumerate() {
         if end <= start {
             continue;
         }
-        let (events, clean) = parse_piece(body, start..end);
+        let mut events = spare.try_recv().unwrap_or_default();
+        let clean = parse_piece(body, start..end, &mut events);
         if clean || k == cuts.len() {
             if to.send(events).is_err() {
                 return;
@@ -84,7 +91,8 @@ pub(crate) fn parse<'b>(body: &'b str, cuts: &[usize], to: &SyncSender<Events<'b
             continue;
         }
         // An open block runs past the cut: the rest goes as one piece.
-        let (events, _) = parse_piece(body, start..body.len());
+        events.clear();
+        parse_piece(body, start..body.len(), &mut events);
         let _ = to.send(events);
         return;
     }
@@ -97,10 +105,10 @@ enum Top {
     Other,
 }
 
-/// A piece's events, and whether the piece ends with every block closed.
-fn parse_piece(body: &str, piece: Range<usize>) -> (Events<'_>, bool) {
+/// Adds a piece's events to `events`; whether the piece ends with every
+/// block closed.
+fn parse_piece<'b>(body: &'b str, piece: Range<usize>, events: &mut Events<'b>) -> bool {
     let shift = piece.start;
-    let mut events = Vec::new();
     let mut depth = 0usize;
     let mut top = Top::Other;
     for (event, range) in Parser::new_ext(&body[piece], options()).into_offset_iter() {
@@ -122,12 +130,11 @@ fn parse_piece(body: &str, piece: Range<usize>) -> (Events<'_>, bool) {
         }
         events.push((event, range));
     }
-    let clean = match top {
+    match top {
         Top::Other => true,
         Top::Fenced(range) => Fence::read(body, range).closed,
         Top::Html(range) => html_closed(&body[range]),
-    };
-    (events, clean)
+    }
 }
 
 /// An HTML block closed before the blank line that follows it. Kinds 6 and 7

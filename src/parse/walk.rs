@@ -298,19 +298,26 @@ impl<'a> Walker<'a> {
         let source = self.source;
         let body = rewritten.as_deref().unwrap_or(&source.text[self.base..]);
         let cuts = pieces::cuts(body, self.piece);
+        if !cuts.is_empty() {
+            self.reserve(body);
+        }
         if cuts.is_empty() {
             for (event, range) in Parser::new_ext(body, options()).into_offset_iter() {
                 self.event(event, range.start + self.base..range.end + self.base);
             }
         } else {
-            // One piece ahead: enough to keep both threads busy.
+            // One piece ahead: enough to keep both threads busy. Read lists
+            // go back to be filled again, so that memory is freed by the
+            // thread that took it (glibc's arenas lock for a stranger's free).
             let (to, from) = std::sync::mpsc::sync_channel(1);
+            let (back, spare) = std::sync::mpsc::channel();
             std::thread::scope(|scope| {
-                scope.spawn(move || pieces::parse(body, &cuts, &to));
-                for events in from {
-                    for (event, range) in events {
+                scope.spawn(move || pieces::parse(body, &cuts, &to, &spare));
+                for mut events in from {
+                    for (event, range) in events.drain(..) {
                         self.event(event, range.start + self.base..range.end + self.base);
                     }
+                    let _ = back.send(events);
                 }
             });
         }
@@ -327,6 +334,21 @@ impl<'a> Walker<'a> {
             diagnostics: self.diagnostics,
             unfenced: self.unfenced,
         }
+    }
+
+    /// Room for the blocks, steps and sections a large body may hold, from
+    /// a count of fences and headings: grown by doubling instead, each list
+    /// was built three times over, and an allocator that keeps freed memory
+    /// a while held every copy.
+    fn reserve(&mut self, body: &str) {
+        let count = |needle: &[u8]| memchr::memmem::find_iter(body.as_bytes(), needle).count();
+        let fences = (count(b"\n```") + count(b"\n~~~")) / 2;
+        self.blocks.reserve_exact(fences);
+        self.steps.reserve_exact(fences);
+        self.id_spans.reserve_exact(fences);
+        let headings = count(b"\n#");
+        self.sections.reserve_exact(headings);
+        self.step_counts.reserve_exact(headings);
     }
 
     fn event(&mut self, event: Event<'_>, range: Range<usize>) {

@@ -19,6 +19,8 @@ const CHUNK: usize = 1 << 16;
 struct Out<W: Write> {
     buf: Vec<u8>,
     out: W,
+    /// Hand `buf` to `out` as it fills; false: it holds one run whole.
+    chunked: bool,
     /// For the parts serialised by serde before they are re-indented.
     scratch: Vec<u8>,
     /// The last two step options written, and how: most steps of a runbook
@@ -29,7 +31,7 @@ struct Out<W: Write> {
 
 impl<W: Write> Out<W> {
     fn flush_if_full(&mut self) -> io::Result<()> {
-        if self.buf.len() >= CHUNK {
+        if self.chunked && self.buf.len() >= CHUNK {
             self.out.write_all(&self.buf)?;
             self.buf.clear();
         }
@@ -130,40 +132,158 @@ impl<W: Write> Out<W> {
     }
 }
 
+impl Out<io::Sink> {
+    /// Output gathered whole, for someone else to write.
+    fn gathered(capacity: usize) -> Self {
+        Out {
+            buf: Vec::with_capacity(capacity),
+            out: io::sink(),
+            chunked: false,
+            scratch: Vec::new(),
+            options: [None, None],
+        }
+    }
+}
+
+/// Items of an array are written a run at a time: on a large runbook two
+/// threads share the runs, which halved the writing (a quarter of `list`).
+const RUN: usize = 1024;
+
+#[derive(Clone, Copy)]
+enum Array {
+    Sections,
+    Steps,
+    Todos,
+    Blocks,
+}
+
+/// The document in order: text between the arrays' items, and runs of items.
+enum Part {
+    Text(Vec<u8>),
+    Items(Array, std::ops::Range<usize>),
+}
+
+fn parts(rb: &Runbook) -> io::Result<Vec<Part>> {
+    let mut parts = Vec::new();
+    let mut glue = Out::gathered(256);
+    glue.buf.push(b'{');
+    glue.str_field(true, 2, "runbook", &rb.path.to_string_lossy());
+    glue.str_field(false, 2, "title", &rb.title);
+    for (name, array, len) in [
+        ("sections", Array::Sections, rb.sections.len()),
+        ("steps", Array::Steps, rb.steps.len()),
+        ("todos", Array::Todos, rb.todos.len()),
+        ("blocks", Array::Blocks, rb.blocks.len()),
+    ] {
+        glue.key(false, 2, name);
+        if len == 0 {
+            glue.raw("[]");
+            continue;
+        }
+        glue.buf.push(b'[');
+        parts.push(Part::Text(std::mem::take(&mut glue.buf)));
+        for start in (0..len).step_by(RUN) {
+            parts.push(Part::Items(array, start..len.min(start + RUN)));
+        }
+        glue.buf.push(b'\n');
+        glue.spaces(2);
+        glue.buf.push(b']');
+    }
+    glue.key(false, 2, "front_matter");
+    glue.serde_value(&rb.front, 2)?;
+    glue.str_field(false, 2, "hash", &rb.hash);
+    glue.raw("\n}\n");
+    parts.push(Part::Text(glue.buf));
+    Ok(parts)
+}
+
+/// Appends a run of items, or a text, to `o`.
+fn part<W: Write>(o: &mut Out<W>, rb: &Runbook, part: &Part) -> io::Result<()> {
+    let (array, range) = match part {
+        Part::Text(text) => {
+            o.buf.extend_from_slice(text);
+            return o.flush_if_full();
+        }
+        Part::Items(array, range) => (*array, range.clone()),
+    };
+    for i in range {
+        o.next_line(i == 0, 4);
+        match array {
+            Array::Sections => section(o, &rb.sections[i]),
+            Array::Steps => step(o, &rb.steps[i])?,
+            Array::Todos => todo(o, &rb.todos[i]),
+            Array::Blocks => block(o, &rb.blocks[i]),
+        }
+        o.flush_if_full()?;
+    }
+    Ok(())
+}
+
 /// Writes the pretty-printed JSON document and a final newline to `out`.
 pub fn write_json(rb: &Runbook, out: impl Write) -> io::Result<()> {
+    write_shared_from(rb, out, 4)
+}
+
+/// `write_json`, sharing the work with a second thread from `runs` runs of
+/// items up: a thread costs more than a few runs take to write.
+fn write_shared_from(rb: &Runbook, out: impl Write, share_from: usize) -> io::Result<()> {
+    let parts = parts(rb)?;
     let mut o = Out {
         buf: Vec::with_capacity(CHUNK + CHUNK / 4),
         out,
+        chunked: true,
         scratch: Vec::new(),
         options: [None, None],
     };
-    o.buf.push(b'{');
-    o.str_field(true, 2, "runbook", &rb.path.to_string_lossy());
-    o.str_field(false, 2, "title", &rb.title);
-    o.key(false, 2, "sections");
-    o.array(&rb.sections, 4, |o, s| {
-        section(o, s);
-        Ok(())
-    })?;
-    o.key(false, 2, "steps");
-    o.array(&rb.steps, 4, step)?;
-    o.key(false, 2, "todos");
-    o.array(&rb.todos, 4, |o, t| {
-        todo(o, t);
-        Ok(())
-    })?;
-    o.key(false, 2, "blocks");
-    o.array(&rb.blocks, 4, |o, b| {
-        block(o, b);
-        Ok(())
-    })?;
-    o.key(false, 2, "front_matter");
-    o.serde_value(&rb.front, 2)?;
-    o.str_field(false, 2, "hash", &rb.hash);
-    o.raw("\n}\n");
+    let runs = parts.iter().filter(|p| matches!(p, Part::Items(..))).count();
+    if runs < share_from {
+        for p in &parts {
+            part(&mut o, rb, p)?;
+        }
+    } else {
+        shared(&mut o, rb, &parts)?;
+    }
     o.out.write_all(&o.buf)?;
     Ok(())
+}
+
+/// Every other run written by a second thread, in order: one run ahead at
+/// most, so memory stays at a few runs.
+fn shared<W: Write>(o: &mut Out<W>, rb: &Runbook, parts: &[Part]) -> io::Result<()> {
+    let theirs = |k: usize| k % 2 == 1 && matches!(parts[k], Part::Items(..));
+    let (to, from) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(1);
+    // Written runs go back to be filled again: memory is freed by the thread
+    // that took it (glibc's arenas lock for a stranger's free).
+    let (back, spare) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        // Dropped when this closure returns, even on an error, so that a
+        // helper waiting to hand over a run is let go.
+        let from = from;
+        scope.spawn(move || {
+            let mut helper = Out::gathered(0);
+            for k in (0..parts.len()).filter(|&k| theirs(k)) {
+                helper.buf = spare.try_recv().unwrap_or_default();
+                let done = part(&mut helper, rb, &parts[k]).map(|()| std::mem::take(&mut helper.buf));
+                if to.send(done).is_err() {
+                    return;
+                }
+            }
+        });
+        for (k, p) in parts.iter().enumerate() {
+            if theirs(k) {
+                let mut text = from
+                    .recv()
+                    .map_err(|_| io::Error::other("the writing thread stopped"))??;
+                o.buf.extend_from_slice(&text);
+                o.flush_if_full()?;
+                text.clear();
+                let _ = back.send(text);
+            } else {
+                part(o, rb, p)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 fn section<W: Write>(o: &mut Out<W>, s: &Section) {
@@ -438,6 +558,29 @@ mod tests {
                 "{s:?}"
             );
         }
+    }
+
+    #[test]
+    fn runs_shared_with_a_second_thread_write_the_same_document() {
+        let mut text = String::from("---\ntitle: Many\n---\n\nTODO: first\n\n");
+        for i in 0..2500 {
+            text.push_str(&format!(
+                "## Part {i}\n\n```sh {{#s{i} timeout=5s}}\necho \"{i}\"\n```\n\n\
+                 <!-- check: contains \"{i}\" -->\n\n```console\n$ echo x\nx\n```\n\nTODO: {i}\n\n"
+            ));
+        }
+        let rb = crate::parse::parse(&crate::source::Source::new("many.md", text)).runbook;
+        let (mut alone, mut shared) = (Vec::new(), Vec::new());
+        write_shared_from(&rb, &mut alone, usize::MAX).expect("written");
+        write_shared_from(&rb, &mut shared, 0).expect("written");
+        assert!(alone.len() > 2_000_000, "{} bytes", alone.len());
+        assert!(alone == shared, "the shared writing differs");
+        // And both are the model as serde reads it back.
+        let v: serde_json::Value = serde_json::from_slice(&shared).expect("valid JSON");
+        assert_eq!(v["steps"].as_array().map(Vec::len), Some(5000));
+        assert_eq!(v["steps"][4998]["id"], "s2499");
+        assert_eq!(v["steps"][4999]["id"], "part-2499-2");
+        assert_eq!(v["todos"].as_array().map(Vec::len), Some(2501));
     }
 
     #[test]
