@@ -100,7 +100,13 @@ fn parse_keeping(source: &Source, warnings: bool, hashes: bool, piece: usize) ->
     // half idle while it parses in pieces.
     let (walked, hash) = std::thread::scope(|scope| {
         let text = &source.text;
-        let aside = (hashes && text.len() > pieces::PIECE).then(|| scope.spawn(|| file_hash(text)));
+        let aside = (hashes && text.len() > pieces::PIECE)
+            .then(|| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, || file_hash(text))
+                    .ok()
+            })
+            .flatten();
         let walked = walker.walk();
         let hash = match aside {
             Some(thread) => thread.join().unwrap_or_else(|_| file_hash(text)),

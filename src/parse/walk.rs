@@ -301,25 +301,10 @@ impl<'a> Walker<'a> {
         if !cuts.is_empty() {
             self.reserve(body);
         }
-        if cuts.is_empty() {
+        if cuts.is_empty() || !self.walk_pieces(body, &cuts) {
             for (event, range) in Parser::new_ext(body, options()).into_offset_iter() {
                 self.event(event, range.start + self.base..range.end + self.base);
             }
-        } else {
-            // One piece ahead: enough to keep both threads busy. Read lists
-            // go back to be filled again, so that memory is freed by the
-            // thread that took it (glibc's arenas lock for a stranger's free).
-            let (to, from) = std::sync::mpsc::sync_channel(1);
-            let (back, spare) = std::sync::mpsc::channel();
-            std::thread::scope(|scope| {
-                scope.spawn(move || pieces::parse(body, &cuts, &to, &spare));
-                for mut events in from {
-                    for (event, range) in events.drain(..) {
-                        self.event(event, range.start + self.base..range.end + self.base);
-                    }
-                    let _ = back.send(events);
-                }
-            });
         }
         self.check_ids();
         if self.hashes {
@@ -334,6 +319,30 @@ impl<'a> Walker<'a> {
             diagnostics: self.diagnostics,
             unfenced: self.unfenced,
         }
+    }
+
+    /// Walks the events of `body` parsed in pieces on a second thread; false,
+    /// having read nothing, when no thread could be started.
+    fn walk_pieces(&mut self, body: &str, cuts: &[usize]) -> bool {
+        // One piece ahead: enough to keep both threads busy. Read lists go
+        // back to be filled again, so that memory is freed by the thread
+        // that took it (glibc's arenas lock for a stranger's free).
+        let (to, from) = std::sync::mpsc::sync_channel(1);
+        let (back, spare) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            let parser = std::thread::Builder::new()
+                .spawn_scoped(scope, move || pieces::parse(body, cuts, &to, &spare));
+            if parser.is_err() {
+                return false;
+            }
+            for mut events in from {
+                for (event, range) in events.drain(..) {
+                    self.event(event, range.start + self.base..range.end + self.base);
+                }
+                let _ = back.send(events);
+            }
+            true
+        })
     }
 
     /// Room for the blocks, steps and sections a large body may hold, from
@@ -1193,10 +1202,14 @@ fn hash_steps(steps: &mut [Step]) {
         return hash_all(steps);
     }
     let (first, second) = steps.split_at_mut(steps.len() / 2);
-    std::thread::scope(|scope| {
-        scope.spawn(|| hash_all(second));
+    let shared = std::thread::scope(|scope| {
+        let helper = std::thread::Builder::new().spawn_scoped(scope, || hash_all(second));
         hash_all(first);
+        helper.is_ok()
     });
+    if !shared {
+        hash_all(second);
+    }
 }
 
 /// Stable: depends on what runs and how, not on where the step stands.

@@ -235,7 +235,10 @@ fn write_shared_from(rb: &Runbook, out: impl Write, share_from: usize) -> io::Re
         scratch: Vec::new(),
         options: [None, None],
     };
-    let runs = parts.iter().filter(|p| matches!(p, Part::Items(..))).count();
+    let runs = parts
+        .iter()
+        .filter(|p| matches!(p, Part::Items(..)))
+        .count();
     if runs < share_from {
         for p in &parts {
             part(&mut o, rb, p)?;
@@ -248,7 +251,8 @@ fn write_shared_from(rb: &Runbook, out: impl Write, share_from: usize) -> io::Re
 }
 
 /// Every other run written by a second thread, in order: one run ahead at
-/// most, so memory stays at a few runs.
+/// most, so memory stays at a few runs. Written alone when no thread could
+/// be started.
 fn shared<W: Write>(o: &mut Out<W>, rb: &Runbook, parts: &[Part]) -> io::Result<()> {
     let theirs = |k: usize| k % 2 == 1 && matches!(parts[k], Part::Items(..));
     let (to, from) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(1);
@@ -259,18 +263,20 @@ fn shared<W: Write>(o: &mut Out<W>, rb: &Runbook, parts: &[Part]) -> io::Result<
         // Dropped when this closure returns, even on an error, so that a
         // helper waiting to hand over a run is let go.
         let from = from;
-        scope.spawn(move || {
+        let helper = std::thread::Builder::new().spawn_scoped(scope, move || {
             let mut helper = Out::gathered(0);
             for k in (0..parts.len()).filter(|&k| theirs(k)) {
                 helper.buf = spare.try_recv().unwrap_or_default();
-                let done = part(&mut helper, rb, &parts[k]).map(|()| std::mem::take(&mut helper.buf));
+                let done =
+                    part(&mut helper, rb, &parts[k]).map(|()| std::mem::take(&mut helper.buf));
                 if to.send(done).is_err() {
                     return;
                 }
             }
         });
+        let alone = helper.is_err();
         for (k, p) in parts.iter().enumerate() {
-            if theirs(k) {
+            if theirs(k) && !alone {
                 let mut text = from
                     .recv()
                     .map_err(|_| io::Error::other("the writing thread stopped"))??;

@@ -6,6 +6,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
+use std::process::Command;
 
 use crate::sheet::Sheet;
 
@@ -252,4 +253,102 @@ fn pathological_lines_get_short_diagnostics_in_their_place() {
     // The last cell starts after 1 + 4 × 1999 characters.
     assert!(ran.stdout.contains("wide.md:5:7998"), "{}", ran.stdout);
     assert!(ran.stdout.len() < 2_000, "{} bytes", ran.stdout.len());
+}
+
+/// A pids cgroup that lets its processes start no thread: a new folder under
+/// the pids controller (cgroup v1 or v2) with `pids.max` 1. `None` where
+/// cgroups cannot be written (not root, or no pids controller).
+struct NoThreads(std::path::PathBuf);
+
+impl NoThreads {
+    fn new() -> Option<NoThreads> {
+        let name = format!("runsheet-test-{}", std::process::id());
+        ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"]
+            .iter()
+            .map(|root| Path::new(root).join(&name))
+            .find_map(|dir| {
+                std::fs::create_dir(&dir).ok()?;
+                let group = NoThreads(dir);
+                std::fs::write(group.0.join("pids.max"), "1").ok()?;
+                Some(group)
+            })
+    }
+}
+
+impl Drop for NoThreads {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// A runbook large enough to be parsed in pieces, hashed and written by two
+/// threads each (`parse::pieces`, `report::listjson`) is listed whole, and a
+/// tree that `lint` spreads over every core is linted whole, the same as with
+/// threads, when the system will not start one (it panicked before).
+#[test]
+fn a_large_runbook_and_a_tree_are_read_whole_when_no_thread_can_start() {
+    let Some(group) = NoThreads::new() else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: no pids cgroup could be made (needs root) — the no-thread fallback of list was not tried"
+        );
+        return;
+    };
+    let sheet = Sheet::new();
+    let mut text = String::new();
+    for i in 0..2500 {
+        text.push_str(&format!(
+            "## Part {i}\n\n```sh\necho {i}\n```\n\n```console\n$ true\n```\n\nTODO: {i}\n\n"
+        ));
+    }
+    write(sheet.dir(), "big.md", &text);
+    let with_threads = Sheet::new()
+        .args(["list", "--json"])
+        .arg(sheet.dir().join("big.md"))
+        .run()
+        .code(0);
+    let alone = Command::new("sh")
+        .arg("-c")
+        .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$@""#)
+        .arg(&group.0)
+        .arg(env!("CARGO_BIN_EXE_runsheet"))
+        .args(["list", "--json"])
+        .arg(sheet.dir().join("big.md"))
+        .output()
+        .expect("run runsheet in the cgroup");
+    let stderr = String::from_utf8_lossy(&alone.stderr);
+    assert_eq!(alone.status.code(), Some(0), "{stderr}");
+    assert!(
+        alone.stdout == with_threads.stdout.as_bytes(),
+        "the output differs\n{stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&alone.stdout).expect("JSON");
+    assert_eq!(v["steps"].as_array().map(Vec::len), Some(5000));
+    // `lint` spreads a tree over every core.
+    for i in 0..40 {
+        write(
+            sheet.dir(),
+            &format!("r{i}.md"),
+            "# R\n\n```sh\necho hi\n```\n\nTODO: x\n",
+        );
+    }
+    let linted = Command::new("sh")
+        .arg("-c")
+        .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$@""#)
+        .arg(&group.0)
+        .arg(env!("CARGO_BIN_EXE_runsheet"))
+        .args(["lint", "--color", "never"])
+        .arg(sheet.dir())
+        .output()
+        .expect("run runsheet in the cgroup");
+    let out = String::from_utf8_lossy(&linted.stdout);
+    let err = String::from_utf8_lossy(&linted.stderr);
+    assert!(out.contains("r39.md:"), "{out}");
+    let with_threads = Sheet::new()
+        .args(["lint", "--color", "never"])
+        .arg(sheet.dir())
+        .run();
+    assert_eq!(linted.status.code(), with_threads.code, "{err}");
+    assert_eq!(out, with_threads.stdout);
 }
