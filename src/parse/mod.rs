@@ -71,8 +71,6 @@ pub fn parse_unhashed(source: &Source) -> Parsed {
     parse_keeping(source, true, false, pieces::PIECE)
 }
 
-/// `parse`, leaving warnings out when `warnings` is false: `load` drops them,
-/// and on a large runbook they held a fifth of the memory.
 /// `parse`, cutting a body longer than `piece` bytes into pieces of at least
 /// that size (see `pieces`): the tests cut at every place allowed.
 #[cfg(test)]
@@ -80,6 +78,8 @@ pub(crate) fn parse_in_pieces(source: &Source, piece: usize) -> Parsed {
     parse_keeping(source, true, true, piece)
 }
 
+/// `parse`, leaving warnings out when `warnings` is false: `load` drops them,
+/// and on a large runbook they held a fifth of the memory.
 fn parse_keeping(source: &Source, warnings: bool, hashes: bool, piece: usize) -> Parsed {
     let front = front::front_matter(source);
     let body = &source.text[front.body_start..];

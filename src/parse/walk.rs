@@ -348,16 +348,17 @@ impl<'a> Walker<'a> {
     /// Room for the blocks, steps and sections a large body may hold, from
     /// a count of fences and headings: grown by doubling instead, each list
     /// was built three times over, and an allocator that keeps freed memory
-    /// a while held every copy.
+    /// a while held every copy. Only a hint: fence lines inside a longer
+    /// fence count too, and room refused is simply not taken.
     fn reserve(&mut self, body: &str) {
         let count = |needle: &[u8]| memchr::memmem::find_iter(body.as_bytes(), needle).count();
         let fences = (count(b"\n```") + count(b"\n~~~")) / 2;
-        self.blocks.reserve_exact(fences);
-        self.steps.reserve_exact(fences);
-        self.id_spans.reserve_exact(fences);
+        let _ = self.blocks.try_reserve_exact(fences);
+        let _ = self.steps.try_reserve_exact(fences);
+        let _ = self.id_spans.try_reserve_exact(fences);
         let headings = count(b"\n#");
-        self.sections.reserve_exact(headings);
-        self.step_counts.reserve_exact(headings);
+        let _ = self.sections.try_reserve_exact(headings);
+        let _ = self.step_counts.try_reserve_exact(headings);
     }
 
     fn event(&mut self, event: Event<'_>, range: Range<usize>) {

@@ -146,7 +146,8 @@ impl Out<io::Sink> {
 }
 
 /// Items of an array are written a run at a time: on a large runbook two
-/// threads share the runs, which halved the writing (a quarter of `list`).
+/// threads share the runs (56 MB of JSON from a 10 MB runbook: about 50 ms
+/// of `list` on one thread, 30 ms on two).
 const RUN: usize = 1024;
 
 #[derive(Clone, Copy)]
