@@ -210,32 +210,20 @@ mod tests {
         }
     }
 
-    fn markdown_under(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                markdown_under(&path, out);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                out.push(path);
-            }
-        }
-    }
-
     #[test]
     fn every_runbook_we_hold_parses_the_same_in_pieces() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut files = Vec::new();
-        for dir in [
+        let dirs: Vec<PathBuf> = [
             "runbooks",
             "tests/fixtures",
             "book/src",
             "../shared/corpus/real-docs",
-        ] {
-            markdown_under(&root.join(dir), &mut files);
-        }
+        ]
+        .iter()
+        .map(|dir| root.join(dir))
+        .filter(|dir| dir.is_dir())
+        .collect();
+        let files = crate::discover::markdown_files(&dirs).expect("runbooks found");
         assert!(files.len() > 50, "only {} runbooks found", files.len());
         let mut cut = 0;
         for path in &files {

@@ -275,6 +275,21 @@ impl NoThreads {
     }
 }
 
+impl NoThreads {
+    /// runsheet with `args` and a last `path`, started inside the group.
+    fn run<const N: usize>(&self, args: [&str; N], path: impl AsRef<Path>) -> std::process::Output {
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$@""#)
+            .arg(&self.0)
+            .arg(env!("CARGO_BIN_EXE_runsheet"))
+            .args(args)
+            .arg(path.as_ref())
+            .output()
+            .expect("run runsheet in the cgroup")
+    }
+}
+
 impl Drop for NoThreads {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir(&self.0);
@@ -308,15 +323,7 @@ fn a_large_runbook_and_a_tree_are_read_whole_when_no_thread_can_start() {
         .arg(sheet.dir().join("big.md"))
         .run()
         .code(0);
-    let alone = Command::new("sh")
-        .arg("-c")
-        .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$@""#)
-        .arg(&group.0)
-        .arg(env!("CARGO_BIN_EXE_runsheet"))
-        .args(["list", "--json"])
-        .arg(sheet.dir().join("big.md"))
-        .output()
-        .expect("run runsheet in the cgroup");
+    let alone = group.run(["list", "--json"], sheet.dir().join("big.md"));
     let stderr = String::from_utf8_lossy(&alone.stderr);
     assert_eq!(alone.status.code(), Some(0), "{stderr}");
     assert!(
@@ -333,15 +340,7 @@ fn a_large_runbook_and_a_tree_are_read_whole_when_no_thread_can_start() {
             "# R\n\n```sh\necho hi\n```\n\nTODO: x\n",
         );
     }
-    let linted = Command::new("sh")
-        .arg("-c")
-        .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$@""#)
-        .arg(&group.0)
-        .arg(env!("CARGO_BIN_EXE_runsheet"))
-        .args(["lint", "--color", "never"])
-        .arg(sheet.dir())
-        .output()
-        .expect("run runsheet in the cgroup");
+    let linted = group.run(["lint", "--color", "never"], sheet.dir());
     let out = String::from_utf8_lossy(&linted.stdout);
     let err = String::from_utf8_lossy(&linted.stderr);
     assert!(out.contains("r39.md:"), "{out}");
