@@ -141,43 +141,42 @@ fn parse_piece<'b>(body: &'b str, piece: Range<usize>, events: &mut Events<'b>) 
 /// end at a blank line; kinds 1 to 5 end on the first line holding their end
 /// mark, so one that closed holds it on its last line.
 fn html_closed(block: &str) -> bool {
-    let first = block
-        .lines()
-        .next()
-        .unwrap_or("")
-        .trim_start()
-        .to_ascii_lowercase();
-    let end = if ["<script", "<pre", "<style", "<textarea"]
-        .iter()
-        .any(|tag| opens(&first, tag))
-    {
-        &["</script>", "</pre>", "</style>", "</textarea>"][..]
-    } else if first.starts_with("<!--") {
-        &["-->"][..]
-    } else if first.starts_with("<?") {
-        &["?>"][..]
-    } else if first.starts_with("<![cdata[") {
-        &["]]>"][..]
-    } else if first.as_bytes().get(2).is_some_and(u8::is_ascii_alphabetic)
-        && first.starts_with("<!")
-    {
-        &[">"][..]
-    } else {
+    let Some(mark) = end_mark(block.lines().next().unwrap_or("")) else {
         return true;
     };
-    let last = block
-        .trim_end_matches(['\n', '\r'])
-        .lines()
-        .last()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    end.iter().any(|mark| last.contains(mark))
+    let last = block.trim_end_matches(['\n', '\r']).lines().last();
+    last.is_some_and(|line| line.contains(mark))
 }
 
-/// `line` opens the HTML element `tag` (`<pre`, then a space, `>` or its end).
-fn opens(line: &str, tag: &str) -> bool {
-    line.strip_prefix(tag)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '>']))
+/// What ends an HTML block of kinds 1 to 5 that opens on `line`, read as
+/// pulldown-cmark reads it (its reading, not the spec's, decides where its
+/// blocks end): an element's own end tag in lower case only, the
+/// element's name in any case. `None` for kinds 6 and 7.
+fn end_mark(line: &str) -> Option<&'static str> {
+    let rest = line.trim_start().strip_prefix('<')?;
+    let bytes = rest.as_bytes();
+    for (name, end) in [
+        ("pre", "</pre>"),
+        ("style", "</style>"),
+        ("script", "</script>"),
+        ("textarea", "</textarea>"),
+    ] {
+        let named = bytes
+            .get(..name.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(name.as_bytes()));
+        let after = bytes.get(name.len());
+        if named && after.is_none_or(|&b| b.is_ascii_whitespace() || b == 0x0b || b == b'>') {
+            return Some(end);
+        }
+    }
+    for (start, end) in [("!--", "-->"), ("?", "?>"), ("![CDATA[", "]]>")] {
+        if rest.starts_with(start) {
+            return Some(end);
+        }
+    }
+    let declaration =
+        bytes.first() == Some(&b'!') && bytes.get(1).is_some_and(u8::is_ascii_alphabetic);
+    declaration.then_some(">")
 }
 
 #[cfg(test)]
@@ -293,6 +292,33 @@ mod tests {
     fn any_mix_of_openers_and_closers_parses_the_same_in_pieces() {
         use proptest::prelude::*;
         const LINES: &[&str] = &[
+            "<PRE>",
+            "</PRE>",
+            "<pre>x</pre>",
+            "<!-- x -->",
+            "x -->",
+            "<?x ?>",
+            "<Script type=x>",
+            "  <style>",
+            "<div>x</div>",
+            "   ```",
+            "> ```",
+            "- ```",
+            "<custom-tag>",
+            "<textarea>",
+            "</textarea>",
+            "<style>",
+            "</style>",
+            "<script>",
+            "</script>",
+            "---",
+            "===",
+            "* * *",
+            "~~~~",
+            "````sh {#a}",
+            "  - nested",
+            "[^1]: note",
+            "text[^1]",
             "# h",
             "## h2",
             "",
@@ -365,7 +391,11 @@ mod tests {
         assert!(html_closed("<!-- a\nb -->\n"));
         assert!(!html_closed("<!-- a\nb\n\n"));
         assert!(!html_closed("<PRE>\nx\n"));
-        assert!(html_closed("<pre>\nx</PRE>\n"));
+        assert!(html_closed("<PRE>\nx</pre>\n"));
+        // pulldown-cmark ends these only at their own end tag, in lower case.
+        assert!(!html_closed("<pre>\nx</PRE>\n"));
+        assert!(!html_closed("<textarea>\n</pre>\n"));
+        assert!(!html_closed("<pre\r\nx\r\n"));
         assert!(!html_closed("<?php\nx\n"));
         assert!(!html_closed("<![CDATA[\nx\n"));
         assert!(!html_closed("<!DOCTYPE\nx\n"));
