@@ -292,6 +292,13 @@ mod tests {
     fn any_mix_of_openers_and_closers_parses_the_same_in_pieces() {
         use proptest::prelude::*;
         const LINES: &[&str] = &[
+            "``` ",
+            "    ```",
+            "\t```",
+            "`````",
+            "~~~ x",
+            "> > ```",
+            "1. ```sh",
             "<PRE>",
             "</PRE>",
             "<pre>x</pre>",
