@@ -225,21 +225,31 @@ fn run_all(
     let slots: Vec<Mutex<Option<Checked>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
     let stdout = Mutex::new(());
     let workers = config.jobs.min(jobs.len()).max(1);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        let Some(job) = jobs.get(i) else { break };
+        if opts.interrupt.is_set() {
+            break;
+        }
+        let done = check_one(global, config, opts, store, job, live);
+        if !done.text.is_empty() {
+            let _guard = stdout.lock().unwrap_or_else(|e| e.into_inner());
+            drift::say(&done.text);
+        }
+        *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(done.checked);
+    };
     std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(job) = jobs.get(i) else { break };
-                if opts.interrupt.is_set() {
-                    break;
-                }
-                let done = check_one(global, config, opts, store, job, live);
-                if !done.text.is_empty() {
-                    let _guard = stdout.lock().unwrap_or_else(|e| e.into_inner());
-                    drift::say(&done.text);
-                }
-                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(done.checked);
-            });
+        // A worker the system will not start leaves its share to the
+        // others; with none started, this thread checks every runbook.
+        let started = (0..workers)
+            .filter(|_| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, work)
+                    .is_ok()
+            })
+            .count();
+        if started == 0 {
+            work();
         }
     });
     slots

@@ -255,27 +255,26 @@ fn pathological_lines_get_short_diagnostics_in_their_place() {
     assert!(ran.stdout.len() < 2_000, "{} bytes", ran.stdout.len());
 }
 
-/// A pids cgroup that lets its processes start no thread: a new folder under
-/// the pids controller (cgroup v1 or v2) with `pids.max` 1. `None` where
-/// cgroups cannot be written (not root, or no pids controller).
-struct NoThreads(std::path::PathBuf);
+/// A pids cgroup that lets its processes have `max` tasks (threads and
+/// processes) at once: a new folder under the pids controller (cgroup v1 or
+/// v2). `None` where cgroups cannot be written (not root, or no pids
+/// controller).
+struct PidsLimit(std::path::PathBuf);
 
-impl NoThreads {
-    fn new() -> Option<NoThreads> {
-        let name = format!("runsheet-test-{}", std::process::id());
+impl PidsLimit {
+    fn new(tag: &str, max: u32) -> Option<PidsLimit> {
+        let name = format!("runsheet-test-{}-{tag}", std::process::id());
         ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"]
             .iter()
             .map(|root| Path::new(root).join(&name))
             .find_map(|dir| {
                 std::fs::create_dir(&dir).ok()?;
-                let group = NoThreads(dir);
-                std::fs::write(group.0.join("pids.max"), "1").ok()?;
+                let group = PidsLimit(dir);
+                std::fs::write(group.0.join("pids.max"), max.to_string()).ok()?;
                 Some(group)
             })
     }
-}
 
-impl NoThreads {
     /// runsheet with `args` and a last `path`, started inside the group.
     fn run<const N: usize>(&self, args: [&str; N], path: impl AsRef<Path>) -> std::process::Output {
         Command::new("sh")
@@ -290,7 +289,16 @@ impl NoThreads {
     }
 }
 
-impl Drop for NoThreads {
+/// Says loudly that a test needing a pids cgroup did not run.
+fn no_pids_cgroup(what: &str) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: no pids cgroup could be made (needs root) — {what} was not tried"
+    );
+}
+
+impl Drop for PidsLimit {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir(&self.0);
     }
@@ -302,13 +310,8 @@ impl Drop for NoThreads {
 /// threads, when the system will not start one (it panicked before).
 #[test]
 fn a_large_runbook_and_a_tree_are_read_whole_when_no_thread_can_start() {
-    let Some(group) = NoThreads::new() else {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: no pids cgroup could be made (needs root) — the no-thread fallback of list was not tried"
-        );
-        return;
+    let Some(group) = PidsLimit::new("list", 1) else {
+        return no_pids_cgroup("the no-thread fallback of list and lint");
     };
     let sheet = Sheet::new();
     let mut text = String::new();
@@ -350,4 +353,37 @@ fn a_large_runbook_and_a_tree_are_read_whole_when_no_thread_can_start() {
         .run();
     assert_eq!(linted.status.code(), with_threads.code, "{err}");
     assert_eq!(out, with_threads.stdout);
+}
+
+/// `check --jobs` with room for one task beside its own: a worker that
+/// cannot start leaves its runbooks to the others, and what cannot start
+/// then (the watchdog, the steps' bash) is said. It panicked before.
+#[test]
+fn check_without_room_for_its_workers_says_why_instead_of_panicking() {
+    let Some(group) = PidsLimit::new("check", 2) else {
+        return no_pids_cgroup("check with no room for its workers");
+    };
+    let sheet = Sheet::new();
+    write(sheet.dir(), "a.md", "# A\n\n```sh\necho a\n```\n");
+    write(sheet.dir(), "b.md", "# B\n\n```sh\necho b\n```\n");
+    let ran = group.run(["check", "--jobs", "4", "--color", "never"], sheet.dir());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert!(!said.contains("panicked"), "{said}");
+    // Which task the system refuses first depends on timing: the watchdog
+    // (exit 2) or the steps' bash (they fail, exit 1). Either is said.
+    match ran.status.code() {
+        Some(2) => assert!(
+            said.contains("cannot keep watch over the steps' processes"),
+            "{said}"
+        ),
+        Some(1) => assert!(
+            said.contains("cannot start `bash`: Resource temporarily unavailable"),
+            "{said}"
+        ),
+        other => panic!("exit {other:?}\n{said}"),
+    }
 }
