@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use crate::model::Block;
 use crate::source::Source;
 
-struct Example {
+pub(super) struct Example {
     number: usize,
     section: String,
-    markdown: String,
+    pub(super) markdown: String,
     html: String,
 }
 
@@ -89,19 +89,17 @@ fn language(block: &Block) -> String {
         .to_string()
 }
 
-#[test]
-fn fenced_blocks_match_the_commonmark_spec() {
+/// The spec's examples, or `None` (said on stderr) when the shared corpus is
+/// absent; `what` names the check that is then skipped.
+pub(super) fn spec_examples(what: &str) -> Option<Vec<Example>> {
     let path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/commonmark-spec.txt");
     let Ok(spec) = std::fs::read_to_string(&path) else {
         #[allow(clippy::print_stderr)]
         {
-            eprintln!(
-                "note: {} is absent; CommonMark conformance not checked",
-                path.display()
-            );
+            eprintln!("note: {} is absent; {what} not checked", path.display());
         }
-        return;
+        return None;
     };
     let examples = examples(&spec);
     assert!(
@@ -109,6 +107,14 @@ fn fenced_blocks_match_the_commonmark_spec() {
         "only {} examples read",
         examples.len()
     );
+    Some(examples)
+}
+
+#[test]
+fn fenced_blocks_match_the_commonmark_spec() {
+    let Some(examples) = spec_examples("CommonMark conformance") else {
+        return;
+    };
     let mut failures = Vec::new();
     let mut fenced_examples = 0;
     let mut blocks_seen = 0;
