@@ -6,13 +6,15 @@
 //! `declare -p`, `alias -p`, a marker, `declare -f`. It runs when the script
 //! reaches its end ([`SAVE_AT_END`]) or, failing that, from the EXIT trap, and
 //! always leaves with the script's own status. Scripts that cannot change the
-//! state (see `inert`) skip it.
+//! state (see `inert`) skip it; scripts that can only change the working
+//! directory save `$PWD` and `$OLDPWD` alone.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::Path;
 
+use super::inert::Effect;
 use super::shell::{
     os, path_string, quote, quoted_path, scratch, script_args, Command, Saved, MAX_INLINE,
     SAVE_AT_END,
@@ -25,9 +27,10 @@ pub(crate) fn bash_command(
     warm: bool,
 ) -> io::Result<Command> {
     let restore = req.state.shell_script.as_deref().unwrap_or("");
-    let saves = !super::inert::leaves_state_alone(req.script, restore);
+    let effect = super::inert::effect(req.script, restore);
+    let saves = effect != Effect::Nothing;
     if warm {
-        return bash_job(req, saves);
+        return bash_job(req, effect);
     }
     let mut args = os(&["--noprofile", "--norc", "-eo", "pipefail"]);
     // Every bash step gets a folder: the ERR trap writes the failing line
@@ -62,7 +65,7 @@ pub(crate) fn bash_command(
     };
     fs::write(
         &prelude,
-        bash_prelude(d, req.state, req.base_env, saves, &main),
+        bash_prelude(d, req.state, req.base_env, effect, &main),
     )?;
     env.insert("BASH_ENV".into(), path_string(&prelude)?);
     args.extend(script_args(d, &script)?);
@@ -76,7 +79,8 @@ pub(crate) fn bash_command(
 /// The files of a step forked from the warm shell (see `zygote`): the
 /// prelude it sources, as `BASH_ENV` would load it, and the script it
 /// `eval`s as `bash -c` would run it.
-fn bash_job(req: &StepRun<'_>, saves: bool) -> io::Result<Command> {
+fn bash_job(req: &StepRun<'_>, effect: Effect) -> io::Result<Command> {
+    let saves = effect != Effect::Nothing;
     let dir = scratch()?;
     let d = dir.path();
     let script = if saves {
@@ -85,7 +89,7 @@ fn bash_job(req: &StepRun<'_>, saves: bool) -> io::Result<Command> {
         req.script.to_string()
     };
     fs::write(d.join("step.sh"), script)?;
-    let prelude = bash_prelude(d, req.state, req.base_env, saves, MAIN_INLINE);
+    let prelude = bash_prelude(d, req.state, req.base_env, effect, MAIN_INLINE);
     fs::write(d.join("prelude.bash"), prelude)?;
     Ok(Command {
         args: Vec::new(),
@@ -176,18 +180,24 @@ fn bash_special(name: &str) -> bool {
 /// saving can never fail half-way and change the status).
 /// `__runsheet_opts` restores both from their saved lists; xtrace and verbose
 /// come last so runsheet's own lines are never traced.
+/// `effect` is what the script may change (`inert::effect`): nothing saves
+/// nothing, the directory saves only `$PWD` and `$OLDPWD`.
 pub(crate) fn bash_prelude(
     dir: &Path,
     state: &ShellState,
     base_env: &BTreeMap<String, String>,
-    saves: bool,
+    effect: Effect,
     main: &str,
 ) -> String {
     let restore_bash_env = match base_env.get("BASH_ENV") {
         Some(v) => format!("export BASH_ENV={}", quote(v)),
         None => "unset BASH_ENV".to_string(),
     };
-    let save = if saves { bash_save(dir) } else { String::new() };
+    let save = if effect == Effect::Nothing {
+        String::new()
+    } else {
+        bash_save(dir, effect)
+    };
     // errtrace before the options are noted, so it never shows as a change
     // the step made; all before the restored state, which turns xtrace on last.
     format!(
@@ -198,22 +208,35 @@ pub(crate) fn bash_prelude(
 }
 
 /// The functions saving the state, the EXIT trap, and the options as they
-/// start (to tell later whether the step changed them).
-fn bash_save(dir: &Path) -> String {
+/// start (to tell later whether the step changed them). A step that can
+/// only move saves `$PWD` and `$OLDPWD` behind a marker: a full dump is about
+/// a hundred lines, each its own `write` (bash line-buffers its output).
+fn bash_save(dir: &Path, effect: Effect) -> String {
     let saved = quoted_path(dir, "saved");
+    let (note_options, dump, options_at_start) = if effect == Effect::Directory {
+        (
+            "",
+            format!("builtin echo '{DIRECTORY_MARK}'; builtin declare -p PWD OLDPWD"),
+            "",
+        )
+    } else {
+        (
+            "__runsheet_o=$SHELLOPTS\n  ",
+            format!("builtin declare -p; builtin alias -p; builtin echo '{FUNCTIONS_MARK}'; builtin declare -f"),
+            "__runsheet_b0=$BASHOPTS __runsheet_s0=$SHELLOPTS\n",
+        )
+    };
     format!(
         r#"__runsheet_done=
 __runsheet_dump() {{
-  __runsheet_o=$SHELLOPTS
-  builtin set +e +u +o pipefail
-  {{ builtin declare -p; builtin alias -p; builtin echo '{FUNCTIONS_MARK}'; builtin declare -f; }} >{saved}
+  {note_options}builtin set +e +u +o pipefail
+  {{ {dump}; }} >{saved}
   __runsheet_done=1
 }}
 __runsheet_exit() {{ [[ -z ${{__runsheet_pending-}} ]] || __runsheet_await; [[ -n $__runsheet_done ]] || __runsheet_dump; builtin exit "$1"; }}
 __runsheet_end() {{ __runsheet_dump; return "$1"; }}
 trap '{{ __runsheet_exit "$?"; }} 2>/dev/null' EXIT
-__runsheet_b0=$BASHOPTS __runsheet_s0=$SHELLOPTS
-"#
+{options_at_start}"#
     )
 }
 
@@ -258,14 +281,108 @@ fn restore_script(script: &str) -> String {
 /// Separates `declare -p` from the functions in bash's saved state.
 const FUNCTIONS_MARK: &str = "#runsheet-functions";
 
-/// Reads what the bash EXIT trap wrote: the cwd, the exported variables, and
-/// the script restoring the rest. Read-only and bash-maintained variables are
-/// dropped (re-declaring them fails), exported ones travel as the environment
-/// delta instead.
-pub(crate) fn bash_saved(dir: &Path) -> Option<Saved> {
+/// First line of a state saved by a step that could only change the
+/// working directory: `declare -p PWD OLDPWD` follows.
+const DIRECTORY_MARK: &str = "#runsheet-directory";
+
+/// What a bash step saved.
+pub(crate) enum Dump {
+    /// Everything: see `bash_whole`.
+    Whole(Saved),
+    /// The directory only: the state before the step, moved.
+    Moved(ShellState),
+}
+
+/// Reads what the bash EXIT trap wrote into `dir`. `before` is the state the
+/// step started from, which a step that could only move keeps apart from the
+/// directory; `base_env` the run's environment the state is a delta of.
+pub(crate) fn bash_saved(
+    dir: &Path,
+    before: &ShellState,
+    base_env: &BTreeMap<String, String>,
+) -> Option<Dump> {
     // Lossy: one odd byte in a variable must not lose the whole state.
     let saved = fs::read(dir.join("saved")).ok()?;
     let saved = String::from_utf8_lossy(&saved);
+    match saved.strip_prefix(DIRECTORY_MARK) {
+        Some(declared) => moved(declared, before, base_env).map(Dump::Moved),
+        None => bash_whole(&saved).map(Dump::Whole),
+    }
+}
+
+/// `before` with the `$PWD` and `$OLDPWD` of `declared` (as `declare -p`
+/// prints them). `$OLDPWD` goes where `bash_whole` would put it: in the
+/// environment delta when exported with a value (bash exports it), in the
+/// restoring script when not exported, nowhere when read-only or unset.
+fn moved(
+    declared: &str,
+    before: &ShellState,
+    base_env: &BTreeMap<String, String>,
+) -> Option<ShellState> {
+    let mut state = ShellState {
+        // A bash step always leaves a script, if only an empty one.
+        shell_script: Some(before.shell_script.clone().unwrap_or_default()),
+        remote: BTreeMap::new(),
+        ..before.clone()
+    };
+    let commands = super::words::commands(declared);
+    let declaration = |name| {
+        commands.iter().find_map(|(range, words)| {
+            let decl = Declaration::read(words).filter(|d| d.name == name)?;
+            Some((decl, &declared[range.clone()]))
+        })
+    };
+    let cwd = declaration("PWD")?.0.value?;
+    let (in_env, in_script) = match declaration("OLDPWD") {
+        Some((d, _)) if d.flags.contains('r') => (None, None),
+        Some((d, _)) if d.flags.contains('x') => {
+            (d.value.filter(|_| !d.flags.contains(['a', 'A'])), None)
+        }
+        Some((_, line)) => (None, Some(line)),
+        None => (None, None),
+    };
+    match in_env {
+        Some(v) if base_env.get("OLDPWD") != Some(&v) => state.env.insert("OLDPWD".into(), Some(v)),
+        Some(_) => state.env.remove("OLDPWD"),
+        None if base_env.contains_key("OLDPWD") => state.env.insert("OLDPWD".into(), None),
+        None => state.env.remove("OLDPWD"),
+    };
+    if let Some(script) = state.shell_script.as_mut() {
+        *script = declared_again(script, "OLDPWD", in_script);
+    }
+    state.cwd = cwd.into();
+    Some(state)
+}
+
+/// `script` (a restoring script) with the declaration of `name` among its
+/// leading `declare` lines replaced by `line` (put first when there was
+/// none), or taken out when `line` is `None`.
+fn declared_again(script: &str, name: &str, line: Option<&str>) -> String {
+    let commands = super::words::commands(script);
+    let old = commands
+        .iter()
+        .take_while(|(_, words)| words.first().is_some_and(|w| w == "declare"))
+        .find(|(_, words)| Declaration::read(words).is_some_and(|d| d.name == name));
+    match (old, line) {
+        (Some((range, _)), Some(line)) => {
+            format!("{}{line}{}", &script[..range.start], &script[range.end..])
+        }
+        (Some((range, _)), None) => {
+            let end = script[range.end..]
+                .strip_prefix('\n')
+                .map_or(range.end, |_| range.end + 1);
+            format!("{}{}", &script[..range.start], &script[end..])
+        }
+        (None, Some(line)) => format!("{line}\n{script}"),
+        (None, None) => script.to_string(),
+    }
+}
+
+/// Reads a whole save: the cwd, the exported variables, and the script
+/// restoring the rest. Read-only and bash-maintained variables are dropped
+/// (re-declaring them fails), exported ones travel as the environment delta
+/// instead.
+fn bash_whole(saved: &str) -> Option<Saved> {
     let mut cwd = None;
     let mut bashopts = String::new();
     let mut shellopts = String::new();
@@ -274,7 +391,7 @@ pub(crate) fn bash_saved(dir: &Path) -> Option<Saved> {
     let mut script = String::with_capacity(saved.len());
     let mut functions = "";
     let mut aliases = String::new();
-    for (range, words) in super::words::commands(&saved) {
+    for (range, words) in super::words::commands(saved) {
         if words == [FUNCTIONS_MARK] {
             functions = &saved[range.end..];
             break;
@@ -516,5 +633,26 @@ mod tests {
         let script = passed.state.shell_script.unwrap_or_default();
         assert!(!script.contains("__runsheet"), "{script}");
         assert!(!script.contains("errtrace"), "{script}");
+    }
+
+    #[test]
+    fn a_moved_oldpwd_replaces_only_its_own_leading_declaration() {
+        use super::declared_again;
+        let script = "declare -- a=\"1\"\ndeclare -- OLDPWD=\"/old\"\nf () \n{ \n    declare -- OLDPWD=\"/in-f\"\n}\n";
+        let new = "declare -- OLDPWD=\"/new\"";
+        assert_eq!(
+            declared_again(script, "OLDPWD", Some(new)),
+            script.replace("\"/old\"", "\"/new\"")
+        );
+        assert_eq!(
+            declared_again(script, "OLDPWD", None),
+            script.replace("declare -- OLDPWD=\"/old\"\n", "")
+        );
+        let without = "declare -- a=\"1\"\nf () \n{ \n    declare -- OLDPWD=\"/in-f\"\n}\n";
+        assert_eq!(
+            declared_again(without, "OLDPWD", Some(new)),
+            format!("{new}\n{without}")
+        );
+        assert_eq!(declared_again(without, "OLDPWD", None), without);
     }
 }

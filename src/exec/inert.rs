@@ -1,11 +1,12 @@
-//! Recognising bash scripts that cannot change the shell state, so that their
-//! step can skip saving it. Saving is most of what runsheet adds to a step's
+//! Recognising bash scripts that cannot change the shell state, or only its
+//! working directory, so that their step can skip saving it or save the
+//! directory alone. Saving is most of what runsheet adds to a step's
 //! cost, and most runbook steps are plain commands (`make build`, `kubectl get
 //! pods`). The test is conservative: anything it does not understand counts as
 //! changing the state, which only costs the save.
 
-/// Words that, first in a command, may change variables, functions, aliases,
-/// options or the working directory, or run something that might
+/// Words that, first in a command, may change variables, functions, aliases
+/// or options, or run something that might
 /// (`eval`, `source`, `builtin`, keywords opening compound commands).
 const STATEFUL: &[&str] = &[
     "!",
@@ -16,7 +17,6 @@ const STATEFUL: &[&str] = &[
     "builtin",
     "caller",
     "case",
-    "cd",
     "command",
     "compgen",
     "complete",
@@ -44,9 +44,7 @@ const STATEFUL: &[&str] = &[
     "let",
     "local",
     "mapfile",
-    "popd",
     "printf",
-    "pushd",
     "read",
     "readarray",
     "readonly",
@@ -66,43 +64,72 @@ const STATEFUL: &[&str] = &[
     "while",
 ];
 
-/// True when `script` surely leaves the state as it found it: simple
-/// commands only (no compound commands, no expansion that can assign, no
-/// here-documents), none of them a state-changing builtin or one of the
-/// functions or aliases `restore` (the carried bash state) defines.
+/// What a bash script may change of the shell state, as far as a quick look
+/// can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// Nothing: simple commands only, none of them a state-changing builtin.
+    Nothing,
+    /// The working directory only: as `Nothing`, except that some commands
+    /// are `cd`, `pushd` or `popd`. They change `$PWD` and `$OLDPWD` (and
+    /// `DIRSTACK`, which is never carried), nothing else.
+    Directory,
+    /// Anything: the whole state is saved.
+    Anything,
+}
+
+/// Words that change the working directory and nothing else that is carried.
+const DIRECTORY: &[&str] = &["cd", "popd", "pushd"];
+
+/// True when `script` surely leaves the state as it found it.
+#[cfg(test)]
 pub(crate) fn leaves_state_alone(script: &str, restore: &str) -> bool {
+    effect(script, restore) == Effect::Nothing
+}
+
+/// What `script` may change: simple commands only (no compound commands, no
+/// expansion that can assign, no here-documents), none of them a
+/// state-changing builtin or one of the functions or aliases `restore` (the
+/// carried bash state) defines, apart from the directory changers.
+pub(crate) fn effect(script: &str, restore: &str) -> Effect {
     if script.contains("$'") {
         // `$'...'` may hold `\'`, which the quote stripping below would
         // misread.
-        return false;
+        return Effect::Anything;
     }
     // Single-quoted text is literal: nothing in it runs or expands.
     let active = braced_names_plain(&without_single_quoted(script));
     if active.chars().any(|c| "(){}`\\".contains(c)) || active.contains("<<") {
-        return false;
+        return Effect::Anything;
     }
     if !plain_expansions(&active) {
-        return false;
+        return Effect::Anything;
     }
     if restore
         .lines()
         .any(|l| l.starts_with("alias ") && l.ends_with(" '"))
     {
         // An alias ending in a space makes the next word an alias too.
-        return false;
+        return Effect::Anything;
     }
     let defined = defined_names(restore);
-    script
+    let mut effect = Effect::Nothing;
+    let first_words = script
         .split(['\n', ';', '&', '|'])
         .map(strip_comment)
-        .filter_map(|cmd| cmd.split_whitespace().next())
-        .all(|word| {
-            let word = word.trim_matches(['\'', '"']);
-            !word.contains('=')
-                && !word.contains(['\'', '"', '$'])
-                && !STATEFUL.contains(&word)
-                && !defined.contains(&word)
-        })
+        .filter_map(|cmd| cmd.split_whitespace().next());
+    for word in first_words {
+        let word = word.trim_matches(['\'', '"']);
+        if word.contains('=') || word.contains(['\'', '"', '$']) || defined.contains(&word) {
+            return Effect::Anything;
+        }
+        if DIRECTORY.contains(&word) {
+            effect = Effect::Directory;
+        } else if STATEFUL.contains(&word) {
+            return Effect::Anything;
+        }
+    }
+    effect
 }
 
 /// `script` with the inside of single-quoted strings (outside double quotes)
@@ -241,6 +268,35 @@ mod tests {
         ] {
             assert!(!leaves_state_alone(script, ""), "{script}");
         }
+    }
+
+    #[test]
+    fn steps_that_can_only_move_are_told_apart() {
+        for script in [
+            "cd /tmp",
+            "cd build && make\nls",
+            "pushd src >/dev/null; popd",
+            "cd \"$HOME\"/src # go home",
+            "\"cd\" /",
+        ] {
+            assert_eq!(effect(script, ""), Effect::Directory, "{script}");
+        }
+        for script in [
+            "cd /tmp; export A=1",
+            "cd \"$(mktemp -d)\"",
+            "cd /tmp; x=1",
+            "cd ${DIR:=/tmp}",
+            "if cd /tmp; then :; fi",
+            "builtin cd /",
+        ] {
+            assert_eq!(effect(script, ""), Effect::Anything, "{script}");
+        }
+        // `cd` redefined by an earlier step may do anything.
+        assert_eq!(effect("cd /", "cd () \n{ \n    x=1\n}\n"), Effect::Anything);
+        assert_eq!(
+            effect("cd /", "alias cd='x=1; builtin cd'\n"),
+            Effect::Anything
+        );
     }
 
     #[test]

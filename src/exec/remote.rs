@@ -431,7 +431,8 @@ fn payload(req: &StepRun<'_>, remote: &Remote<'_>, kind: Kind, marks: &Marks) ->
     let (files, run) = match kind {
         Kind::Bash => {
             let restore = req.state.shell_script.as_deref().unwrap_or("");
-            let saves = !super::inert::leaves_state_alone(req.script, restore);
+            let effect = super::inert::effect(req.script, restore);
+            let saves = effect != super::inert::Effect::Nothing;
             let script = if saves {
                 format!("{}{}", req.script, shell::SAVE_AT_END)
             } else {
@@ -441,7 +442,7 @@ fn payload(req: &StepRun<'_>, remote: &Remote<'_>, kind: Kind, marks: &Marks) ->
                 d,
                 req.state,
                 remote.env,
-                saves,
+                effect,
                 &step_file.to_string_lossy(),
             );
             p.push_str("export BASH_ENV=\"$d/prelude.bash\"\n");
@@ -804,7 +805,7 @@ impl SavedFiles {
             saves: true,
             dir: Some(self.dir),
         };
-        let mut state = shell::saved_state(&prepared, &base)?;
+        let mut state = shell::saved_state(&prepared, req.state, &base)?;
         if req.cwd_override.is_some() {
             state.cwd = req.state.cwd.clone();
         }

@@ -272,9 +272,11 @@ pub(crate) fn posix_prefix(dir: &Path, kind: Kind) -> String {
 }
 
 /// The state the step left behind, or `None` when it saved none (it replaced
-/// runsheet's EXIT trap, or `exec`ed another program).
+/// runsheet's EXIT trap, or `exec`ed another program). `before` is the state
+/// it started from.
 pub(crate) fn saved_state(
     prepared: &Prepared,
+    before: &ShellState,
     base_env: &BTreeMap<String, String>,
 ) -> Option<ShellState> {
     if !prepared.saves {
@@ -283,7 +285,10 @@ pub(crate) fn saved_state(
     let d = prepared.dir.as_ref()?.path();
     let (cwd, exported, shell_script): Saved = match prepared.kind {
         Kind::Interpreter => return None,
-        Kind::Bash => super::bash::bash_saved(d)?,
+        Kind::Bash => match super::bash::bash_saved(d, before, base_env)? {
+            super::bash::Dump::Whole(saved) => saved,
+            super::bash::Dump::Moved(state) => return Some(state),
+        },
         Kind::Posix => {
             let (cwd, env) = read_lossy(d)?;
             (cwd, super::words::parse_exports(&env), None)

@@ -91,7 +91,7 @@ pub fn run_step(
     };
     let mut state = req.state.clone();
     if ending == Ending::Exited {
-        if let Some(saved) = shell::saved_state(&prepared, req.base_env) {
+        if let Some(saved) = shell::saved_state(&prepared, req.state, req.base_env) {
             state = saved;
             if req.cwd_override.is_some() {
                 // `cwd=` holds for this step only.

@@ -821,6 +821,53 @@ fn a_plain_command_step_passes_the_state_through() {
     );
 }
 
+/// A step that can only move saves `$PWD` and `$OLDPWD` alone (see
+/// `inert::Effect::Directory`); what it carries must be what a whole save
+/// would have carried, from every kind of state before it.
+#[test]
+fn a_step_that_only_moves_carries_what_a_whole_save_would() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let r = Run::new("bash");
+    let mut r_no_oldpwd = Run::new("bash");
+    r_no_oldpwd.base.remove("OLDPWD");
+    let befores = [
+        "true",
+        "export A=1; b=2; f() { echo \"f $A $b\"; }; alias ll='ls -l'; set -u; shopt -s nullglob",
+        "unset OLDPWD",
+        "export -n OLDPWD; cd /",
+        "export -n OLDPWD; cd /; OLDPWD=/tmp",
+        "readonly OLDPWD",
+        "cd sub",
+    ];
+    let moves = [
+        "cd sub",
+        "cd sub && ls >/dev/null",
+        "cd \"$HOME\"; cd - >/dev/null",
+        "cd /nonexistent-runsheet || true",
+        "pushd sub >/dev/null",
+        "cd",
+    ];
+    for runner in [&r, &r_no_oldpwd] {
+        for before in befores {
+            let (out, _) = runner.run(before, &start_in(dir.path()));
+            assert_eq!(out.exit_code, Some(0), "{before}");
+            for step in moves {
+                assert_eq!(
+                    inert::effect(step, out.state.shell_script.as_deref().unwrap_or("")),
+                    inert::Effect::Directory,
+                    "{step}"
+                );
+                let (moved, _) = runner.run(step, &out.state);
+                // `: $(:)` makes the script one that may change anything.
+                let (whole, _) = runner.run(&format!(": $(:); {step}"), &out.state);
+                assert_eq!(moved.exit_code, whole.exit_code, "{before} / {step}");
+                assert_eq!(moved.state, whole.state, "{before} / {step}");
+            }
+        }
+    }
+}
+
 #[test]
 fn the_saved_state_is_private() {
     let dir = tempfile::tempdir().unwrap();

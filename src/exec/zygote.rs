@@ -641,7 +641,13 @@ mod tests {
             let d = dir.path();
             let (cwd, prelude, why) = if saves {
                 let state = crate::exec::ShellState::default();
-                let prelude = crate::exec::bash::bash_prelude(d, &state, &env, true, "environment");
+                let prelude = crate::exec::bash::bash_prelude(
+                    d,
+                    &state,
+                    &env,
+                    crate::exec::inert::Effect::Anything,
+                    "environment",
+                );
                 (d.to_path_buf(), prelude + "false\necho loaded\n", "")
             } else {
                 (d.join("gone"), String::new(), "gone")
