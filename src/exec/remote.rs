@@ -413,8 +413,14 @@ fn payload(req: &StepRun<'_>, remote: &Remote<'_>, kind: Kind, marks: &Marks) ->
     let cd = match cwd {
         Some(cwd) => {
             let c = quote(&cwd.to_string_lossy());
+            // `cd` sets `$OLDPWD` to the login folder: the carried one is
+            // put back, so that `cd -` goes where the step before was.
+            let back = env
+                .get("OLDPWD")
+                .map(|old| format!(" && export OLDPWD={}", quote(old)))
+                .unwrap_or_default();
             format!(
-                "cd {c} 2>/dev/null || {{ printf 'runsheet: working directory %s does not exist on %s\\n' {c} {h} >&2; false; }}",
+                "{{ cd {c} 2>/dev/null{back}; }} || {{ printf 'runsheet: working directory %s does not exist on %s\\n' {c} {h} >&2; false; }}",
                 h = quote(remote.host),
             )
         }
