@@ -397,6 +397,7 @@ fn wait_ready(
     }
     let exited =
         pidfd.is_none_or(|pidfd| n == 0 || fds.iter().any(|fd| fd.fd == pidfd && fd.revents != 0));
+    let mut flowing = false;
     for fd in fds.iter().filter(|fd| fd.revents != 0) {
         let Some(pipe) = pipes.iter_mut().find(|p| p.reader.as_raw_fd() == fd.fd) else {
             continue; // the pidfd: the caller looks at the leader next
@@ -404,13 +405,31 @@ fn wait_ready(
         // poll said readable (or hung up): one read does not block.
         match pipe.reader.read(buf) {
             Ok(0) => pipe.open = false,
-            Ok(n) => on_data(pipe.stream, &buf[..n]),
+            Ok(n) => {
+                flowing |= (FLOWING..buf.len() / 2).contains(&n);
+                on_data(pipe.stream, &buf[..n]);
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => pipe.open = false,
         }
     }
+    if flowing && !exited {
+        // A step printing a stream writes it a few KiB at a time, and
+        // reading each piece as it lands costs a wake-up of runsheet and of
+        // the writer per piece (250,000 per GB). A pause lets the pipe fill.
+        std::thread::sleep(LET_FILL);
+    }
     Ok(exited)
 }
+
+/// A read at least this large, and under half the buffer, means output is
+/// streaming in pieces (see `wait_ready`).
+const FLOWING: usize = 4096;
+
+/// How long the pipe is left to fill while output streams: far below what
+/// anyone watching could notice, long enough for a fast writer to put a few
+/// hundred KiB in it.
+const LET_FILL: Duration = Duration::from_micros(200);
 
 /// A descriptor that becomes readable when process `pid` exits (Linux 5.3
 /// and later); `None` elsewhere, and the loop polls instead.
