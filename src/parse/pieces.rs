@@ -15,12 +15,17 @@
 //! close, the rest of the body is parsed as one piece. Link reference and
 //! footnote definitions reach across the whole document, so a body that may
 //! hold one (any `]:`) is never cut.
+//!
+//! The parsing thread finishes waiting for the walk, so it also does what
+//! the walk would do for each fenced code block from the block alone: it
+//! reads the info string and joins the text (see [`Fenced`]).
 
 use std::ops::Range;
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag};
+use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
 
+use super::attrs::{self, Info};
 use super::walk::{options, Fence};
 
 /// Bytes of body per piece, at least: small enough that a piece's tree is a
@@ -30,6 +35,21 @@ pub(crate) const PIECE: usize = 128 * 1024;
 
 /// A piece's events, their ranges in the body.
 pub(crate) type Events<'b> = Vec<(Event<'b>, Range<usize>)>;
+
+/// A piece as the walk reads it: its events, and each fenced code block's
+/// info string read and text joined, in the order the blocks start.
+#[derive(Default)]
+pub(crate) struct Piece<'b> {
+    pub(crate) events: Events<'b>,
+    pub(crate) fenced: Vec<Fenced>,
+}
+
+/// What the walk needs of a fenced code block that depends on nothing
+/// else: `attrs::parse_info` of its info string and its text.
+pub(crate) struct Fenced {
+    pub(crate) info: Info,
+    pub(crate) text: String,
+}
 
 /// Where pieces start, besides 0: the first cut `min_piece` bytes or more
 /// after the last. Empty when the body is read whole.
@@ -73,25 +93,51 @@ fn atx_heading(line: &[u8]) -> bool {
 pub(crate) fn parse<'b>(
     body: &'b str,
     cuts: &[usize],
-    to: &SyncSender<Events<'b>>,
-    spare: &Receiver<Events<'b>>,
+    to: &SyncSender<Piece<'b>>,
+    spare: &Receiver<Piece<'b>>,
 ) {
     let mut start = 0;
+    let mut text = String::new();
     for (k, &end) in cuts.iter().chain([&body.len()]).enumerate() {
-        let mut events = spare.try_recv().unwrap_or_default();
-        let clean = parse_piece(body, start..end, &mut events);
+        let mut piece = spare.try_recv().unwrap_or_default();
+        let clean = parse_piece(body, start..end, &mut piece.events);
         if clean || k == cuts.len() {
-            if to.send(events).is_err() {
+            prepare_fenced(&piece.events, &mut piece.fenced, &mut text);
+            if to.send(piece).is_err() {
                 return;
             }
             start = end;
             continue;
         }
         // An open block runs past the cut: the rest goes as one piece.
-        events.clear();
-        parse_piece(body, start..body.len(), &mut events);
-        let _ = to.send(events);
+        piece.events.clear();
+        parse_piece(body, start..body.len(), &mut piece.events);
+        prepare_fenced(&piece.events, &mut piece.fenced, &mut text);
+        let _ = to.send(piece);
         return;
+    }
+}
+
+/// Each fenced code block of `events`, read as the walk would read it, into
+/// `fenced`; `text` is the buffer the texts grow in.
+fn prepare_fenced(events: &Events<'_>, fenced: &mut Vec<Fenced>, text: &mut String) {
+    let mut info = None;
+    for (event, _) in events {
+        match event {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(i))) => {
+                info = Some(attrs::parse_info(i));
+                text.clear();
+            }
+            Event::Text(t) if info.is_some() => text.push_str(t),
+            Event::End(TagEnd::CodeBlock) => {
+                if let Some(info) = info.take() {
+                    // Exactly its size, as the walk keeps it.
+                    let text = text.as_str().to_owned();
+                    fenced.push(Fenced { info, text });
+                }
+            }
+            _ => {}
+        }
     }
 }
 

@@ -98,6 +98,9 @@ struct CodeBlock {
     range: Range<usize>,
     info: Option<String>,
     text: String,
+    /// The info string read and the text joined already (see
+    /// `pieces::Fenced`): the block's text events are not added again.
+    prepared: Option<attrs::Info>,
 }
 
 #[derive(Debug, Default)]
@@ -163,6 +166,9 @@ pub(crate) struct Walker<'a> {
     spare_text: Vec<String>,
     code_buf: String,
     spare_html: Html,
+    /// Fenced code blocks the parsing thread prepared, in the order they
+    /// start (see `pieces::Fenced`).
+    fenced: std::collections::VecDeque<pieces::Fenced>,
 }
 
 /// What the walk found.
@@ -226,6 +232,7 @@ impl<'a> Walker<'a> {
             spare_text: Vec::new(),
             code_buf: String::new(),
             spare_html: Html::default(),
+            fenced: std::collections::VecDeque::new(),
         }
     }
 
@@ -335,11 +342,12 @@ impl<'a> Walker<'a> {
             if parser.is_err() {
                 return false;
             }
-            for mut events in from {
-                for (event, range) in events.drain(..) {
+            for mut piece in from {
+                self.fenced.extend(piece.fenced.drain(..));
+                for (event, range) in piece.events.drain(..) {
                     self.event(event, range.start + self.base..range.end + self.base);
                 }
-                let _ = back.send(events);
+                let _ = back.send(piece);
             }
             true
         })
@@ -367,7 +375,9 @@ impl<'a> Walker<'a> {
             Event::End(tag) => self.end(tag),
             Event::Text(t) => {
                 if let Some(code) = &mut self.code {
-                    code.text.push_str(&t);
+                    if code.prepared.is_none() {
+                        code.text.push_str(&t);
+                    }
                 } else {
                     self.inline_text(&t, !t.trim().is_empty());
                 }
@@ -443,10 +453,16 @@ impl<'a> Walker<'a> {
                     CodeBlockKind::Fenced(info) => Some(info.to_string()),
                     CodeBlockKind::Indented => None,
                 };
+                let fenced = info.as_ref().and_then(|_| self.fenced.pop_front());
+                let (text, prepared) = match fenced {
+                    Some(f) => (f.text, Some(f.info)),
+                    None => (std::mem::take(&mut self.code_buf), None),
+                };
                 self.code = Some(CodeBlock {
                     range,
                     info,
-                    text: std::mem::take(&mut self.code_buf),
+                    text,
+                    prepared,
                 });
             }
             Tag::HtmlBlock => self.html = Some(std::mem::take(&mut self.spare_html)),
@@ -464,6 +480,9 @@ impl<'a> Walker<'a> {
             }
             TagEnd::CodeBlock => {
                 if let Some(mut code) = self.code.take() {
+                    if code.prepared.is_some() {
+                        return self.code_block(code);
+                    }
                     // The block keeps a copy of exactly its size; the buffer
                     // the text grew in serves the next block.
                     let mut grown = std::mem::take(&mut code.text);
@@ -690,7 +709,8 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn code_block(&mut self, code: CodeBlock) {
+    fn code_block(&mut self, mut code: CodeBlock) {
+        let prepared = code.prepared.take();
         let Some(info) = code.info else {
             return; // Indented code blocks are never steps, nor `blocks`.
         };
@@ -712,7 +732,7 @@ impl<'a> Walker<'a> {
                 )),
             );
         }
-        let mut parsed = attrs::parse_info(&info);
+        let mut parsed = prepared.unwrap_or_else(|| attrs::parse_info(&info));
         if super::tabs::is_unshown(&self.unshown_tabs, range.start) {
             self.blocks.push(Block {
                 line,
