@@ -223,7 +223,7 @@ fn bash_save(dir: &Path, effect: Effect) -> String {
         (
             "__runsheet_o=$SHELLOPTS\n  ",
             format!("builtin declare -p; builtin alias -p; builtin echo '{FUNCTIONS_MARK}'; builtin declare -f"),
-            "__runsheet_b0=$BASHOPTS __runsheet_s0=$SHELLOPTS\n",
+            "__runsheet_b0=$BASHOPTS __runsheet_s0=$SHELLOPTS __runsheet_sh0=${SHELL-}\n",
         )
     };
     format!(
@@ -391,7 +391,9 @@ fn bash_whole(saved: &str) -> Option<Saved> {
     let mut script = String::with_capacity(saved.len());
     let mut functions = "";
     let mut aliases = String::new();
-    for (range, words) in super::words::commands(saved) {
+    let commands = super::words::commands(saved);
+    let shell0 = shell_at_start(&commands);
+    for (range, words) in commands {
         if words == [FUNCTIONS_MARK] {
             functions = &saved[range.end..];
             break;
@@ -415,6 +417,10 @@ fn bash_whole(saved: &str) -> Option<Saved> {
         if decl.flags.contains('r')
             || bash_special(decl.name)
             || bash_default(&saved[range.clone()])
+            || (decl.name == "SHELL"
+                && decl.flags == "--"
+                && shell0.is_some()
+                && decl.value == shell0)
         {
             continue;
         }
@@ -439,6 +445,19 @@ fn bash_whole(saved: &str) -> Option<Saved> {
         ));
     }
     Some((cwd?, exported, Some(script)))
+}
+
+/// `$SHELL` as the step's bash started with it, before the restoring script.
+/// When the environment has no `$SHELL`, bash sets one itself (the login
+/// shell, unexported), so an unexported `$SHELL` of that value is bash's own
+/// default: carrying it would only make the state depend on whether the
+/// environment had one.
+fn shell_at_start(commands: &[(std::ops::Range<usize>, Vec<String>)]) -> Option<String> {
+    commands.iter().find_map(|(_, words)| {
+        Declaration::read(words)
+            .filter(|d| d.name == "__runsheet_sh0")?
+            .value
+    })
 }
 
 /// A variable as every bash starts with it: restoring it is wasted work.
