@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
+use std::ops::Range;
 use std::path::Path;
 
 use super::inert::Effect;
@@ -223,7 +224,8 @@ fn bash_save(dir: &Path, effect: Effect) -> String {
         (
             "__runsheet_o=$SHELLOPTS\n  ",
             format!("builtin declare -p; builtin alias -p; builtin echo '{FUNCTIONS_MARK}'; builtin declare -f"),
-            "__runsheet_b0=$BASHOPTS __runsheet_s0=$SHELLOPTS __runsheet_sh0=${SHELL-}\n",
+            "__runsheet_b0=$BASHOPTS __runsheet_s0=$SHELLOPTS \
+             __runsheet_0PATH=$PATH __runsheet_0SHELL=$SHELL __runsheet_0TERM=$TERM\n",
         )
     };
     format!(
@@ -392,7 +394,7 @@ fn bash_whole(saved: &str) -> Option<Saved> {
     let mut functions = "";
     let mut aliases = String::new();
     let commands = super::words::commands(saved);
-    let shell0 = shell_at_start(&commands);
+    let at_start = own_at_start(&commands);
     for (range, words) in commands {
         if words == [FUNCTIONS_MARK] {
             functions = &saved[range.end..];
@@ -417,10 +419,7 @@ fn bash_whole(saved: &str) -> Option<Saved> {
         if decl.flags.contains('r')
             || bash_special(decl.name)
             || bash_default(&saved[range.clone()])
-            || (decl.name == "SHELL"
-                && decl.flags == "--"
-                && shell0.is_some()
-                && decl.value == shell0)
+            || (decl.flags == "--" && bash_own(&at_start, decl.name, decl.value.as_deref()))
         {
             continue;
         }
@@ -447,17 +446,26 @@ fn bash_whole(saved: &str) -> Option<Saved> {
     Some((cwd?, exported, Some(script)))
 }
 
-/// `$SHELL` as the step's bash started with it, before the restoring script.
-/// When the environment has no `$SHELL`, bash sets one itself (the login
-/// shell, unexported), so an unexported `$SHELL` of that value is bash's own
-/// default: carrying it would only make the state depend on whether the
-/// environment had one.
-fn shell_at_start(commands: &[(std::ops::Range<usize>, Vec<String>)]) -> Option<String> {
-    commands.iter().find_map(|(_, words)| {
-        Declaration::read(words)
-            .filter(|d| d.name == "__runsheet_sh0")?
-            .value
-    })
+/// The variables bash sets itself, unexported, when the environment has
+/// none (`$PATH`, `$SHELL`, `$TERM`), with their values as the step started,
+/// before the restoring script. One still unexported with that value is
+/// bash's own: carrying it would make the state depend on whether the
+/// environment had one, and the next bash sets it again anyway.
+fn own_at_start(commands: &[(Range<usize>, Vec<String>)]) -> Vec<(String, String)> {
+    commands
+        .iter()
+        .filter_map(|(_, words)| {
+            let decl = Declaration::read(words)?;
+            let name = decl.name.strip_prefix("__runsheet_0")?;
+            Some((name.to_string(), decl.value?))
+        })
+        .collect()
+}
+
+fn bash_own(at_start: &[(String, String)], name: &str, value: Option<&str>) -> bool {
+    at_start
+        .iter()
+        .any(|(n, v)| n == name && Some(v.as_str()) == value)
 }
 
 /// A variable as every bash starts with it: restoring it is wasted work.

@@ -831,9 +831,10 @@ fn a_step_that_only_moves_carries_what_a_whole_save_would() {
     let r = Run::new("bash");
     let mut r_no_oldpwd = Run::new("bash");
     r_no_oldpwd.base.remove("OLDPWD");
-    // Without `$SHELL` in the environment bash sets its own, unexported.
-    let mut r_no_shell = Run::new("bash");
-    r_no_shell.base.remove("SHELL");
+    // Without `$SHELL` or `$TERM` in the environment bash sets its own.
+    let mut r_bare = Run::new("bash");
+    r_bare.base.remove("SHELL");
+    r_bare.base.remove("TERM");
     let befores = [
         "true",
         "export A=1; b=2; f() { echo \"f $A $b\"; }; alias ll='ls -l'; set -u; shopt -s nullglob",
@@ -851,7 +852,7 @@ fn a_step_that_only_moves_carries_what_a_whole_save_would() {
         "pushd sub >/dev/null",
         "cd",
     ];
-    for runner in [&r, &r_no_oldpwd, &r_no_shell] {
+    for runner in [&r, &r_no_oldpwd, &r_bare] {
         for before in befores {
             let (out, _) = runner.run(before, &start_in(dir.path()));
             assert_eq!(out.exit_code, Some(0), "{before}");
@@ -871,16 +872,20 @@ fn a_step_that_only_moves_carries_what_a_whole_save_would() {
     }
 }
 
-/// The `$SHELL` bash sets itself when the environment has none is not
-/// carried; one a step set is.
+/// The `$SHELL` and `$TERM` bash sets itself when the environment has none
+/// are not carried; ones a step set are.
 #[test]
 fn bash_s_own_shell_is_not_carried_but_a_step_s_is() {
     let dir = tempfile::tempdir().unwrap();
     let mut r = Run::new("bash");
     r.base.remove("SHELL");
+    r.base.remove("TERM");
     let (own, _) = r.run(": $(:)", &start_in(dir.path()));
     let script = own.state.shell_script.unwrap();
-    assert!(!script.contains("SHELL"), "{script}");
+    assert!(
+        !script.contains("SHELL") && !script.contains("TERM"),
+        "{script}"
+    );
     let (set, _) = r.run("SHELL=/bin/zsh", &start_in(dir.path()));
     let script = set.state.shell_script.clone().unwrap();
     assert!(
