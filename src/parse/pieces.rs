@@ -18,15 +18,17 @@
 //!
 //! The parsing thread finishes waiting for the walk, so it also does what
 //! the walk would do for each fenced code block from the block alone: it
-//! reads the info string and joins the text (see [`Fenced`]).
+//! reads the info string, joins the text, and reads what a step would need
+//! (see [`Fenced`] and [`Ahead`]).
 
 use std::ops::Range;
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
 
-use super::attrs::{self, Info};
-use super::walk::{options, Fence};
+use super::attrs::{self, Info, Problem, StepAttrs, Style};
+use super::placeholder::{self, Placeholder};
+use super::walk::{is_shell_lang, is_transcript, options, Fence};
 
 /// Bytes of body per piece, at least: small enough that a piece's tree is a
 /// few megabytes, large enough that a runbook of ordinary size is one piece
@@ -49,6 +51,41 @@ pub(crate) struct Piece<'b> {
 pub(crate) struct Fenced {
     pub(crate) info: Info,
     pub(crate) text: String,
+    pub(crate) ahead: Ahead,
+}
+
+/// What the walk reads of a block only once it is a step, read ahead from
+/// the block alone. The walk uses it only where its own reading would be
+/// the same.
+#[derive(Debug, Default)]
+pub(crate) struct Ahead {
+    /// `attrs::step_attrs` of the attributes, after the info string's own
+    /// problems. None in Runme's style, which reads them with the front
+    /// matter.
+    pub(crate) step: Option<(StepAttrs, Vec<Problem>)>,
+    /// `placeholder::find` of the text, and whether it was read as a
+    /// transcript (by its language: the walk may read it otherwise).
+    pub(crate) placeholders: Option<(bool, Vec<Placeholder>)>,
+}
+
+impl Ahead {
+    fn read(info: &Info, text: &str) -> Ahead {
+        // Read for the blocks that are likely steps: a step's checks on any
+        // other block (an `output {match=...}`) would be wasted work.
+        let likely = is_shell_lang(&info.lang) || info.attrs.iter().any(|a| a.key == "run");
+        if info.lang.is_empty() || !likely {
+            return Ahead::default();
+        }
+        let step = (info.style != Style::Runme).then(|| {
+            let mut problems = info.problems.clone();
+            (attrs::step_attrs(&info.attrs, &mut problems), problems)
+        });
+        let transcript = is_transcript(&info.lang);
+        Ahead {
+            step,
+            placeholders: Some((transcript, placeholder::find(text, transcript))),
+        }
+    }
 }
 
 /// Where pieces start, besides 0: the first cut `min_piece` bytes or more
@@ -133,7 +170,8 @@ fn prepare_fenced(events: &Events<'_>, fenced: &mut Vec<Fenced>, text: &mut Stri
                 if let Some(info) = info.take() {
                     // Exactly its size, as the walk keeps it.
                     let text = text.as_str().to_owned();
-                    fenced.push(Fenced { info, text });
+                    let ahead = Ahead::read(&info, &text);
+                    fenced.push(Fenced { info, text, ahead });
                 }
             }
             _ => {}
@@ -296,6 +334,41 @@ mod tests {
             }
         }
         same_in_pieces("all examples", &all);
+    }
+
+    /// What `Ahead` reads before the walk knows what a block is: steps with
+    /// bad attributes and placeholders, a `bash` block written as a
+    /// transcript, Runme's cells, blocks that are not steps.
+    #[test]
+    fn what_is_read_ahead_is_what_the_walk_would_read() {
+        let blocks = [
+            "```bash {#a bogus=1 timeout=never}\ncp <src> /tmp\n```",
+            "```bash\n$ cat <file>\nout\n```",
+            "```console\n$ rm <dir>\n? 1\n```",
+            "```sh {\"name\":\"cell\",\"interactive\":\"false\",\"cwd\":\"sub\"}\necho <x>\n```",
+            "```python {run timeout=5s}\nprint('<y>')\n```",
+            "```output {match=contains}\n<z>\n```",
+            "```text {#not-a-step}\n<w>\n```",
+            "```zsh {#a}\necho same id <v>\n```",
+            "```bash {#b =x}\necho\n```",
+        ];
+        let mut text = String::from("---\ncwd: /srv\n---\n\n");
+        for n in 0..3 {
+            for (k, block) in blocks.iter().enumerate() {
+                text.push_str(&format!("## Part {n} {k}\n\n{block}\n\n"));
+            }
+        }
+        same_in_pieces("ahead.md", &text);
+        let cut = parse_in_pieces(&Source::new("ahead.md", text.as_str()), 0);
+        let codes: Vec<&str> = cut.diagnostics.iter().map(|d| d.code).collect();
+        for code in [
+            "placeholder",
+            "unknown-attribute",
+            "duplicate-id",
+            "invalid-attribute",
+        ] {
+            assert!(codes.contains(&code), "no {code} in {codes:?}");
+        }
     }
 
     #[test]

@@ -100,7 +100,7 @@ struct CodeBlock {
     text: String,
     /// The info string read and the text joined already (see
     /// `pieces::Fenced`): the block's text events are not added again.
-    prepared: Option<attrs::Info>,
+    prepared: Option<(attrs::Info, pieces::Ahead)>,
 }
 
 #[derive(Debug, Default)]
@@ -455,7 +455,7 @@ impl<'a> Walker<'a> {
                 };
                 let fenced = info.as_ref().and_then(|_| self.fenced.pop_front());
                 let (text, prepared) = match fenced {
-                    Some(f) => (f.text, Some(f.info)),
+                    Some(f) => (f.text, Some((f.info, f.ahead))),
                     None => (std::mem::take(&mut self.code_buf), None),
                 };
                 self.code = Some(CodeBlock {
@@ -566,13 +566,22 @@ impl<'a> Walker<'a> {
     }
 
     /// Warns of each `<placeholder>` the shell would read as redirections.
-    fn placeholders(&mut self, code: &str, kind: &StepKind, fence_line: usize) {
+    fn placeholders(
+        &mut self,
+        code: &str,
+        kind: &StepKind,
+        fence_line: usize,
+        ahead: Option<(bool, Vec<super::placeholder::Placeholder>)>,
+    ) {
         let transcript = match kind {
             StepKind::Shell { .. } => false,
             StepKind::Console { .. } => true,
             StepKind::Interpreter { .. } => return,
         };
-        let found = super::placeholder::find(code, transcript);
+        let found = match ahead {
+            Some((read_as, found)) if read_as == transcript => found,
+            _ => super::placeholder::find(code, transcript),
+        };
         if found.is_empty() {
             return;
         }
@@ -732,7 +741,8 @@ impl<'a> Walker<'a> {
                 )),
             );
         }
-        let mut parsed = prepared.unwrap_or_else(|| attrs::parse_info(&info));
+        let (mut parsed, ahead) =
+            prepared.unwrap_or_else(|| (attrs::parse_info(&info), pieces::Ahead::default()));
         if super::tabs::is_unshown(&self.unshown_tabs, range.start) {
             self.blocks.push(Block {
                 line,
@@ -762,7 +772,15 @@ impl<'a> Walker<'a> {
             self.diag(Severity::Warning, w);
         }
         let role = if is_step {
-            self.step(&code.text, &mut parsed, runs, line, range.clone(), &shift)
+            self.step(
+                &code.text,
+                &mut parsed,
+                ahead,
+                runs,
+                line,
+                range.clone(),
+                &shift,
+            )
         } else if let Some(expect) = self.expect.take() {
             self.expected_output(&code.text, &parsed.lang, expect, line, content_span);
             BlockRole::Output
@@ -857,22 +875,29 @@ impl<'a> Walker<'a> {
         &mut self,
         code: &str,
         parsed: &mut attrs::Info,
+        ahead: pieces::Ahead,
         runs: Option<Runs>,
         line: usize,
         range: Range<usize>,
         shift: &dyn Fn(Range<usize>) -> Range<usize>,
     ) -> BlockRole {
-        let mut problems = parsed.problems.clone();
         let mut warnings = Vec::new();
-        let mut sa = if parsed.style == Style::Runme {
-            dialect::runme_step_attrs(
-                &parsed.attrs,
-                self.front.cwd.as_deref(),
-                &mut problems,
-                &mut warnings,
-            )
-        } else {
-            attrs::step_attrs(&parsed.attrs, &mut problems)
+        let (mut sa, problems) = match ahead.step {
+            Some(read) => read,
+            None => {
+                let mut problems = parsed.problems.clone();
+                let sa = if parsed.style == Style::Runme {
+                    dialect::runme_step_attrs(
+                        &parsed.attrs,
+                        self.front.cwd.as_deref(),
+                        &mut problems,
+                        &mut warnings,
+                    )
+                } else {
+                    attrs::step_attrs(&parsed.attrs, &mut problems)
+                };
+                (sa, problems)
+            }
         };
         // Runme gives every cell the terminal unless told otherwise.
         sa.options.stdin |= sa.stdin || self.dialect.runme && parsed.style != Style::Runme;
@@ -904,7 +929,7 @@ impl<'a> Walker<'a> {
         }
         let lang = parsed.lang.as_str();
         let kind = self.step_kind(code, parsed, &sa, runs, line, shift);
-        self.placeholders(code, &kind, line);
+        self.placeholders(code, &kind, line, ahead.placeholders);
         let section = self.current_section();
         let n = match self.stack.last() {
             Some(&(_, i)) if !self.sections[i].id.is_empty() => &mut self.step_counts[i],
