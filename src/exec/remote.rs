@@ -256,7 +256,7 @@ pub fn run_remote(
         .spawn()
         .map_err(ssh_missing)?;
     let stdin = child.stdin.take().expect("stdin is piped");
-    let feeder = std::thread::spawn(move || feed(stdin, payload));
+    let feeder = Feeder::start(stdin, payload);
     let mut run = Running {
         req,
         remote,
@@ -270,7 +270,7 @@ pub fn run_remote(
     let result = run.watch(&mut child, sink);
     // Closing stdin tells the remote watcher the step is over (or runsheet
     // gave up on it).
-    let _ = feeder.join();
+    feeder.close();
     let (reason, status) = result?;
     run.collector.finish(sink);
     let Running {
@@ -327,6 +327,39 @@ fn lost(host: &str, status: Option<i32>, ssh_says: &[u8]) -> io::Error {
 /// Writes the payload after its length and hands stdin back: the caller
 /// keeps it open while the step runs (the host's watcher reads it) and
 /// closes it after.
+/// Writes the payload to ssh while the step's output is read. Without a
+/// thread it is written first: the host reads it whole before the step
+/// starts, so only a payload larger than the pipes could wait on output.
+enum Feeder {
+    Thread(std::thread::JoinHandle<Option<ChildStdin>>),
+    Done(ChildStdin),
+}
+
+impl Feeder {
+    fn start(stdin: ChildStdin, payload: String) -> Feeder {
+        // Sent once the thread exists: a closure the system refused to run
+        // would take stdin down with it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let started = std::thread::Builder::new()
+            .spawn(move || rx.recv().ok().map(|(stdin, payload)| feed(stdin, payload)));
+        match started {
+            Ok(thread) => {
+                let _ = tx.send((stdin, payload));
+                Feeder::Thread(thread)
+            }
+            Err(_) => Feeder::Done(feed(stdin, payload)),
+        }
+    }
+
+    /// Closes ssh's stdin once the payload is written.
+    fn close(self) {
+        match self {
+            Feeder::Thread(thread) => drop(thread.join()),
+            Feeder::Done(stdin) => drop(stdin),
+        }
+    }
+}
+
 fn feed(mut stdin: ChildStdin, payload: String) -> ChildStdin {
     let header = format!("{}\n", payload.len());
     let _ = stdin

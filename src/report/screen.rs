@@ -74,6 +74,10 @@ impl Shared {
 pub(crate) struct Screen {
     shared: Arc<Shared>,
     writer: Option<JoinHandle<()>>,
+    /// Written here when no thread could be started: nothing is hidden,
+    /// though a terminal that stops reading then stalls the run, and there
+    /// is no spinner.
+    inline: Option<Mutex<Writer>>,
 }
 
 impl Screen {
@@ -88,7 +92,12 @@ impl Screen {
             .name("runsheet-screen".into())
             .spawn(move || Writer::new(animate).run(&for_writer))
             .ok();
-        Screen { shared, writer }
+        let inline = writer.is_none().then(|| Mutex::new(Writer::new(false)));
+        Screen {
+            shared,
+            writer,
+            inline,
+        }
     }
 
     /// runsheet's own text: always shown, in order.
@@ -99,6 +108,9 @@ impl Screen {
     /// A step's output: left out (and counted) when too much is waiting for
     /// the terminal already.
     pub(crate) fn output(&self, bytes: Vec<u8>) {
+        if self.inline.is_some() {
+            return self.push(Item::Text { fd: Fd::Out, bytes });
+        }
         let mut q = self.shared.lock();
         if q.held + bytes.len() > BUDGET {
             let n = bytes.len() as u64;
@@ -123,6 +135,11 @@ impl Screen {
     }
 
     fn push(&self, item: Item) {
+        if let Some(inline) = &self.inline {
+            let mut writer = inline.lock().unwrap_or_else(|e| e.into_inner());
+            writer.write(item);
+            return writer.flush();
+        }
         self.shared.lock().items.push_back(item);
         self.shared.changed.notify_all();
     }
@@ -132,7 +149,7 @@ impl Screen {
     /// not keep runsheet from exiting once it is told to.
     pub(crate) fn close(&mut self, mut give_up: impl FnMut() -> bool) {
         if self.writer.is_none() {
-            return; // no thread could be started: nothing will be written
+            return; // written as it came (see `inline`)
         }
         let mut q = self.shared.lock();
         q.closed = true;

@@ -198,28 +198,38 @@ pub(crate) fn fan_out(
     let results: Mutex<Vec<Option<HostDone>>> = Mutex::new((0..count).map(|_| None).collect());
     let (tx, rx) = mpsc::channel();
     let workers = forks.clamp(1, count.max(1));
+    // One host off the queue; false when none is left.
+    let one = |tx: &mpsc::Sender<Event>| {
+        let Some((index, run)) = queue.lock().expect("queue").pop_front() else {
+            return false;
+        };
+        let done = one_host(cx, state, run, index, tx.clone());
+        results.lock().expect("results")[index] = Some(done);
+        let _ = tx.send(Event::Done(index));
+        true
+    };
     std::thread::scope(|scope| {
-        for _ in 0..workers {
-            let tx = tx.clone();
-            let queue = &queue;
-            let results = &results;
-            scope.spawn(move || loop {
-                let Some((index, run)) = queue.lock().expect("queue").pop_front() else {
-                    break;
-                };
-                let done = one_host(cx, state, run, index, tx.clone());
-                results.lock().expect("results")[index] = Some(done);
-                let _ = tx.send(Event::Done(index));
-            });
-        }
-        drop(tx);
+        let started = (0..workers)
+            .filter(|_| {
+                let (tx, one) = (tx.clone(), &one);
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, move || while one(&tx) {})
+                    .is_ok()
+            })
+            .count();
         let mut lines = Prefixer::new(&names);
-        for event in rx {
-            match event {
-                Event::Output(i, bytes) => lines.push(i, &bytes, tee),
-                Event::Done(i) => lines.flush(i, tee),
+        let mut show = |event| match event {
+            Event::Output(i, bytes) => lines.push(i, &bytes, tee),
+            Event::Done(i) => lines.flush(i, tee),
+        };
+        if started == 0 {
+            // No worker could be started: the hosts run here, one by one.
+            while one(&tx) {
+                rx.try_iter().for_each(&mut show);
             }
         }
+        drop(tx);
+        rx.into_iter().for_each(show);
     });
     let mut out = FanOut {
         records: Vec::new(),

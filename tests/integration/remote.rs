@@ -499,3 +499,27 @@ fn a_dry_run_says_on_which_host_and_in_which_folder_each_step_would_run() {
         .stdout_has("on web-1, web-2 (one at a time) · in the login directory")
         .stdout_lacks(&format!("in {here}"));
 }
+
+/// When the system starts no thread, a remote step writes its payload
+/// before reading, and a fan-out runs its hosts one by one: no panic, and
+/// every host's output is shown.
+#[test]
+fn with_no_thread_to_spare_remote_steps_and_fan_out_still_run() {
+    let Some(sshd) = Sshd::start() else { return };
+    let mark = mark("nothread");
+    let ok = PathBuf::from(format!("/tmp/rs-ok-{mark}"));
+    fs::write(&ok, "").unwrap();
+    let sheet = sshd
+        .sheet(&mark)
+        .env("RUST_MIN_STACK", crate::sheet::NO_THREADS);
+    let book = sheet.copy_fixture("remote/fanout.md");
+    let ran = sheet.args(["run"]).arg(&book).run();
+    let _ = fs::remove_file(&ok);
+    let _ = fs::remove_file(format!("/tmp/rs-runs-{mark}"));
+    ran.code(0)
+        .stdout_has("primary is alpha")
+        .stdout_has("[alpha] restarted alpha")
+        .stdout_has("[beta] restarted beta")
+        .stdout_has("[gamma] restarted gamma")
+        .stdout_has("verified here");
+}

@@ -775,3 +775,20 @@ fn variables_bash_sets_at_start_up_read_the_same_either_way() {
     assert!(!warm.contains("shell=unset"), "{warm}");
     assert_eq!(warm, shown("0"));
 }
+
+/// When the system starts no thread (a process or pids limit reached), a
+/// run still shows everything: the screen writes on the run's own thread.
+#[test]
+fn with_no_thread_to_spare_a_run_still_shows_everything() {
+    let sheet = Sheet::new().env("RUST_MIN_STACK", crate::sheet::NO_THREADS);
+    let book = sheet.copy_fixture("run-faults/no-threads.md");
+    sheet
+        .args(["run"])
+        .arg(&book)
+        .run()
+        .code(0)
+        .stdout_has("[1/2] Say › say")
+        .stdout_has("seen without a thread")
+        .stdout_has("no newline at the end")
+        .stdout_has("passed: 2 passed");
+}

@@ -235,3 +235,7 @@ pub fn eventually(within: std::time::Duration, mut done: impl FnMut() -> bool) -
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// For `RUST_MIN_STACK`: a stack no system grants, so runsheet can start no
+/// thread at all (every `std` thread asks for at least this much).
+pub const NO_THREADS: &str = "1099511627776";
