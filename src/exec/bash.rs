@@ -308,7 +308,14 @@ pub(crate) fn bash_saved(
     let saved = String::from_utf8_lossy(&saved);
     match saved.strip_prefix(DIRECTORY_MARK) {
         Some(declared) => moved(declared, before, base_env).map(Dump::Moved),
-        None => bash_whole(&saved).map(Dump::Whole),
+        None => {
+            // What the step's environment held as it started.
+            let in_env = |name: &str| match before.env.get(name) {
+                Some(value) => value.is_some(),
+                None => base_env.contains_key(name),
+            };
+            bash_whole(&saved, &in_env).map(Dump::Whole)
+        }
     }
 }
 
@@ -384,7 +391,7 @@ fn declared_again(script: &str, name: &str, line: Option<&str>) -> String {
 /// restoring the rest. Read-only and bash-maintained variables are dropped
 /// (re-declaring them fails), exported ones travel as the environment delta
 /// instead.
-fn bash_whole(saved: &str) -> Option<Saved> {
+fn bash_whole(saved: &str, in_env: &dyn Fn(&str) -> bool) -> Option<Saved> {
     let mut cwd = None;
     let mut bashopts = String::new();
     let mut shellopts = String::new();
@@ -419,7 +426,9 @@ fn bash_whole(saved: &str) -> Option<Saved> {
         if decl.flags.contains('r')
             || bash_special(decl.name)
             || bash_default(&saved[range.clone()])
-            || (decl.flags == "--" && bash_own(&at_start, decl.name, decl.value.as_deref()))
+            || (decl.flags == "--"
+                && !in_env(decl.name)
+                && bash_own(&at_start, decl.name, decl.value.as_deref()))
         {
             continue;
         }
@@ -448,9 +457,10 @@ fn bash_whole(saved: &str) -> Option<Saved> {
 
 /// The variables bash sets itself, unexported, when the environment has
 /// none (`$PATH`, `$SHELL`, `$TERM`), with their values as the step started,
-/// before the restoring script. One still unexported with that value is
-/// bash's own: carrying it would make the state depend on whether the
-/// environment had one, and the next bash sets it again anyway.
+/// before the restoring script. One that was not in the step's environment
+/// and is still unexported with that value is bash's own: carrying it would
+/// make the state depend on whether the environment had one, and the next
+/// bash sets it again anyway.
 fn own_at_start(commands: &[(Range<usize>, Vec<String>)]) -> Vec<(String, String)> {
     commands
         .iter()

@@ -894,6 +894,15 @@ fn bash_s_own_shell_is_not_carried_but_a_step_s_is() {
     );
     let (after, _) = r.run("echo \"$SHELL\"", &set.state);
     assert_eq!(text(&after.combined), "/bin/zsh\n");
+    // One the environment had keeps its value when a step unexports it.
+    let mut r = Run::new("bash");
+    r.base.insert("TERM".into(), "xterm-runsheet".into());
+    let (unexported, _) = r.run("export -n TERM", &start_in(dir.path()));
+    let (after, _) = r.run("declare -p TERM", &unexported.state);
+    assert_eq!(
+        text(&after.combined),
+        "declare -- TERM=\"xterm-runsheet\"\n"
+    );
 }
 
 #[test]
