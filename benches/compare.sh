@@ -95,6 +95,18 @@ echo "building the floors (pulldown-cmark render, mdBook build)..." >&2
 (cd "$floor" && { cargo build --release --quiet --offline 2>/dev/null || cargo build --release --quiet; })
 cmark=$floor/target/release/cmark-render
 mdbook=$floor/target/release/mdbook-build
+# The same render built as runsheet's release is (fat LTO), for a row that
+# shows what the link-time optimisation is worth on either side.
+floor_lto=$here/target/bench/floor-lto
+mkdir -p "$floor_lto/src"
+sed -e 's/^name = "runsheet-floors"/name = "cmark-render-lto"/' -e '/^mdbook-driver/d' \
+  -e 's/^debug = false/debug = false\nlto = "fat"/' "$floor/Cargo.toml" > "$floor_lto/Cargo.toml.new"
+cmp -s "$floor_lto/Cargo.toml.new" "$floor_lto/Cargo.toml" || mv "$floor_lto/Cargo.toml.new" "$floor_lto/Cargo.toml"
+rm -f "$floor_lto/Cargo.toml.new"
+cmp -s "$floor/src/bin/cmark-render.rs" "$floor_lto/src/main.rs" || cp "$floor/src/bin/cmark-render.rs" "$floor_lto/src/main.rs"
+[ -f "$floor_lto/Cargo.lock" ] || cp "$here/Cargo.lock" "$floor_lto/Cargo.lock"
+(cd "$floor_lto" && { cargo build --release --quiet --offline 2>/dev/null || cargo build --release --quiet; })
+cmark_lto=$floor_lto/target/release/cmark-render-lto
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -154,6 +166,8 @@ if wanted list; then
   awk -f "$here/benches/ten-megabytes.awk" > big.md
   read -r f r < <(pair list "$cmark big.md > /dev/null" "$bin list --json big.md > /dev/null")
   row "list --json, 10 MB runbook (time)" "pulldown-cmark render $(secs "$f")" "$(secs "$r")" "$(ratio "$r" "$f")" "<=1.5"
+  read -r f r < <(pair list-lto "$cmark_lto big.md > /dev/null" "$bin list --json big.md > /dev/null")
+  row "list --json, 10 MB runbook, against the render built with LTO" "pulldown-cmark render, LTO $(secs "$f")" "$(secs "$r")" "$(ratio "$r" "$f")" "-"
   fm=$(rss "$cmark big.md"); rm_=$(rss "$bin list --json big.md")
   row "list --json, 10 MB runbook (peak RSS)" "pulldown-cmark render $fm MB" "$rm_ MB" "$(ratio "$rm_" 100)" "<=1.0"
 fi
