@@ -141,7 +141,7 @@ pub(crate) fn bash_failed_line(dir: &Path) -> Option<usize> {
 }
 
 /// Shell variables bash maintains itself: restoring them would be wrong or fail.
-fn bash_special(name: &str) -> bool {
+pub(crate) fn bash_special(name: &str) -> bool {
     const NAMES: &[&str] = &[
         "DIRSTACK",
         "EPOCHREALTIME",
@@ -214,10 +214,16 @@ pub(crate) fn bash_prelude(
 /// a hundred lines, each its own `write` (bash line-buffers its output).
 fn bash_save(dir: &Path, effect: Effect) -> String {
     let saved = quoted_path(dir, "saved");
-    let (note_options, dump, options_at_start) = if effect == Effect::Directory {
+    let some = match &effect {
+        Effect::Directory => Some(String::new()),
+        Effect::Variables(names) => Some(names.join(" ")),
+        Effect::Nothing | Effect::Anything => None,
+    };
+    let (note_options, dump, options_at_start) = if let Some(names) = some {
+        // Names `inert` found, each a plain identifier.
         (
             "",
-            format!("builtin echo '{DIRECTORY_MARK}'; builtin declare -p PWD OLDPWD"),
+            format!("builtin echo '{DIRECTORY_MARK}'; builtin declare -p PWD OLDPWD {names} 2>/dev/null"),
             "",
         )
     } else {
@@ -319,10 +325,11 @@ pub(crate) fn bash_saved(
     }
 }
 
-/// `before` with the `$PWD` and `$OLDPWD` of `declared` (as `declare -p`
-/// prints them). `$OLDPWD` goes where `bash_whole` would put it: in the
-/// environment delta when exported with a value (bash exports it), in the
-/// restoring script when not exported, nowhere when read-only or unset.
+/// `before` with the declarations of `declared` (as `declare -p` prints
+/// them): the directory from `$PWD`, and every other variable where
+/// `bash_whole` would put it: in the environment delta when exported with a
+/// value (bash exports it), in the restoring script when not exported,
+/// nowhere when read-only, maintained by bash or as every bash starts.
 fn moved(
     declared: &str,
     before: &ShellState,
@@ -334,44 +341,54 @@ fn moved(
         remote: BTreeMap::new(),
         ..before.clone()
     };
-    let commands = super::words::commands(declared);
-    let declaration = |name| {
-        commands.iter().find_map(|(range, words)| {
-            let decl = Declaration::read(words).filter(|d| d.name == name)?;
-            Some((decl, &declared[range.clone()]))
-        })
-    };
-    let cwd = declaration("PWD")?.0.value?;
-    let (in_env, in_script) = match declaration("OLDPWD") {
-        Some((d, _)) if d.flags.contains('r') => (None, None),
-        Some((d, _)) if d.flags.contains('x') => {
-            (d.value.filter(|_| !d.flags.contains(['a', 'A'])), None)
+    let mut script = state.shell_script.take().unwrap_or_default();
+    let mut cwd = None;
+    for (range, words) in super::words::commands(declared) {
+        let Some(decl) = Declaration::read(&words) else {
+            continue;
+        };
+        let line = &declared[range];
+        if decl.name == "PWD" {
+            cwd = decl.value;
+            continue;
         }
-        Some((_, line)) => (None, Some(line)),
-        None => (None, None),
-    };
-    match in_env {
-        Some(v) if base_env.get("OLDPWD") != Some(&v) => state.env.insert("OLDPWD".into(), Some(v)),
-        Some(_) => state.env.remove("OLDPWD"),
-        None if base_env.contains_key("OLDPWD") => state.env.insert("OLDPWD".into(), None),
-        None => state.env.remove("OLDPWD"),
-    };
-    if let Some(script) = state.shell_script.as_mut() {
-        *script = declared_again(script, "OLDPWD", in_script);
+        let name = decl.name;
+        let (in_env, in_script) =
+            if decl.flags.contains('r') || bash_special(name) || bash_default(line) {
+                (None, None)
+            } else if decl.flags.contains('x') {
+                (
+                    decl.value.filter(|_| !decl.flags.contains(['a', 'A'])),
+                    None,
+                )
+            } else {
+                (None, Some(line))
+            };
+        match in_env {
+            Some(v) if base_env.get(name) != Some(&v) => state.env.insert(name.into(), Some(v)),
+            Some(_) => state.env.remove(name),
+            None if base_env.contains_key(name) => state.env.insert(name.into(), None),
+            None => state.env.remove(name),
+        };
+        script = declared_again(&script, name, in_script);
     }
-    state.cwd = cwd.into();
+    state.shell_script = Some(script);
+    state.cwd = cwd?.into();
     Some(state)
 }
 
 /// `script` (a restoring script) with the declaration of `name` among its
-/// leading `declare` lines replaced by `line` (put first when there was
-/// none), or taken out when `line` is `None`.
+/// leading `declare` lines replaced by `line` (put where `declare -p` would
+/// print it, in the order of the names, when there was none), or taken out
+/// when `line` is `None`.
 fn declared_again(script: &str, name: &str, line: Option<&str>) -> String {
     let commands = super::words::commands(script);
-    let old = commands
+    let declares: Vec<_> = commands
         .iter()
         .take_while(|(_, words)| words.first().is_some_and(|w| w == "declare"))
-        .find(|(_, words)| Declaration::read(words).is_some_and(|d| d.name == name));
+        .filter_map(|(range, words)| Some((range, Declaration::read(words)?.name)))
+        .collect();
+    let old = declares.iter().find(|(_, n)| *n == name);
     match (old, line) {
         (Some((range, _)), Some(line)) => {
             format!("{}{line}{}", &script[..range.start], &script[range.end..])
@@ -382,9 +399,35 @@ fn declared_again(script: &str, name: &str, line: Option<&str>) -> String {
                 .map_or(range.end, |_| range.end + 1);
             format!("{}{}", &script[..range.start], &script[end..])
         }
-        (None, Some(line)) => format!("{line}\n{script}"),
+        (None, Some(line)) => {
+            // bash orders its variables by the bytes of their names.
+            let at = declares
+                .iter()
+                .find(|(_, n)| n.as_bytes() > name.as_bytes())
+                .map_or_else(
+                    || {
+                        declares
+                            .last()
+                            .map_or(0, |(r, _)| line_after(script, r.end))
+                    },
+                    |(r, _)| r.start,
+                );
+            let gap = if at > 0 && !script[..at].ends_with('\n') {
+                "\n"
+            } else {
+                ""
+            };
+            format!("{}{gap}{line}\n{}", &script[..at], &script[at..])
+        }
         (None, None) => script.to_string(),
     }
+}
+
+/// Where the line holding `end` ends (after its newline).
+fn line_after(script: &str, end: usize) -> usize {
+    script[end..]
+        .find('\n')
+        .map_or(script.len(), |i| end + i + 1)
 }
 
 /// Reads a whole save: the cwd, the exported variables, and the script

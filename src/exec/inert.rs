@@ -66,7 +66,7 @@ const STATEFUL: &[&str] = &[
 
 /// What a bash script may change of the shell state, as far as a quick look
 /// can tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Effect {
     /// Nothing: simple commands only, none of them a state-changing builtin.
     Nothing,
@@ -74,6 +74,10 @@ pub(crate) enum Effect {
     /// are `cd`, `pushd` or `popd`. They change `$PWD` and `$OLDPWD` (and
     /// `DIRSTACK`, which is never carried), nothing else.
     Directory,
+    /// The working directory and these variables: as `Directory`, except
+    /// that some commands only assign (`NAME=value ...` alone) or export
+    /// (`export NAME[=value] ...`).
+    Variables(Vec<String>),
     /// Anything: the whole state is saved.
     Anything,
 }
@@ -113,23 +117,112 @@ pub(crate) fn effect(script: &str, restore: &str) -> Effect {
         return Effect::Anything;
     }
     let defined = defined_names(restore);
-    let mut effect = Effect::Nothing;
-    let first_words = script
-        .split(['\n', ';', '&', '|'])
-        .map(strip_comment)
-        .filter_map(|cmd| cmd.split_whitespace().next());
-    for word in first_words {
-        let word = word.trim_matches(['\'', '"']);
-        if word.contains('=') || word.contains(['\'', '"', '$']) || defined.contains(&word) {
+    let mut moves = false;
+    let mut assigned: Vec<String> = Vec::new();
+    for cmd in script.split(['\n', ';', '&', '|']).map(strip_comment) {
+        let words = shell_words(cmd);
+        let Some(&first) = words.first() else {
+            continue;
+        };
+        let assigns: Option<Vec<&str>> = match assignment(first) {
+            Some(_) => words.iter().map(|w| assignment(w)).collect(),
+            None if first == "export" => words[1..]
+                .iter()
+                .map(|w| assignment(w).or_else(|| name(w).then_some(*w)))
+                .collect(),
+            None => None,
+        };
+        if let Some(names) = assigns {
+            if !names
+                .iter()
+                .all(|n| may_assign(n, first == "export", restore))
+            {
+                return Effect::Anything;
+            }
+            assigned.extend(names.iter().map(|n| n.to_string()));
+            continue;
+        }
+        let word = first.trim_matches(['\'', '"']);
+        if word.contains(['=', '\'', '"', '$']) || defined.contains(&word) {
             return Effect::Anything;
         }
         if DIRECTORY.contains(&word) {
-            effect = Effect::Directory;
+            moves = true;
         } else if STATEFUL.contains(&word) {
             return Effect::Anything;
         }
     }
-    effect
+    if !assigned.is_empty() {
+        assigned.sort();
+        assigned.dedup();
+        Effect::Variables(assigned)
+    } else if moves {
+        Effect::Directory
+    } else {
+        Effect::Nothing
+    }
+}
+
+/// The words of a simple command, split at blanks outside quotes, quotes
+/// kept. (A script with `\` or `$'` never gets here.)
+fn shell_words(cmd: &str) -> Vec<&str> {
+    let mut words = Vec::new();
+    let (mut start, mut single, mut double) = (None, false, false);
+    for (i, c) in cmd.char_indices() {
+        if c.is_whitespace() && !single && !double {
+            if let Some(s) = start.take() {
+                words.push(&cmd[s..i]);
+            }
+            continue;
+        }
+        match c {
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            _ => {}
+        }
+        start.get_or_insert(i);
+    }
+    if let Some(s) = start {
+        words.push(&cmd[s..]);
+    }
+    words
+}
+
+/// The name `word` assigns (`NAME=value`), if it is an assignment.
+fn assignment(word: &str) -> Option<&str> {
+    let (name_part, _) = word.split_once('=')?;
+    name(name_part).then_some(name_part)
+}
+
+fn name(word: &str) -> bool {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Whether an assignment to `name` changes that variable alone, as a save
+/// of it reads it back: not one bash maintains or runsheet's own; not an
+/// integer (its value is arithmetic, which may assign others) nor a
+/// reference to another, as the carried state declares them; and `$PATH`,
+/// `$SHELL` or `$TERM` only when exported (bash sets its own otherwise,
+/// which a whole save tells apart).
+fn may_assign(name: &str, exported: bool, restore: &str) -> bool {
+    if super::bash::bash_special(name) || ["PWD", "OLDPWD"].contains(&name) {
+        return false;
+    }
+    if !exported && ["PATH", "SHELL", "TERM"].contains(&name) {
+        return false;
+    }
+    !restore.lines().any(|line| {
+        let mut words = line.split_whitespace();
+        words.next() == Some("declare")
+            && words.next().is_some_and(|flags| flags.contains(['i', 'n']))
+            && words
+                .next()
+                .is_some_and(|w| w.split('=').next() == Some(name))
+    })
 }
 
 /// `script` with the inside of single-quoted strings (outside double quotes)
@@ -282,9 +375,7 @@ mod tests {
             assert_eq!(effect(script, ""), Effect::Directory, "{script}");
         }
         for script in [
-            "cd /tmp; export A=1",
             "cd \"$(mktemp -d)\"",
-            "cd /tmp; x=1",
             "cd ${DIR:=/tmp}",
             "if cd /tmp; then :; fi",
             "builtin cd /",
@@ -297,6 +388,51 @@ mod tests {
             effect("cd /", "alias cd='x=1; builtin cd'\n"),
             Effect::Anything
         );
+    }
+
+    #[test]
+    fn steps_that_only_assign_name_what_they_assign() {
+        let vars =
+            |names: &[&str]| Effect::Variables(names.iter().map(|n| n.to_string()).collect());
+        for (script, names) in [
+            ("export A=1", &["A"][..]),
+            ("cd /tmp; export A=1", &["A"]),
+            ("cd /tmp; x=1", &["x"]),
+            ("B=2 A=\"x y\"\nmake", &["A", "B"]),
+            ("export PATH=\"$PATH:/opt/bin\" # more tools", &["PATH"]),
+            ("export A B=2; export A=3", &["A", "B"]),
+            ("A='x y'; cd /tmp && make", &["A"]),
+            ("export KUBECONFIG=$HOME/.kube/config", &["KUBECONFIG"]),
+            // Cut at the `;` inside the quotes, the rest reads as a command.
+            ("export A=\"x;y\"", &["A"]),
+        ] {
+            assert_eq!(effect(script, ""), vars(names), "{script}");
+        }
+        for script in [
+            "FOO=1 make",
+            "PATH=/opt/bin",
+            "SHELL=/bin/zsh",
+            "export -n A",
+            "\"export\" A=1",
+            "SECONDS=0",
+            "PWD=/",
+            "export OLDPWD=/",
+            "__runsheet_x=1",
+            "A=$(date)",
+            "A=`date`",
+            "A=${B:=1}",
+            "A[1]=x",
+            "A=(1 2)",
+            "A=1; unset B",
+            "A=1 | read B",
+        ] {
+            assert_eq!(effect(script, ""), Effect::Anything, "{script}");
+        }
+        // An integer's value is arithmetic that may assign others; a
+        // reference assigns another variable.
+        assert_eq!(effect("A=2", "declare -i A=\"1\"\n"), Effect::Anything);
+        assert_eq!(effect("R=2", "declare -n R=\"A\"\n"), Effect::Anything);
+        assert_eq!(effect("B=2", "declare -i A=\"1\"\n"), vars(&["B"]));
     }
 
     #[test]

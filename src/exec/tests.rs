@@ -872,6 +872,67 @@ fn a_step_that_only_moves_carries_what_a_whole_save_would() {
     }
 }
 
+/// A step that only assigns saves the variables it names (see
+/// `inert::Effect::Variables`); what it carries must be what a whole save
+/// would have carried, from every kind of state before it.
+#[test]
+fn a_step_that_only_assigns_carries_what_a_whole_save_would() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let mut r = Run::new("bash");
+    r.base.insert("RSBASE".into(), "base".into());
+    let mut r_bare = Run::new("bash");
+    r_bare.base.remove("SHELL");
+    r_bare.base.remove("TERM");
+    let befores = [
+        "true",
+        "export A=1; b=2; f() { echo \"f $A $b\"; }; alias ll='ls -l'; set -u; shopt -s nullglob",
+        "A=0; B=old; export C=3; Z=z",
+        "export A=0 RSBASE=other",
+        "declare -a A=(1 2)",
+        "readonly A=5",
+        "declare -u A=x; declare -l B=Y",
+        "set -a",
+        "export -n OLDPWD RSBASE; cd /",
+        "declare -x A",
+        "unset RSBASE; OPTERR=0",
+        "cd sub",
+    ];
+    let steps = [
+        "A=1",
+        "export A=1",
+        "export A",
+        "A=1 B=\"x y\"; export C=4",
+        "export RSBASE=base",
+        "RSBASE=changed",
+        "cd sub && export A=2",
+        "OPTERR=1",
+        "IFS=,",
+        "export PATH=\"$PATH:/opt/runsheet\"",
+        "export TERM=xterm-runsheet SHELL=/bin/sh",
+        "a_b=1; export Z=\"x;y\"",
+        "export A=1 || true; cd /nonexistent-runsheet || true",
+    ];
+    for runner in [&r, &r_bare] {
+        for before in befores {
+            let (out, _) = runner.run(before, &start_in(dir.path()));
+            assert_eq!(out.exit_code, Some(0), "{before}");
+            let restore = out.state.shell_script.as_deref().unwrap_or("");
+            for step in steps {
+                assert!(
+                    matches!(inert::effect(step, restore), inert::Effect::Variables(_)),
+                    "{before} / {step}"
+                );
+                let (assigned, _) = runner.run(step, &out.state);
+                // `: $(:)` makes the script one that may change anything.
+                let (whole, _) = runner.run(&format!(": $(:); {step}"), &out.state);
+                assert_eq!(assigned.exit_code, whole.exit_code, "{before} / {step}");
+                assert_eq!(assigned.state, whole.state, "{before} / {step}");
+            }
+        }
+    }
+}
+
 /// The `$SHELL` and `$TERM` bash sets itself when the environment has none
 /// are not carried; ones a step set are.
 #[test]
