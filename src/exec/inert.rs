@@ -126,7 +126,7 @@ pub(crate) fn effect(script: &str, restore: &str) -> Effect {
         };
         let assigns: Option<Vec<&str>> = match assignment(first) {
             Some(_) => words.iter().map(|w| assignment(w)).collect(),
-            None if first == "export" => words[1..]
+            None if first == "export" && !defined.contains(&"export") => words[1..]
                 .iter()
                 .map(|w| assignment(w).or_else(|| name(w).then_some(*w)))
                 .collect(),
@@ -433,6 +433,15 @@ mod tests {
         assert_eq!(effect("A=2", "declare -i A=\"1\"\n"), Effect::Anything);
         assert_eq!(effect("R=2", "declare -n R=\"A\"\n"), Effect::Anything);
         assert_eq!(effect("B=2", "declare -i A=\"1\"\n"), vars(&["B"]));
+        // `export` made a function or alias by an earlier step may do anything.
+        assert_eq!(
+            effect("export A=1", "export () \n{ \n    x=1\n}\n"),
+            Effect::Anything
+        );
+        assert_eq!(
+            effect("export A=1", "alias export='x=1; builtin export'\n"),
+            Effect::Anything
+        );
     }
 
     #[test]
