@@ -821,13 +821,40 @@ fn a_plain_command_step_passes_the_state_through() {
     );
 }
 
+/// Runs each of `steps` from the state each of `befores` leaves, under each
+/// of `runners`: as it is, read as `kind` says (`inert::effect`), and
+/// forced to a whole save. Both must end alike and carry the same state.
+fn carries_what_a_whole_save_would(
+    runners: &[&Run<'_>],
+    befores: &[&str],
+    steps: &[&str],
+    kind: impl Fn(&inert::Effect) -> bool,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    for runner in runners {
+        for before in befores {
+            let (out, _) = runner.run(before, &start_in(dir.path()));
+            assert_eq!(out.exit_code, Some(0), "{before}");
+            let restore = out.state.shell_script.as_deref().unwrap_or("");
+            for step in steps {
+                let effect = inert::effect(step, restore);
+                assert!(kind(&effect), "{before} / {step}: {effect:?}");
+                let (saved, _) = runner.run(step, &out.state);
+                // `: $(:)` makes the script one that may change anything.
+                let (whole, _) = runner.run(&format!(": $(:); {step}"), &out.state);
+                assert_eq!(saved.exit_code, whole.exit_code, "{before} / {step}");
+                assert_eq!(saved.state, whole.state, "{before} / {step}");
+            }
+        }
+    }
+}
+
 /// A step that can only move saves `$PWD` and `$OLDPWD` alone (see
 /// `inert::Effect::Directory`); what it carries must be what a whole save
 /// would have carried, from every kind of state before it.
 #[test]
 fn a_step_that_only_moves_carries_what_a_whole_save_would() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("sub")).unwrap();
     let r = Run::new("bash");
     let mut r_no_oldpwd = Run::new("bash");
     r_no_oldpwd.base.remove("OLDPWD");
@@ -852,24 +879,9 @@ fn a_step_that_only_moves_carries_what_a_whole_save_would() {
         "pushd sub >/dev/null",
         "cd",
     ];
-    for runner in [&r, &r_no_oldpwd, &r_bare] {
-        for before in befores {
-            let (out, _) = runner.run(before, &start_in(dir.path()));
-            assert_eq!(out.exit_code, Some(0), "{before}");
-            for step in moves {
-                assert_eq!(
-                    inert::effect(step, out.state.shell_script.as_deref().unwrap_or("")),
-                    inert::Effect::Directory,
-                    "{step}"
-                );
-                let (moved, _) = runner.run(step, &out.state);
-                // `: $(:)` makes the script one that may change anything.
-                let (whole, _) = runner.run(&format!(": $(:); {step}"), &out.state);
-                assert_eq!(moved.exit_code, whole.exit_code, "{before} / {step}");
-                assert_eq!(moved.state, whole.state, "{before} / {step}");
-            }
-        }
-    }
+    carries_what_a_whole_save_would(&[&r, &r_no_oldpwd, &r_bare], &befores, &moves, |e| {
+        *e == inert::Effect::Directory
+    });
 }
 
 /// A step that only assigns saves the variables it names (see
@@ -877,8 +889,6 @@ fn a_step_that_only_moves_carries_what_a_whole_save_would() {
 /// would have carried, from every kind of state before it.
 #[test]
 fn a_step_that_only_assigns_carries_what_a_whole_save_would() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("sub")).unwrap();
     let mut r = Run::new("bash");
     r.base.insert("RSBASE".into(), "base".into());
     let mut r_bare = Run::new("bash");
@@ -913,24 +923,9 @@ fn a_step_that_only_assigns_carries_what_a_whole_save_would() {
         "a_b=1; export Z=\"x;y\"",
         "export A=1 || true; cd /nonexistent-runsheet || true",
     ];
-    for runner in [&r, &r_bare] {
-        for before in befores {
-            let (out, _) = runner.run(before, &start_in(dir.path()));
-            assert_eq!(out.exit_code, Some(0), "{before}");
-            let restore = out.state.shell_script.as_deref().unwrap_or("");
-            for step in steps {
-                assert!(
-                    matches!(inert::effect(step, restore), inert::Effect::Variables(_)),
-                    "{before} / {step}"
-                );
-                let (assigned, _) = runner.run(step, &out.state);
-                // `: $(:)` makes the script one that may change anything.
-                let (whole, _) = runner.run(&format!(": $(:); {step}"), &out.state);
-                assert_eq!(assigned.exit_code, whole.exit_code, "{before} / {step}");
-                assert_eq!(assigned.state, whole.state, "{before} / {step}");
-            }
-        }
-    }
+    carries_what_a_whole_save_would(&[&r, &r_bare], &befores, &steps, |e| {
+        matches!(e, inert::Effect::Variables(_))
+    });
 }
 
 /// The `$SHELL` and `$TERM` bash sets itself when the environment has none
