@@ -210,7 +210,8 @@ pub(crate) fn bash_prelude(
 
 /// The functions saving the state, the EXIT trap, and the options as they
 /// start (to tell later whether the step changed them). A step that can
-/// only move saves `$PWD` and `$OLDPWD` behind a marker: a full dump is about
+/// only move, or assign the variables it names, saves `$PWD`, `$OLDPWD` and
+/// those variables behind a marker: a full dump is about
 /// a hundred lines, each its own `write` (bash line-buffers its output).
 fn bash_save(dir: &Path, effect: Effect) -> String {
     let saved = quoted_path(dir, "saved");
@@ -223,7 +224,9 @@ fn bash_save(dir: &Path, effect: Effect) -> String {
         // Names `inert` found, each a plain identifier.
         (
             "",
-            format!("builtin echo '{DIRECTORY_MARK}'; builtin declare -p PWD OLDPWD {names} 2>/dev/null"),
+            format!(
+                "builtin echo '{SOME_MARK}'; builtin declare -p PWD OLDPWD {names} 2>/dev/null"
+            ),
             "",
         )
     } else {
@@ -290,15 +293,17 @@ fn restore_script(script: &str) -> String {
 const FUNCTIONS_MARK: &str = "#runsheet-functions";
 
 /// First line of a state saved by a step that could only change the
-/// working directory: `declare -p PWD OLDPWD` follows.
-const DIRECTORY_MARK: &str = "#runsheet-directory";
+/// working directory and the variables it names: `declare -p PWD OLDPWD
+/// NAME...` follows.
+const SOME_MARK: &str = "#runsheet-some";
 
 /// What a bash step saved.
 pub(crate) enum Dump {
     /// Everything: see `bash_whole`.
     Whole(Saved),
-    /// The directory only: the state before the step, moved.
-    Moved(ShellState),
+    /// The directory and some variables: the state before the step, with
+    /// those declarations put in (see `redeclared`).
+    Part(ShellState),
 }
 
 /// Reads what the bash EXIT trap wrote into `dir`. `before` is the state the
@@ -312,8 +317,8 @@ pub(crate) fn bash_saved(
     // Lossy: one odd byte in a variable must not lose the whole state.
     let saved = fs::read(dir.join("saved")).ok()?;
     let saved = String::from_utf8_lossy(&saved);
-    match saved.strip_prefix(DIRECTORY_MARK) {
-        Some(declared) => moved(declared, before, base_env).map(Dump::Moved),
+    match saved.strip_prefix(SOME_MARK) {
+        Some(declared) => redeclared(declared, before, base_env).map(Dump::Part),
         None => {
             // What the step's environment held as it started.
             let in_env = |name: &str| match before.env.get(name) {
@@ -330,7 +335,7 @@ pub(crate) fn bash_saved(
 /// `bash_whole` would put it: in the environment delta when exported with a
 /// value (bash exports it), in the restoring script when not exported,
 /// nowhere when read-only, maintained by bash or as every bash starts.
-fn moved(
+fn redeclared(
     declared: &str,
     before: &ShellState,
     base_env: &BTreeMap<String, String>,

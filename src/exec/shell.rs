@@ -287,7 +287,7 @@ pub(crate) fn saved_state(
         Kind::Interpreter => return None,
         Kind::Bash => match super::bash::bash_saved(d, before, base_env)? {
             super::bash::Dump::Whole(saved) => saved,
-            super::bash::Dump::Moved(state) => return Some(state),
+            super::bash::Dump::Part(state) => return Some(state),
         },
         Kind::Posix => {
             let (cwd, env) = read_lossy(d)?;
