@@ -721,7 +721,7 @@ mod tests {
     }
 
     #[test]
-    fn a_moved_oldpwd_replaces_only_its_own_leading_declaration() {
+    fn a_declaration_replaces_only_its_own_leading_one_or_goes_in_order() {
         use super::declared_again;
         let script = "declare -- a=\"1\"\ndeclare -- OLDPWD=\"/old\"\nf () \n{ \n    declare -- OLDPWD=\"/in-f\"\n}\n";
         let new = "declare -- OLDPWD=\"/new\"";
@@ -739,5 +739,21 @@ mod tests {
             format!("{new}\n{without}")
         );
         assert_eq!(declared_again(without, "OLDPWD", None), without);
+        // A new one goes where `declare -p` prints it: by the bytes of the
+        // names, after the last when it sorts last, and first in a script
+        // with no declarations.
+        let z = "declare -- z=\"9\"";
+        assert_eq!(
+            declared_again(without, "z", Some(z)),
+            without.replacen('\n', &format!("\n{z}\n"), 1)
+        );
+        assert_eq!(
+            declared_again("f () \n{ \n    :\n}\n", "z", Some(z)),
+            format!("{z}\nf () \n{{ \n    :\n}}\n")
+        );
+        assert_eq!(
+            declared_again("declare -- a=\"1\"", "z", Some(z)),
+            format!("declare -- a=\"1\"\n{z}\n")
+        );
     }
 }
