@@ -821,6 +821,14 @@ fn a_plain_command_step_passes_the_state_through() {
     );
 }
 
+/// bash without `$SHELL` or `$TERM` in its environment: it sets its own.
+fn bare_bash() -> Run<'static> {
+    let mut r = Run::new("bash");
+    r.base.remove("SHELL");
+    r.base.remove("TERM");
+    r
+}
+
 /// Runs each of `steps` from the state each of `befores` leaves, under each
 /// of `runners`: as it is, read as `kind` says (`inert::effect`), and
 /// forced to a whole save. Both must end alike and carry the same state.
@@ -858,10 +866,7 @@ fn a_step_that_only_moves_carries_what_a_whole_save_would() {
     let r = Run::new("bash");
     let mut r_no_oldpwd = Run::new("bash");
     r_no_oldpwd.base.remove("OLDPWD");
-    // Without `$SHELL` or `$TERM` in the environment bash sets its own.
-    let mut r_bare = Run::new("bash");
-    r_bare.base.remove("SHELL");
-    r_bare.base.remove("TERM");
+    let r_bare = bare_bash();
     let befores = [
         "true",
         "export A=1; b=2; f() { echo \"f $A $b\"; }; alias ll='ls -l'; set -u; shopt -s nullglob",
@@ -891,9 +896,7 @@ fn a_step_that_only_moves_carries_what_a_whole_save_would() {
 fn a_step_that_only_assigns_carries_what_a_whole_save_would() {
     let mut r = Run::new("bash");
     r.base.insert("RSBASE".into(), "base".into());
-    let mut r_bare = Run::new("bash");
-    r_bare.base.remove("SHELL");
-    r_bare.base.remove("TERM");
+    let r_bare = bare_bash();
     let befores = [
         "true",
         "export A=1; b=2; f() { echo \"f $A $b\"; }; alias ll='ls -l'; set -u; shopt -s nullglob",
@@ -933,9 +936,7 @@ fn a_step_that_only_assigns_carries_what_a_whole_save_would() {
 #[test]
 fn bash_s_own_shell_is_not_carried_but_a_step_s_is() {
     let dir = tempfile::tempdir().unwrap();
-    let mut r = Run::new("bash");
-    r.base.remove("SHELL");
-    r.base.remove("TERM");
+    let r = bare_bash();
     let (own, _) = r.run(": $(:)", &start_in(dir.path()));
     let script = own.state.shell_script.unwrap();
     assert!(
