@@ -215,12 +215,12 @@ pub(crate) fn bash_prelude(
 /// a hundred lines, each its own `write` (bash line-buffers its output).
 fn bash_save(dir: &Path, effect: Effect) -> String {
     let saved = quoted_path(dir, "saved");
-    let some = match &effect {
+    let partial = match &effect {
         Effect::Directory => Some(String::new()),
         Effect::Variables(names) => Some(names.join(" ")),
         Effect::Nothing | Effect::Anything => None,
     };
-    let (note_options, dump, options_at_start) = if let Some(names) = some {
+    let (note_options, dump, options_at_start) = if let Some(names) = partial {
         // Names `inert` found, each a plain identifier.
         (
             "",

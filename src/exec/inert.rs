@@ -1,9 +1,11 @@
 //! Recognising bash scripts that cannot change the shell state, or only its
-//! working directory, so that their step can skip saving it or save the
-//! directory alone. Saving is most of what runsheet adds to a step's
+//! working directory and the variables they assign, so that their step can
+//! skip saving it or save those alone. Saving is most of what runsheet adds to a step's
 //! cost, and most runbook steps are plain commands (`make build`, `kubectl get
 //! pods`). The test is conservative: anything it does not understand counts as
 //! changing the state, which only costs the save.
+
+use crate::parse::is_variable_name;
 
 /// Words that, first in a command, may change variables, functions, aliases
 /// or options, or run something that might
@@ -94,7 +96,8 @@ pub(crate) fn leaves_state_alone(script: &str, restore: &str) -> bool {
 /// What `script` may change: simple commands only (no compound commands, no
 /// expansion that can assign, no here-documents), none of them a
 /// state-changing builtin or one of the functions or aliases `restore` (the
-/// carried bash state) defines, apart from the directory changers.
+/// carried bash state) defines, apart from the directory changers and
+/// commands that only assign or export.
 pub(crate) fn effect(script: &str, restore: &str) -> Effect {
     if script.contains("$'") {
         // `$'...'` may hold `\'`, which the quote stripping below would
@@ -128,7 +131,7 @@ pub(crate) fn effect(script: &str, restore: &str) -> Effect {
             Some(_) => words.iter().map(|w| assignment(w)).collect(),
             None if first == "export" && !defined.contains(&"export") => words[1..]
                 .iter()
-                .map(|w| assignment(w).or_else(|| name(w).then_some(*w)))
+                .map(|w| assignment(w).or_else(|| is_variable_name(w).then_some(*w)))
                 .collect(),
             None => None,
         };
@@ -191,15 +194,7 @@ fn shell_words(cmd: &str) -> Vec<&str> {
 /// The name `word` assigns (`NAME=value`), if it is an assignment.
 fn assignment(word: &str) -> Option<&str> {
     let (name_part, _) = word.split_once('=')?;
-    name(name_part).then_some(name_part)
-}
-
-fn name(word: &str) -> bool {
-    let mut chars = word.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    is_variable_name(name_part).then_some(name_part)
 }
 
 /// Whether an assignment to `name` changes that variable alone, as a save

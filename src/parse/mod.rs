@@ -34,6 +34,7 @@ mod grammar;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use front::is_variable_name;
 pub use links::{links, LinkKind, LinkRef};
 pub use slug::slugify;
 
