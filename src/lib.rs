@@ -17,6 +17,7 @@ pub mod diag;
 pub mod discover;
 pub mod exec;
 pub mod exit;
+pub(crate) mod heap;
 pub mod inputs;
 pub mod model;
 pub(crate) mod par;

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -162,7 +163,9 @@ pub struct Step {
     /// The attributes as written, `{#id cwd=x skip}` → `{"id": "id", "cwd": "x", "skip": ""}`.
     pub attrs: Attrs,
     pub kind: StepKind,
-    pub options: StepOptions,
+    /// Shared by the steps of a runbook whose options are the same: most
+    /// are, and on a large runbook a copy per step was a sixth of the model.
+    pub options: Arc<StepOptions>,
     pub checks: Vec<Check>,
     /// The whole fenced block, fences included.
     pub span: Span,

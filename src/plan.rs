@@ -703,7 +703,7 @@ pub(crate) mod tests {
                     kind: StepKind::Shell {
                         program: "bash".into(),
                     },
-                    options: options.clone(),
+                    options: options.clone().into(),
                     checks: Vec::new(),
                     span: Span::default(),
                     hash: format!("hash-{sid}"),
@@ -942,7 +942,7 @@ pub(crate) mod tests {
             let mut step = sample().steps[0].clone();
             step.id = id.to_string();
             step.hash = format!("hash-{id}");
-            step.options = StepOptions::default();
+            step.options = Default::default();
             step.line = 10 + n * 10;
             rb.steps.push(step);
         }
@@ -1040,7 +1040,7 @@ pub(crate) mod tests {
     #[test]
     fn background_steps_before_the_resume_point_start_again() {
         let mut rb = reordered(&["server", "a", "b"]);
-        rb.steps[0].options.background = true;
+        std::sync::Arc::make_mut(&mut rb.steps[0].options).background = true;
         let mut prev = record(
             &rb,
             &[

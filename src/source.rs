@@ -42,8 +42,9 @@ pub enum LineEnding {
 }
 
 /// A runbook file as read from disk, with its line starts found on the first
-/// question about lines so that offset → line is a binary search. Found
-/// lazily: `list` of a 10 MB runbook asks none, and they were 8 MB.
+/// question about lines (or ahead, see `index_lines`) so that offset → line
+/// is a binary search. A question about the first few lines is answered by
+/// counting, without them.
 #[derive(Debug, Clone)]
 pub struct Source {
     /// The path as the user gave it (shown in messages).
@@ -85,7 +86,7 @@ impl Source {
     /// Reads a file; invalid UTF-8 is an error rather than a lossy conversion,
     /// because `--fix` and `--update` write the text back.
     pub fn read(path: &Path) -> std::io::Result<Self> {
-        let bytes = std::fs::read(path)?;
+        let bytes = read_bytes(path)?;
         let text = String::from_utf8(bytes).map_err(|e| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -125,9 +126,23 @@ impl Source {
         self.line_starts.get_or_init(|| LineStarts::of(&self.text))
     }
 
+    /// Finds the line starts now, for a caller with a core to spare before
+    /// the questions come.
+    pub fn index_lines(&self) {
+        self.line_starts();
+    }
+
     /// 1-based line of a byte offset.
     pub fn line(&self, offset: usize) -> usize {
-        self.line_starts().lines_to(offset).max(1)
+        match self.line_starts.get() {
+            Some(starts) => starts.lines_to(offset).max(1),
+            // Counted: the front matter asks about its own first lines, and
+            // the index of a large file may be on its way (`index_lines`).
+            None if offset < NEAR => {
+                1 + newlines(&self.text.as_bytes()[..offset.min(self.text.len())])
+            }
+            None => self.line_starts().lines_to(offset).max(1),
+        }
     }
 
     /// 1-based line and 1-based column (in characters) of a byte offset.
@@ -170,6 +185,17 @@ impl Source {
 
     /// Byte offset where a 1-based line starts.
     pub fn line_start(&self, line: usize) -> usize {
+        if self.line_starts.get().is_none() {
+            let near = &self.text.as_bytes()[..NEAR.min(self.text.len())];
+            match line.checked_sub(2) {
+                None => return 0,
+                Some(k) => {
+                    if let Some(nl) = memchr::memchr_iter(b'\n', near).nth(k) {
+                        return nl + 1;
+                    }
+                }
+            }
+        }
         self.line_starts()
             .get(line.saturating_sub(1))
             .unwrap_or(self.text.len())
@@ -185,8 +211,36 @@ impl Source {
     }
 
     pub fn line_count(&self) -> usize {
-        self.line_starts().len()
+        match self.line_starts.get() {
+            Some(starts) => starts.len(),
+            None => 1 + newlines(self.text.as_bytes()),
+        }
     }
+}
+
+/// `fs::read`, into a buffer of huge pages when the file is large.
+fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    let mut bytes = Vec::new();
+    // One more byte, as `fs::read` asks, to see the end without growing.
+    if bytes
+        .try_reserve_exact(usize::try_from(size).unwrap_or(0).saturating_add(1))
+        .is_ok()
+    {
+        crate::heap::huge_capacity(&bytes);
+    }
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Offsets and lines within this many bytes of the start are found by
+/// counting when the index is not built (yet).
+const NEAR: usize = 64 * 1024;
+
+fn newlines(bytes: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', bytes).count()
 }
 
 /// Where each line starts, in 4 bytes an offset when the text allows: a
@@ -247,6 +301,49 @@ mod tests {
         assert_eq!(src.line_start(4), 8);
         let bom = Source::new("x.md", "\u{feff}# T\n");
         assert_eq!(bom.line_col(3), (1, 1), "a BOM takes no column");
+    }
+
+    /// Lines near the start are counted before the index is built; the
+    /// answers are the index's, for offsets and lines on both sides of
+    /// `NEAR` and past the end. Each question goes to a source of its own,
+    /// whose index no earlier one built.
+    #[test]
+    fn lines_counted_without_the_index_are_the_index_s() {
+        let mut text = String::new();
+        for n in 0..(NEAR / 4) {
+            text.push_str(&"x".repeat(n % 13));
+            text.push('\n');
+        }
+        assert!(text.len() > NEAR);
+        let fresh = || Source::new("x.md", text.as_str());
+        let indexed = fresh();
+        indexed.index_lines();
+        let offsets = (0..200).chain((NEAR - 300..NEAR + 300).step_by(7));
+        for offset in offsets.chain([text.len() - 1, text.len(), text.len() + 5]) {
+            assert_eq!(
+                fresh().line(offset),
+                indexed.line(offset),
+                "offset {offset}"
+            );
+        }
+        let last = indexed.line_count();
+        for line in (0..60).chain(last - 3..last + 3) {
+            assert_eq!(
+                fresh().line_start(line),
+                indexed.line_start(line),
+                "line {line}"
+            );
+        }
+        assert_eq!(fresh().line_count(), last);
+        let near = fresh();
+        near.line(NEAR - 1);
+        near.line_start(3);
+        assert!(
+            near.line_starts.get().is_none(),
+            "nothing near asks for the index"
+        );
+        near.line(NEAR);
+        assert!(near.line_starts.get().is_some(), "a far offset builds it");
     }
 
     #[test]

@@ -327,7 +327,7 @@ mod tests {
         assert!(apply(text, &overlap).is_err());
     }
 
-    use crate::model::{ConsoleCommand, FrontMatter, StepOptions};
+    use crate::model::{ConsoleCommand, FrontMatter};
     use crate::record::{CheckRecord, RunStatus, StepRecord, StepStatus};
 
     /// The span of `needle` (which must occur once) in `text`.
@@ -355,7 +355,7 @@ mod tests {
                 code: String::new(),
                 attrs: Default::default(),
                 kind,
-                options: StepOptions::default(),
+                options: Default::default(),
                 checks,
                 span: Span::default(),
                 hash: String::new(),

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::model::{FrontMatter, Runbook, Section, Step, StepKind, StepOptions, Todo};
+use crate::model::{FrontMatter, Runbook, Section, Step, StepKind, Todo};
 use crate::record::{CheckRecord, RunRecord, RunStatus, StepRecord, StepStatus, SCHEMA_VERSION};
 use crate::source::Span;
 
@@ -157,7 +157,7 @@ fn scan(path: &str, text: &str) -> Runbook {
                     code,
                     attrs: Default::default(),
                     kind: StepKind::Shell { program: lang },
-                    options: StepOptions::default(),
+                    options: Default::default(),
                     checks: Vec::new(),
                     span,
                 });

@@ -2,7 +2,6 @@ use std::time::Duration;
 
 use super::*;
 use crate::exec::ShellState;
-use crate::model::StepOptions;
 use crate::source::Span;
 
 fn outcome(combined: &str) -> Outcome {
@@ -38,7 +37,7 @@ fn step(checks: Vec<Check>) -> Step {
         kind: StepKind::Shell {
             program: "bash".into(),
         },
-        options: StepOptions::default(),
+        options: Default::default(),
         checks,
         span: Span::default(),
         hash: String::new(),

@@ -82,39 +82,37 @@ pub(crate) fn parse_in_pieces(source: &Source, piece: usize) -> Parsed {
 /// `parse`, leaving warnings out when `warnings` is false: `load` drops them,
 /// and on a large runbook they held a fifth of the memory.
 fn parse_keeping(source: &Source, warnings: bool, hashes: bool, piece: usize) -> Parsed {
-    let front = front::front_matter(source);
-    let body = &source.text[front.body_start..];
-    let dialect = dialect::Dialect::detect(body, front.runme, front.skip_prompts);
-    let mut walker = walk::Walker::new(source, front.front.clone(), front.body_start, dialect);
-    walker.keep_warnings = warnings;
-    walker.hashes = hashes;
-    walker.piece = piece;
-    walker.parse_body = mkdocs::containers(body);
-    walker.unshown_tabs = tabs::unshown_items(body)
-        .into_iter()
-        .map(|r| r.start + front.body_start..r.end + front.body_start)
-        .collect();
-    for p in front.problems.clone() {
-        walker.diag(Severity::Error, p);
-    }
-    // A large file's hash is taken beside the walk, which leaves a core
-    // half idle while it parses in pieces.
-    let (walked, hash) = std::thread::scope(|scope| {
+    // A large file's line starts and hash are found beside the rest, which
+    // leaves a core idle until the walk and then half idle while it parses
+    // in pieces.
+    let (walked, front, hash) = std::thread::scope(|scope| {
         let text = &source.text;
-        let aside = (hashes && text.len() > pieces::PIECE)
+        let large = text.len() > pieces::PIECE;
+        let room = large.then(|| crate::heap::grow(text.len() * 3)).flatten();
+        if let Some(room) = &room {
+            room.huge_pages();
+        }
+        let aside = large
             .then(|| {
                 std::thread::Builder::new()
-                    .spawn_scoped(scope, || file_hash(text))
+                    .spawn_scoped(scope, || {
+                        source.index_lines();
+                        if let Some(room) = room {
+                            room.populate();
+                        }
+                        hashes.then(|| file_hash(text))
+                    })
                     .ok()
             })
             .flatten();
-        let walked = walker.walk();
-        let hash = match aside {
-            Some(thread) => thread.join().unwrap_or_else(|_| file_hash(text)),
+        let (walked, front) = walk(source, warnings, hashes, piece);
+        let hash = aside.and_then(|thread| thread.join().ok()).flatten();
+        let hash = match hash {
+            Some(hash) => hash,
             None if hashes => file_hash(text),
             None => String::new(),
         };
-        (walked, hash)
+        (walked, front, hash)
     });
     let title = walked
         .front
@@ -149,6 +147,31 @@ fn parse_keeping(source: &Source, warnings: bool, hashes: bool, piece: usize) ->
             .map(|(k, span)| (k, span.into()))
             .collect(),
     }
+}
+
+/// The front matter, and the walk of the body after it.
+fn walk(
+    source: &Source,
+    warnings: bool,
+    hashes: bool,
+    piece: usize,
+) -> (walk::Walked, front::Front) {
+    let front = front::front_matter(source);
+    let body = &source.text[front.body_start..];
+    let dialect = dialect::Dialect::detect(body, front.runme, front.skip_prompts);
+    let mut walker = walk::Walker::new(source, front.front.clone(), front.body_start, dialect);
+    walker.keep_warnings = warnings;
+    walker.hashes = hashes;
+    walker.piece = piece;
+    walker.parse_body = mkdocs::containers(body);
+    walker.unshown_tabs = tabs::unshown_items(body)
+        .into_iter()
+        .map(|r| r.start + front.body_start..r.end + front.body_start)
+        .collect();
+    for p in front.problems.clone() {
+        walker.diag(Severity::Error, p);
+    }
+    (walker.walk(), front)
 }
 
 fn file_hash(text: &str) -> String {

@@ -26,7 +26,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
 
-use super::attrs::{self, Info, Problem, StepAttrs, Style};
+use super::attrs::{self, Info};
 use super::placeholder::{self, Placeholder};
 use super::walk::{is_shell_lang, is_transcript, options, Fence};
 
@@ -57,12 +57,12 @@ pub(crate) struct Fenced {
 /// What the walk reads of a block only once it is a step, read ahead from
 /// the block alone. The walk uses it only where its own reading would be
 /// the same.
+///
+/// Only the placeholders: reading the step's attributes here too made this
+/// thread the slower of the two on a large runbook (and a `Fenced` three
+/// times the size to move), so the walk reads those.
 #[derive(Debug, Default)]
 pub(crate) struct Ahead {
-    /// `attrs::step_attrs` of the attributes, after the info string's own
-    /// problems. None in Runme's style, which reads them with the front
-    /// matter.
-    pub(crate) step: Option<(StepAttrs, Vec<Problem>)>,
     /// `placeholder::find` of the text, and whether it was read as a
     /// transcript (by its language: the walk may read it otherwise).
     pub(crate) placeholders: Option<(bool, Vec<Placeholder>)>,
@@ -70,19 +70,14 @@ pub(crate) struct Ahead {
 
 impl Ahead {
     fn read(info: &Info, text: &str) -> Ahead {
-        // Read for the blocks that are likely steps: a step's checks on any
-        // other block (an `output {match=...}`) would be wasted work.
+        // Read for the blocks that are likely steps: on any other block
+        // (an `output {match=...}`) the work would be wasted.
         let likely = is_shell_lang(&info.lang) || info.attrs.iter().any(|a| a.key == "run");
         if info.lang.is_empty() || !likely {
             return Ahead::default();
         }
-        let step = (info.style != Style::Runme).then(|| {
-            let mut problems = info.problems.clone();
-            (attrs::step_attrs(&info.attrs, &mut problems), problems)
-        });
         let transcript = is_transcript(&info.lang);
         Ahead {
-            step,
             placeholders: Some((transcript, placeholder::find(text, transcript))),
         }
     }
@@ -336,9 +331,10 @@ mod tests {
         same_in_pieces("all examples", &all);
     }
 
-    /// What `Ahead` reads before the walk knows what a block is: steps with
-    /// bad attributes and placeholders, a `bash` block written as a
-    /// transcript, Runme's cells, blocks that are not steps.
+    /// What `Ahead` reads before the walk knows what a block is: the
+    /// placeholders of steps, of a `bash` block written as a transcript, of
+    /// Runme's cells and of blocks that are not steps, among steps with bad
+    /// attributes.
     #[test]
     fn what_is_read_ahead_is_what_the_walk_would_read() {
         let blocks = [

@@ -1,13 +1,32 @@
 //! GitHub's heading anchors (github-slugger), so a section id can be copied from
 //! the rendered page's URL.
 
+use std::collections::hash_map::Entry;
+
 use rustc_hash::FxHashMap;
 
 /// The anchor GitHub gives a heading's text: lower-case, letters, digits, `-`
 /// and `_` kept (Unicode letters too), each space a `-`, everything else dropped.
 pub fn slugify(text: &str) -> String {
+    let text = text.trim();
     let mut out = String::with_capacity(text.len());
-    for c in text.trim().chars().flat_map(char::to_lowercase) {
+    if text.is_ascii() {
+        // Most headings: byte by byte, without Unicode's tables.
+        for b in text.bytes().map(|b| b.to_ascii_lowercase()) {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                out.push(char::from(b));
+            } else if b == b' ' {
+                out.push('-');
+            }
+        }
+        return out;
+    }
+    slugify_chars(text, out)
+}
+
+/// `slugify` of any text, char by char, into `out`.
+fn slugify_chars(text: &str, mut out: String) -> String {
+    for c in text.chars().flat_map(char::to_lowercase) {
         if c.is_alphanumeric() || is_combining_mark(c) || c == '-' || c == '_' {
             out.push(c);
         } else if c == ' ' {
@@ -43,11 +62,14 @@ pub(crate) struct Slugger {
 
 impl Slugger {
     pub(crate) fn slug(&mut self, text: &str) -> String {
-        let base = slugify(text);
-        if !self.seen.contains_key(&base) {
-            self.seen.insert(base.clone(), 0);
-            return base;
-        }
+        let base = match self.seen.entry(slugify(text)) {
+            Entry::Vacant(new) => {
+                let slug = new.key().clone();
+                new.insert(0);
+                return slug;
+            }
+            Entry::Occupied(taken) => taken.key().clone(),
+        };
         let mut slug = base.clone();
         while self.seen.contains_key(&slug) {
             let n = self.seen.entry(base.clone()).or_insert(0);
@@ -69,6 +91,18 @@ mod tests {
         assert_eq!(slugify("What's new? (v2.0)"), "whats-new-v20");
         assert_eq!(slugify("  a -- b  "), "a----b");
         assert_eq!(slugify("snake_case & `code`"), "snake_case--code");
+    }
+
+    #[test]
+    fn ascii_is_slugged_as_any_text_is() {
+        for b in 0u8..0x80 {
+            let text = format!("A{}b {}", char::from(b), char::from(b));
+            assert_eq!(
+                slugify(&text),
+                slugify_chars(text.trim(), String::new()),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

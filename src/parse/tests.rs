@@ -873,3 +873,22 @@ fn lint_parses_without_hashes_and_sees_the_same_runbook() {
     assert_eq!(json(&unhashed.runbook), json(&full.runbook));
     assert_eq!(unhashed.diagnostics.len(), full.diagnostics.len());
 }
+
+/// Steps whose options are the same share one copy (`Step::options`); a
+/// step with other options has its own, and each reads as written.
+#[test]
+fn steps_with_the_same_options_share_them() {
+    let p = parse_text(
+        "# T\n\n```sh {timeout=5s}\na\n```\n\n```sh\nb\n```\n\n\
+         ```sh {timeout=5s}\nc\n```\n\n```sh {timeout=6s}\nd\n```\n\n```sh {timeout=5s}\ne\n```\n",
+    );
+    let s = &p.runbook.steps;
+    let same = |a: usize, b: usize| std::sync::Arc::ptr_eq(&s[a].options, &s[b].options);
+    assert!(same(0, 2) && same(0, 4));
+    assert!(!same(0, 1) && !same(0, 3) && !same(1, 3));
+    let timeouts: Vec<_> = s
+        .iter()
+        .map(|s| s.options.timeout.map(|t| t.as_secs()))
+        .collect();
+    assert_eq!(timeouts, [Some(5), None, Some(5), Some(6), Some(5)]);
+}

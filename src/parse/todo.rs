@@ -26,6 +26,9 @@ pub(crate) fn todo_text(text: &str) -> Option<String> {
 
 /// Soft line breaks arrive as spaces; a wrapped paragraph reads as one line.
 pub(crate) fn collapse_spaces(text: &str) -> String {
+    if collapsed_already(text) {
+        return text.to_owned();
+    }
     let mut out = String::with_capacity(text.len());
     for word in text.split_whitespace() {
         if !out.is_empty() {
@@ -36,9 +39,38 @@ pub(crate) fn collapse_spaces(text: &str) -> String {
     out
 }
 
+/// ASCII words split by single spaces, as most headings and TODOs are:
+/// `collapse_spaces` would return the text unchanged.
+fn collapsed_already(text: &str) -> bool {
+    let mut after_space = true;
+    for &b in text.as_bytes() {
+        match b {
+            b' ' if after_space => return false,
+            b' ' => after_space = true,
+            b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x80.. => return false,
+            _ => after_space = false,
+        }
+    }
+    !after_space || text.is_empty()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_already_collapsed_is_kept_as_it_is() {
+        let words = [
+            "a", "b c", "", " ", "a  b", " a", "a ", "a\tb", "a\u{a0}b", "é b", "a\u{1f}b",
+        ];
+        for x in words {
+            for y in words {
+                let text = format!("{x}{y}");
+                let split: Vec<&str> = text.split_whitespace().collect();
+                assert_eq!(collapse_spaces(&text), split.join(" "), "{text:?}");
+            }
+        }
+    }
 
     #[test]
     fn markers_need_a_colon_space_or_end() {

@@ -4,13 +4,15 @@
 
 use rustc_hash::FxHashMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 use sha2::{Digest, Sha256};
 
 use crate::diag::{Diagnostic, Severity};
 use crate::model::{
-    Block, BlockRole, Check, FrontMatter, Input, Section, Similarity, Step, StepKind, Todo,
+    Block, BlockRole, Check, FrontMatter, Input, Section, Similarity, Step, StepKind, StepOptions,
+    Todo,
 };
 use crate::source::{Source, Span};
 
@@ -169,6 +171,31 @@ pub(crate) struct Walker<'a> {
     /// Fenced code blocks the parsing thread prepared, in the order they
     /// start (see `pieces::Fenced`).
     fenced: std::collections::VecDeque<pieces::Fenced>,
+    options: SharedOptions,
+}
+
+/// The last two distinct step options made, for the next step whose
+/// options are the same to share (see `Step::options`).
+#[derive(Default)]
+struct SharedOptions {
+    recent: [Option<Arc<StepOptions>>; 2],
+}
+
+impl SharedOptions {
+    fn share(&mut self, options: StepOptions) -> Arc<StepOptions> {
+        match self
+            .recent
+            .iter()
+            .position(|r| r.as_deref() == Some(&options))
+        {
+            Some(i) => self.recent.swap(0, i),
+            None => {
+                self.recent.swap(0, 1);
+                self.recent[0] = Some(Arc::new(options));
+            }
+        }
+        self.recent[0].clone().unwrap_or_default()
+    }
 }
 
 /// What the walk found.
@@ -233,6 +260,7 @@ impl<'a> Walker<'a> {
             code_buf: String::new(),
             spare_html: Html::default(),
             fenced: std::collections::VecDeque::new(),
+            options: SharedOptions::default(),
         }
     }
 
@@ -744,14 +772,17 @@ impl<'a> Walker<'a> {
         let (mut parsed, ahead) =
             prepared.unwrap_or_else(|| (attrs::parse_info(&info), pieces::Ahead::default()));
         if super::tabs::is_unshown(&self.unshown_tabs, range.start) {
-            self.blocks.push(Block {
-                line,
-                info,
-                lang: parsed.lang,
-                code: code.text,
-                role: BlockRole::Other,
-                span: range.into(),
-            });
+            crate::heap::push(
+                &mut self.blocks,
+                Block {
+                    line,
+                    info,
+                    lang: parsed.lang,
+                    code: code.text,
+                    role: BlockRole::Other,
+                    span: range.into(),
+                },
+            );
             return;
         }
         let runs = self.dialect.runs(&parsed.lang);
@@ -800,14 +831,17 @@ impl<'a> Walker<'a> {
             }
             BlockRole::Other
         };
-        self.blocks.push(Block {
-            line,
-            info,
-            lang: parsed.lang,
-            code: code.text,
-            role,
-            span: range.into(),
-        });
+        crate::heap::push(
+            &mut self.blocks,
+            Block {
+                line,
+                info,
+                lang: parsed.lang,
+                code: code.text,
+                role,
+                span: range.into(),
+            },
+        );
     }
 
     /// The block after an Innovation Engine comment: an expected output of
@@ -882,22 +916,16 @@ impl<'a> Walker<'a> {
         shift: &dyn Fn(Range<usize>) -> Range<usize>,
     ) -> BlockRole {
         let mut warnings = Vec::new();
-        let (mut sa, problems) = match ahead.step {
-            Some(read) => read,
-            None => {
-                let mut problems = parsed.problems.clone();
-                let sa = if parsed.style == Style::Runme {
-                    dialect::runme_step_attrs(
-                        &parsed.attrs,
-                        self.front.cwd.as_deref(),
-                        &mut problems,
-                        &mut warnings,
-                    )
-                } else {
-                    attrs::step_attrs(&parsed.attrs, &mut problems)
-                };
-                (sa, problems)
-            }
+        let mut problems = parsed.problems.clone();
+        let mut sa = if parsed.style == Style::Runme {
+            dialect::runme_step_attrs(
+                &parsed.attrs,
+                self.front.cwd.as_deref(),
+                &mut problems,
+                &mut warnings,
+            )
+        } else {
+            attrs::step_attrs(&parsed.attrs, &mut problems)
         };
         // Runme gives every cell the terminal unless told otherwise.
         sa.options.stdin |= sa.stdin || self.dialect.runme && parsed.style != Style::Runme;
@@ -966,20 +994,23 @@ impl<'a> Walker<'a> {
         if let Some(ids) = &mut self.ids {
             ids.insert(id.clone());
         }
-        self.steps.push(Step {
-            id,
-            section,
-            line,
-            lang: lang.to_string(),
-            code: code.to_string(),
-            attrs,
-            kind,
-            options: sa.options,
-            checks: Vec::new(),
-            span: range.into(),
-            // Filled in after the walk (`hash_steps`).
-            hash: String::new(),
-        });
+        crate::heap::push(
+            &mut self.steps,
+            Step {
+                id,
+                section,
+                line,
+                lang: lang.to_string(),
+                code: code.to_string(),
+                attrs,
+                kind,
+                options: self.options.share(sa.options),
+                checks: Vec::new(),
+                span: range.into(),
+                // Filled in after the walk (`hash_steps`).
+                hash: String::new(),
+            },
+        );
         self.id_spans.push(id_span);
         self.attach = Attach::Step {
             index: self.steps.len() - 1,
@@ -1177,7 +1208,8 @@ impl<'a> Walker<'a> {
 
     /// Ids are unique in a runbook; the later of two is the one reported.
     fn check_ids(&mut self) {
-        let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
+        let mut seen: FxHashMap<&str, usize> =
+            FxHashMap::with_capacity_and_hasher(self.steps.len(), Default::default());
         let mut dups = Vec::new();
         for (i, step) in self.steps.iter().enumerate() {
             match seen.get(step.id.as_str()) {
@@ -1280,15 +1312,15 @@ fn step_hash(kind: &StepKind, code: &str, options_json: &[u8]) -> String {
 /// showed in the profile of `list`.
 #[derive(Default)]
 struct OptionsJson {
-    recent: [Option<(crate::model::StepOptions, Vec<u8>)>; 2],
+    recent: [Option<(Arc<StepOptions>, Vec<u8>)>; 2],
 }
 
 impl OptionsJson {
-    fn get(&mut self, options: &crate::model::StepOptions) -> &[u8] {
-        let hit = self
-            .recent
-            .iter()
-            .position(|r| r.as_ref().is_some_and(|(o, _)| o == options));
+    fn get(&mut self, options: &Arc<StepOptions>) -> &[u8] {
+        let hit = self.recent.iter().position(|r| {
+            r.as_ref()
+                .is_some_and(|(o, _)| Arc::ptr_eq(o, options) || o == options)
+        });
         match hit {
             Some(i) => self.recent.swap(0, i),
             None => {

@@ -7,6 +7,7 @@
 //! shows up here without anyone remembering this file.
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use crate::model::{
     Block, BlockRole, Check, MatchMode, Runbook, Section, Step, StepKind, StepOptions, Stream, Todo,
@@ -26,7 +27,7 @@ struct Out<W: Write> {
     /// The last two step options written, and how: most steps of a runbook
     /// share their options with another (defaults, or the same few
     /// attributes), and serde took a third of the writing time.
-    options: [Option<(StepOptions, Vec<u8>)>; 2],
+    options: [Option<(Arc<StepOptions>, Vec<u8>)>; 2],
 }
 
 impl<W: Write> Out<W> {
@@ -372,11 +373,10 @@ fn step<W: Write>(o: &mut Out<W>, s: &Step) -> io::Result<()> {
         })?;
     }
     o.key(false, 6, "options");
-    match o
-        .options
-        .iter()
-        .position(|c| c.as_ref().is_some_and(|(opts, _)| *opts == s.options))
-    {
+    match o.options.iter().position(|c| {
+        c.as_ref()
+            .is_some_and(|(opts, _)| Arc::ptr_eq(opts, &s.options) || *opts == s.options)
+    }) {
         Some(i) => {
             let (_, text) = o.options[i].as_ref().expect("found");
             o.buf.extend_from_slice(text);
@@ -479,28 +479,29 @@ fn string(buf: &mut Vec<u8>, s: &str) {
     let mut i = 0;
     while i < bytes.len() {
         // Eight bytes at a time while none needs escaping: a byte below
-        // 0x20, a `"` or a `\` (the usual zero-byte tests on the word).
-        if i + 8 <= bytes.len() {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&bytes[i..i + 8]);
-            let w = u64::from_le_bytes(word);
-            let quote = w ^ (LOW * u64::from(b'"'));
-            let slash = w ^ (LOW * u64::from(b'\\'));
-            let hit = (w.wrapping_sub(LOW * 0x20)
-                | quote.wrapping_sub(LOW) & !quote
-                | slash.wrapping_sub(LOW) & !slash)
-                & !w
-                & HIGH;
-            // `& !w` drops bytes of 0x80 and up, none of which is escaped;
-            // for the quote and backslash tests it is implied by `& !x`.
-            if hit == 0 {
-                i += 8;
-                continue;
-            }
-            // The lowest flagged byte is always a true one (no borrow
-            // reaches it from below): the bytes before it are plain.
-            i += (hit.trailing_zeros() / 8) as usize;
+        // 0x20, a `"` or a `\` (the usual zero-byte tests on the word). The
+        // last word of a string is padded with bytes that never are: most
+        // strings are shorter than eight bytes.
+        let mut word = [b'a'; 8];
+        let end = bytes.len().min(i + 8);
+        word[..end - i].copy_from_slice(&bytes[i..end]);
+        let w = u64::from_le_bytes(word);
+        let quote = w ^ (LOW * u64::from(b'"'));
+        let slash = w ^ (LOW * u64::from(b'\\'));
+        let hit = (w.wrapping_sub(LOW * 0x20)
+            | quote.wrapping_sub(LOW) & !quote
+            | slash.wrapping_sub(LOW) & !slash)
+            & !w
+            & HIGH;
+        // `& !w` drops bytes of 0x80 and up, none of which is escaped;
+        // for the quote and backslash tests it is implied by `& !x`.
+        if hit == 0 {
+            i = end;
+            continue;
         }
+        // The lowest flagged byte is always a true one (no borrow reaches
+        // it from below): the bytes before it are plain.
+        i += (hit.trailing_zeros() / 8) as usize;
         let b = bytes[i];
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
@@ -553,6 +554,11 @@ mod tests {
             "",
             "plain",
             "exactly8",
+            "\n",
+            "ab\"",
+            "seven\\",
+            "nine_byt\u{1}",
+            "é\t",
             "a\"b\\c\nd\te\u{1}f\u{7f}",
             "\"\"\"\"\"\"\"\"\\",
             &every,

@@ -451,7 +451,8 @@ mod tests {
         .remove(0);
         let mut opts = RunOptions::new(super::super::Mode::Run);
         assert_eq!(place(&rb, &step, &opts), Place::Host("db".into()));
-        step.options.hosts = vec!["web".into(), "w3".into(), "w1".into()];
+        std::sync::Arc::make_mut(&mut step.options).hosts =
+            vec!["web".into(), "w3".into(), "w1".into()];
         assert_eq!(
             place(&rb, &step, &opts),
             Place::Hosts {

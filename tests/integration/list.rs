@@ -266,3 +266,33 @@ fn a_closed_pipe_ends_quietly() {
     child.wait().unwrap();
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A runbook large enough that `list` grows the heap ahead, faults it in on
+/// a second thread and asks for huge pages (`heap`) lists exactly what the
+/// same runbook parsed and written here, on a test thread that does none of
+/// that, lists: none of it changes a byte of the model.
+#[test]
+fn a_large_runbook_lists_the_same_with_its_memory_faulted_in_ahead() {
+    let sheet = Sheet::new();
+    let mut text = String::from("---\ntitle: Large\n---\n\n");
+    for i in 0..12_000 {
+        text.push_str(&format!(
+            "## Part {i}: deploy\n\nProse about part {i}, with `code` and **bold**.\n\n\
+             ```bash {{#s{i} timeout=5m tags=slow,aws}}\ncd /srv/{i}\nmake TARGET={i}\n```\n\n\
+             ```output {{match=contains}}\nbuilt [..]\n```\n\n\
+             ```console\n$ echo {i}\n{i}\n```\n\n- **TODO**: part {i}\n\n"
+        ));
+    }
+    assert!(text.len() > 2 << 20, "{} bytes", text.len());
+    let path = sheet.dir().join("large.md");
+    std::fs::write(&path, &text).unwrap();
+    let listed = sheet.args(["list", "--json"]).arg(&path).run().code(0);
+    let source = runsheet::source::Source::new(&path, text);
+    let parsed = runsheet::parse::parse(&source);
+    let mut here = Vec::new();
+    runsheet::report::outline::write_json(&parsed.runbook, &mut here).unwrap();
+    assert!(
+        listed.stdout.as_bytes() == here,
+        "the binary's JSON differs from the one written here"
+    );
+}
