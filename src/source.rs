@@ -225,12 +225,13 @@ fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
     let size = file.metadata().map_or(0, |m| m.len());
     let mut bytes = Vec::new();
     // One more byte, as `fs::read` asks, to see the end without growing.
-    if bytes
-        .try_reserve_exact(usize::try_from(size).unwrap_or(0).saturating_add(1))
-        .is_ok()
-    {
-        crate::heap::huge_capacity(&bytes);
-    }
+    let room = usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    bytes
+        .try_reserve_exact(room)
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::OutOfMemory))?;
+    crate::heap::huge_capacity(&bytes);
     file.read_to_end(&mut bytes)?;
     Ok(bytes)
 }
