@@ -1,20 +1,24 @@
-//! Room on the heap faulted in ahead, on a core with time to spare.
+//! Memory faulted in ahead, and in huge pages, for a large runbook's model.
 //!
 //! Parsing a large runbook allocates its model in hundreds of thousands of
-//! small pieces on the parsing thread's heap. Each fresh page of it cost a
+//! small pieces on the walking thread's heap. Each fresh page of it cost a
 //! page fault the first time it was written: about a quarter of the walk's
 //! time in the profile of `list` on a 10 MB runbook. [`grow`] makes the
 //! heap larger by about what the model will take, before the walk; a helper
 //! thread then faults that room in ([`Room::populate`]) while the walk
-//! starts, one system call instead of a fault per page.
+//! starts, a megabyte per system call instead of a fault per page. Large
+//! buffers (the text, the room, the model's vectors) are asked for in huge
+//! pages ([`huge_capacity`], [`push`]).
 //!
-//! Only with glibc's allocator on Linux, where the heap's top is found
-//! with `sbrk(0)`. Elsewhere `grow` finds no room and nothing changes.
+//! The room only with glibc's allocator on Linux, where the heap's top is
+//! found with `sbrk(0)`; huge pages only on Linux. Elsewhere nothing
+//! changes.
 
 use std::ops::Range;
 
 /// Heap pages not yet touched, to be faulted in.
 #[derive(Debug)]
+#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
 pub(crate) struct Room(Range<usize>);
 
 /// Grows the heap of the calling thread's allocator by about `bytes`, kept
