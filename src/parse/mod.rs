@@ -84,22 +84,18 @@ pub(crate) fn parse_in_pieces(source: &Source, piece: usize) -> Parsed {
 fn parse_keeping(source: &Source, warnings: bool, hashes: bool, piece: usize) -> Parsed {
     // A large file's line starts and hash are found beside the rest, which
     // leaves a core idle until the walk and then half idle while it parses
-    // in pieces.
+    // in pieces. Its model gets a heap of huge pages (`heap`).
     let (walked, front, hash) = std::thread::scope(|scope| {
         let text = &source.text;
         let large = text.len() > pieces::PIECE;
-        let room = large.then(|| crate::heap::grow(text.len() * 3)).flatten();
-        if let Some(room) = &room {
-            room.huge_pages();
+        if large {
+            crate::heap::room_for(text.len() * 3);
         }
         let aside = large
             .then(|| {
                 std::thread::Builder::new()
                     .spawn_scoped(scope, || {
                         source.index_lines();
-                        if let Some(room) = room {
-                            room.populate();
-                        }
                         hashes.then(|| file_hash(text))
                     })
                     .ok()

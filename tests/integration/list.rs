@@ -267,12 +267,12 @@ fn a_closed_pipe_ends_quietly() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
-/// A runbook large enough that `list` grows the heap ahead, faults it in on
-/// a second thread and asks for huge pages (`heap`) lists exactly what the
-/// same runbook parsed and written here, on a test thread that does none of
-/// that, lists: none of it changes a byte of the model.
+/// A runbook large enough that `list` grows the heap ahead in huge pages
+/// (`heap`) lists exactly what the same runbook parsed and written here, on
+/// a test thread that grows nothing, lists: none of it changes a byte of
+/// the model.
 #[test]
-fn a_large_runbook_lists_the_same_with_its_memory_faulted_in_ahead() {
+fn a_large_runbook_lists_the_same_from_a_heap_grown_ahead() {
     let sheet = Sheet::new();
     let mut text = String::from("---\ntitle: Large\n---\n\n");
     for i in 0..12_000 {
