@@ -143,7 +143,9 @@ impl Dialect {
 /// with braces can be Runme's.
 fn may_be_foreign(body: &str) -> bool {
     let has = |needle: &str| memchr::memmem::find(body.as_bytes(), needle.as_bytes()).is_some();
-    if has("expected_similarity") || IE_LANGS.iter().any(|l| has(l)) {
+    // Each look is a scan of the whole text: one for what every language
+    // of Innovation Engine's starts with, then each only if that is there.
+    if has("expected_similarity") || has("azure") && IE_LANGS.iter().any(|l| has(l)) {
         return true;
     }
     fence_infos(body, "```")

@@ -267,3 +267,18 @@ fn quick_look_never_misses_a_dialect() {
         assert!(d.runme || d.ie || body.contains('&'), "{body}");
     }
 }
+
+/// The quick look scans for `azure` before each of Innovation Engine's
+/// languages: a language without it would never be looked for.
+#[test]
+fn innovation_engine_languages_are_found_by_the_quick_look() {
+    assert!(IE_LANGS.iter().all(|l| l.contains("azure")));
+    for lang in IE_LANGS {
+        let body = format!("# T\n\n```{lang}\naz group list\n```\n");
+        assert!(may_be_foreign(&body), "{lang}");
+        assert!(Dialect::detect(&body, false, false).ie, "{lang}");
+    }
+    assert!(!may_be_foreign(
+        "# T\n\nAzure is a cloud.\n\n```bash\nls\n```\n"
+    ));
+}
