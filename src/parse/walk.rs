@@ -756,7 +756,6 @@ impl<'a> Walker<'a> {
         let line = self.line(range.start);
         let fence = Fence::read(text, range.clone());
         let info_at = fence.info_offset(text, &info);
-        let content_span = fence.content;
         if !fence.closed {
             let open_line = range.start..fence.first_line_end;
             self.error(
@@ -771,20 +770,46 @@ impl<'a> Walker<'a> {
         }
         let (mut parsed, ahead) =
             prepared.unwrap_or_else(|| (attrs::parse_info(&info), pieces::Ahead::default()));
-        if super::tabs::is_unshown(&self.unshown_tabs, range.start) {
-            crate::heap::push(
-                &mut self.blocks,
-                Block {
-                    line,
-                    info,
-                    lang: parsed.lang,
-                    code: code.text,
-                    role: BlockRole::Other,
-                    span: range.into(),
-                },
-            );
-            return;
-        }
+        let role = if super::tabs::is_unshown(&self.unshown_tabs, range.start) {
+            // Another tab's alternative: never a step.
+            BlockRole::Other
+        } else {
+            self.role(
+                &code.text,
+                &mut parsed,
+                ahead,
+                line,
+                range.clone(),
+                info_at,
+                &fence,
+            )
+        };
+        crate::heap::push(
+            &mut self.blocks,
+            Block {
+                line,
+                info,
+                lang: parsed.lang,
+                code: code.text,
+                role,
+                span: range.into(),
+            },
+        );
+    }
+
+    /// What a fenced block is, outside a hidden tab: a step, the output
+    /// a step or a comment expects, or another block.
+    #[allow(clippy::too_many_arguments)]
+    fn role(
+        &mut self,
+        text: &str,
+        parsed: &mut attrs::Info,
+        ahead: pieces::Ahead,
+        line: usize,
+        range: Range<usize>,
+        info_at: Option<usize>,
+        fence: &Fence,
+    ) -> BlockRole {
         let runs = self.dialect.runs(&parsed.lang);
         let is_step = !parsed.lang.is_empty()
             && (runs.is_some()
@@ -802,46 +827,20 @@ impl<'a> Walker<'a> {
             w.span = shift(w.span);
             self.diag(Severity::Warning, w);
         }
-        let role = if is_step {
-            self.step(
-                &code.text,
-                &mut parsed,
-                ahead,
-                runs,
-                line,
-                range.clone(),
-                &shift,
-            )
+        if is_step {
+            self.step(text, parsed, ahead, runs, line, range.clone(), &shift)
         } else if let Some(expect) = self.expect.take() {
-            self.expected_output(&code.text, &parsed.lang, expect, line, content_span);
+            self.expected_output(text, &parsed.lang, expect, line, fence.content);
             BlockRole::Output
         } else if parsed.lang == "output" && self.dialect.output_blocks_check() {
-            self.output_block(
-                &code.text,
-                &parsed,
-                line,
-                content_span,
-                range.clone(),
-                &shift,
-            );
+            self.output_block(text, parsed, line, fence.content, range.clone(), &shift);
             BlockRole::Output
         } else {
             if parsed.style != Style::Runme {
-                self.attrs_without_step(&parsed, &shift);
+                self.attrs_without_step(parsed, &shift);
             }
             BlockRole::Other
-        };
-        crate::heap::push(
-            &mut self.blocks,
-            Block {
-                line,
-                info,
-                lang: parsed.lang,
-                code: code.text,
-                role,
-                span: range.into(),
-            },
-        );
+        }
     }
 
     /// The block after an Innovation Engine comment: an expected output of
