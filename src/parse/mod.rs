@@ -101,7 +101,7 @@ fn parse_keeping(source: &Source, warnings: bool, hashes: bool, piece: usize) ->
                     .ok()
             })
             .flatten();
-        let (walked, front) = walk(source, warnings, hashes, piece);
+        let (walked, front) = walk_body(source, warnings, hashes, piece);
         let hash = aside.and_then(|thread| thread.join().ok()).flatten();
         let hash = match hash {
             Some(hash) => hash,
@@ -146,7 +146,7 @@ fn parse_keeping(source: &Source, warnings: bool, hashes: bool, piece: usize) ->
 }
 
 /// The front matter, and the walk of the body after it.
-fn walk(
+fn walk_body(
     source: &Source,
     warnings: bool,
     hashes: bool,
