@@ -119,10 +119,9 @@ pub(super) fn run(
     if let Some(resume) = &plan.resume {
         engine.carry_logs(store, resume);
     }
-    // Every run prunes, a run taking over from a killed one too: killed runs
-    // never reach the end, and would otherwise pile up.
-    let ids: Vec<&str> = runbook.steps.iter().map(|s| s.id.as_str()).collect();
-    let pruned = store.retain(&engine.record.runbook_abs, opts.keep_runs.max(1), &ids);
+    // Runs killed outright never reach their end, where runs are pruned:
+    // what they left is pruned here, past the kept runs and this one.
+    let pruned = engine.retain(store, opts.keep_runs.max(1) + 1);
     engine.reporter.run_started(&RunStart {
         runbook,
         plan,
@@ -131,10 +130,7 @@ pub(super) fn run(
         total: plan.step_count(),
     });
     if let Err(e) = pruned {
-        engine.reporter.warning(&format!(
-            "could not delete old runs of {}: {e}",
-            runbook.path.display()
-        ));
+        engine.prune_failed(&e);
     }
     for w in &plan.warnings {
         engine.reporter.warning(w);
@@ -167,6 +163,7 @@ pub(super) fn run(
         engine.record.status = RunStatus::Failed;
     }
     engine.writer.close();
+    engine.prune(store);
     if engine.record.error.is_some() && !engine.started_any {
         // Nothing ran: a refusal (exit 2), not a failed run.
         let error = engine.record.error.take().unwrap_or_default();
@@ -815,6 +812,29 @@ impl Engine<'_> {
             self.save_cost = self.last_save - start;
         }
         Ok(())
+    }
+
+    /// Deletes the runs past the number kept, once this one is over. Not at
+    /// its start: on ext4 without a journal every file created scans past
+    /// each inode deleted in the last half-minute, so a thousand logs
+    /// deleted first made each of this run's thousand new files cost
+    /// hundreds of microseconds.
+    fn prune(&mut self, store: &Store) {
+        if let Err(e) = self.retain(store, self.opts.keep_runs.max(1)) {
+            self.prune_failed(&e);
+        }
+    }
+
+    fn retain(&self, store: &Store, keep: usize) -> std::io::Result<usize> {
+        let ids: Vec<&str> = self.runbook.steps.iter().map(|s| s.id.as_str()).collect();
+        store.retain(&self.record.runbook_abs, keep, &ids)
+    }
+
+    fn prune_failed(&mut self, e: &std::io::Error) {
+        self.reporter.warning(&format!(
+            "could not delete old runs of {}: {e}",
+            self.runbook.path.display()
+        ));
     }
 
     fn finish(&mut self) -> anyhow::Result<()> {

@@ -513,6 +513,35 @@ fn retention_never_deletes_a_log_a_carried_result_needs() {
     );
 }
 
+/// Old runs go once a run is over, not before it starts: a run then never
+/// creates its files right after deleting thousands (see `Engine::prune`).
+#[test]
+fn old_runs_are_deleted_when_a_run_ends_not_when_it_starts() {
+    let sheet = Sheet::new();
+    let dir = sheet.dir().to_path_buf();
+    std::fs::write(
+        dir.join("count.md"),
+        "# Count\n\n```bash\necho \"runs: $(ls -d .runsheet/*/*/ | wc -l)\"\n```\n",
+    )
+    .unwrap();
+    sheet.args(["run", "count.md"]).run().code(0);
+    for _ in 1..20 {
+        again(&dir).args(["run", "count.md"]).run().code(0);
+    }
+    assert_eq!(records(&dir.join(".runsheet")).len(), 20);
+    // The 21st run still sees the 20 before it beside its own folder.
+    again(&dir)
+        .args(["run", "count.md"])
+        .run()
+        .code(0)
+        .stdout_has("runs: 21");
+    assert_eq!(
+        records(&dir.join(".runsheet")).len(),
+        20,
+        "retention keeps 20 runs once the run is over"
+    );
+}
+
 // ----------------------------------------------------------- bounded output
 
 #[test]
