@@ -45,7 +45,7 @@ pub(crate) fn bash_command(
     {
         // Nothing to load, nothing to save: no prelude. The trap goes in front
         // of the script's first line, which keeps its number.
-        let script = format!("{}set -E; {}", err_trap(d, MAIN_INLINE), req.script);
+        let script = format!("{}set -E; {}", err_trap(d, MAIN_INLINE, false), req.script);
         args.extend(os(&["-O", "expand_aliases", "-c", &script]));
         return Ok(Command {
             args,
@@ -90,7 +90,7 @@ fn bash_job(req: &StepRun<'_>, effect: Effect) -> io::Result<Command> {
         req.script.to_string()
     };
     fs::write(d.join("step.sh"), script)?;
-    let prelude = bash_prelude(d, req.state, req.base_env, effect, MAIN_INLINE);
+    let prelude = prelude_with(d, req.state, req.base_env, effect, MAIN_INLINE, true);
     fs::write(d.join("prelude.bash"), prelude)?;
     Ok(Command {
         args: Vec::new(),
@@ -106,9 +106,9 @@ const MAIN_INLINE: &str = "environment";
 /// The file the ERR trap writes the failing line to, in the step's folder.
 const FAILED_LINE: &str = "failed-line";
 
-/// The ERR trap, on one line ending in `; ` (it may stand in front of a
-/// script's first line). It records the line of the script's own text where
-/// the command that ends the step failed:
+/// The function behind the ERR trap, on one line ending in `; ` (see
+/// [`err_trap`]). It records the line of the script's own text where the
+/// command that ends the step failed:
 /// - only failures that stop the shell count (`errexit` on): a failure the
 ///   script tolerates (`set +e`, `|| true`, an `if` test) never fires it or
 ///   is ignored;
@@ -117,18 +117,45 @@ const FAILED_LINE: &str = "failed-line";
 ///   or sourced from a file counts at the line in the script that called it;
 /// - in a subshell, the first failure is kept aside and wins over the line of
 ///   the subshell as a whole, which bash reports at its last line.
-fn err_trap(dir: &Path, main: &str) -> String {
-    let file = quoted_path(dir, FAILED_LINE);
+const ERR_FN: &str = r#"__runsheet_err() { [[ $- == *e* ]] || return 0; local n=${#FUNCNAME[@]} k l; l=${BASH_LINENO[n-1]}; for ((k = 1; k < n; k++)); do [[ ${BASH_SOURCE[k]} != "$__runsheet_main" ]] || { l=${BASH_LINENO[k-1]}; break; }; done; if ((BASH_SUBSHELL > __runsheet_sub0)); then [[ -e $__runsheet_erf.sub ]] || builtin printf '%s\n' "$l" >"$__runsheet_erf.sub"; return 0; fi; [[ ! -e $__runsheet_erf.sub ]] || builtin read -r l <"$__runsheet_erf.sub"; builtin printf '%s\n' "$l" >"$__runsheet_erf"; }; "#;
+
+/// The functions that save the state (see [`bash_save`]), reading where and
+/// what from variables the prelude sets: `$__runsheet_saved` is the file;
+/// `$__runsheet_full` set asks for everything (`declare -p`, aliases, a
+/// marker, `declare -f`), else the directory and the names in the array
+/// `__runsheet_some` follow [`SOME_MARK`]. An array, so that an `IFS` the
+/// step set cannot split them differently.
+const SAVE_FNS: &str = r#"__runsheet_dump() {
+  [[ -z ${__runsheet_full-} ]] || __runsheet_o=$SHELLOPTS
+  builtin set +e +u +o pipefail
+  if [[ -n ${__runsheet_full-} ]]; then
+    { builtin declare -p; builtin alias -p; builtin echo '#runsheet-functions'; builtin declare -f; } >"$__runsheet_saved"
+  else
+    { builtin echo '#runsheet-some'; builtin declare -p PWD OLDPWD "${__runsheet_some[@]}" 2>/dev/null; } >"$__runsheet_saved"
+  fi
+  __runsheet_done=1
+}
+__runsheet_exit() { [[ -z ${__runsheet_pending-} ]] || __runsheet_await; [[ -n $__runsheet_done ]] || __runsheet_dump; builtin exit "$1"; }
+__runsheet_end() { __runsheet_dump; return "$1"; }
+"#;
+
+/// runsheet's functions, as the warm shell defines them once for all the
+/// steps it forks (see `zygote`): every line bash parses costs each step
+/// time, and these are the same for every step.
+pub(crate) fn functions() -> String {
+    format!("{ERR_FN}\n{SAVE_FNS}")
+}
+
+/// The ERR trap, on one line ending in `; ` (it may stand in front of a
+/// script's first line): the variables [`ERR_FN`] reads, the function
+/// itself unless `defined` (the warm shell has it), and the trap.
+fn err_trap(dir: &Path, main: &str, defined: bool) -> String {
     format!(
-        "__runsheet_main={main}; __runsheet_erf={file}; __runsheet_sub0=$BASH_SUBSHELL; \
-         __runsheet_err() {{ [[ $- == *e* ]] || return 0; local n=${{#FUNCNAME[@]}} k l; \
-         l=${{BASH_LINENO[n-1]}}; for ((k = 1; k < n; k++)); do \
-         [[ ${{BASH_SOURCE[k]}} != \"$__runsheet_main\" ]] || {{ l=${{BASH_LINENO[k-1]}}; break; }}; done; \
-         if ((BASH_SUBSHELL > __runsheet_sub0)); then [[ -e $__runsheet_erf.sub ]] || builtin printf '%s\\n' \"$l\" >\"$__runsheet_erf.sub\"; return 0; fi; \
-         [[ ! -e $__runsheet_erf.sub ]] || builtin read -r l <\"$__runsheet_erf.sub\"; \
-         builtin printf '%s\\n' \"$l\" >\"$__runsheet_erf\"; }}; \
+        "__runsheet_main={}; __runsheet_erf={}; __runsheet_sub0=$BASH_SUBSHELL; {}\
          trap '{{ __runsheet_err; }} 2>/dev/null' ERR; ",
-        main = quote(main),
+        quote(main),
+        quoted_path(dir, FAILED_LINE),
+        if defined { "" } else { ERR_FN },
     )
 }
 
@@ -190,6 +217,19 @@ pub(crate) fn bash_prelude(
     effect: Effect,
     main: &str,
 ) -> String {
+    prelude_with(dir, state, base_env, effect, main, false)
+}
+
+/// [`bash_prelude`], without runsheet's functions when `defined`: a step
+/// forked from the warm shell has them already.
+pub(crate) fn prelude_with(
+    dir: &Path,
+    state: &ShellState,
+    base_env: &BTreeMap<String, String>,
+    effect: Effect,
+    main: &str,
+    defined: bool,
+) -> String {
     let restore_bash_env = match base_env.get("BASH_ENV") {
         Some(v) => format!("export BASH_ENV={}", quote(v)),
         None => "unset BASH_ENV".to_string(),
@@ -197,64 +237,51 @@ pub(crate) fn bash_prelude(
     let save = if effect == Effect::Nothing {
         String::new()
     } else {
-        bash_save(dir, effect)
+        bash_save(dir, effect, defined)
     };
     // errtrace before the options are noted, so it never shows as a change
     // the step made; all before the restored state, which turns xtrace on last.
     format!(
         "{restore_bash_env}\nshopt -s expand_aliases\nset -E\n{}\n{save}{}",
-        err_trap(dir, main),
+        err_trap(dir, main, defined),
         restore_script(state.shell_script.as_deref().unwrap_or(""))
     )
 }
 
-/// The functions saving the state, the EXIT trap, and the options as they
-/// start (to tell later whether the step changed them). A step that can
-/// only move, or assign the variables it names, saves `$PWD`, `$OLDPWD` and
-/// those variables behind a marker: a full dump is about
-/// a hundred lines, each its own `write` (bash line-buffers its output).
-fn bash_save(dir: &Path, effect: Effect) -> String {
-    let saved = quoted_path(dir, "saved");
+/// The functions saving the state (unless `defined`), what they read, the
+/// EXIT trap, and the options as they start (to tell later whether the step
+/// changed them). A step that can only move, or assign the variables it
+/// names, saves `$PWD`, `$OLDPWD` and those variables behind a marker: a
+/// full dump is about a hundred lines, each its own `write` (bash
+/// line-buffers its output).
+fn bash_save(dir: &Path, effect: Effect, defined: bool) -> String {
     let partial = match &effect {
         Effect::Directory => Some(String::new()),
         Effect::Variables(names) => Some(names.join(" ")),
         Effect::Nothing | Effect::Anything => None,
     };
-    let (note_options, dump, options_at_start) = if let Some(names) = partial {
+    let (what, options_at_start) = if let Some(names) = partial {
         // Names `inert` found, each a plain identifier.
-        (
-            "",
-            format!(
-                "builtin echo '{SOME_MARK}'; builtin declare -p PWD OLDPWD {names} 2>/dev/null"
-            ),
-            "",
-        )
+        (format!("__runsheet_some=({names}); "), "")
     } else {
         (
-            "__runsheet_o=$SHELLOPTS\n  ",
-            format!("builtin declare -p; builtin alias -p; builtin echo '{FUNCTIONS_MARK}'; builtin declare -f"),
+            "__runsheet_full=1; ".to_string(),
             "__runsheet_b0=$BASHOPTS __runsheet_s0=$SHELLOPTS \
              __runsheet_0PATH=$PATH __runsheet_0SHELL=$SHELL __runsheet_0TERM=$TERM\n",
         )
     };
     format!(
-        r#"__runsheet_done=
-__runsheet_dump() {{
-  {note_options}builtin set +e +u +o pipefail
-  {{ {dump}; }} >{saved}
-  __runsheet_done=1
-}}
-__runsheet_exit() {{ [[ -z ${{__runsheet_pending-}} ]] || __runsheet_await; [[ -n $__runsheet_done ]] || __runsheet_dump; builtin exit "$1"; }}
-__runsheet_end() {{ __runsheet_dump; return "$1"; }}
-trap '{{ __runsheet_exit "$?"; }} 2>/dev/null' EXIT
-{options_at_start}"#
+        "{}__runsheet_saved={}; {what}__runsheet_done=\n\
+         trap '{{ __runsheet_exit \"$?\"; }} 2>/dev/null' EXIT\n{options_at_start}",
+        if defined { "" } else { SAVE_FNS },
+        quoted_path(dir, "saved"),
     )
 }
 
 /// Restores options from their saved lists (see `bash_saved`), xtrace and
 /// verbose last so that nothing of runsheet's is traced.
 const BASH_OPTS_FN: &str = r#"__runsheet_opts() {
-  local o
+  local o IFS=$' \t\n'
   [[ $1 == "$BASHOPTS" ]] || {
   for o in ${BASHOPTS//:/ }; do
     case :$1: in *:$o:*) ;; *) builtin shopt -u "$o" ;; esac

@@ -53,7 +53,9 @@ pub(crate) const SWITCH: &str = "RUNSHEET_WARM_SHELL";
 /// counts as broken (it is then stopped and the step started the usual way).
 const ANSWER: Duration = Duration::from_secs(10);
 
-/// The zygote's loop. fd 0: folders of steps to start, one per line; fd 3:
+/// The zygote's loop. It first defines runsheet's functions, given as `$1`
+/// (`bash::functions`): once for all its steps, whose preludes then leave
+/// them out. fd 0: folders of steps to start, one per line; fd 3:
 /// the started steps' pids, and `-` once the subshell that forked a step has
 /// exited (from then on the step is runsheet's child: before, that subshell
 /// would reap it); fd 4: `go PID` lines.
@@ -78,6 +80,7 @@ const ANSWER: Duration = Duration::from_secs(10);
 /// watchdog may be gone. (`read` empties its variable at end of input, so
 /// the folder is kept apart in `__runsheet_j`.)
 const LOOP: &str = concat!(
+    "builtin eval \"$1\"; builtin set --; ",
     "trap __runsheet_stop TERM; ",
     "__runsheet_stop() { local p; [[ ! -r $__runsheet_j/pid ]] || ",
     "{ IFS= read -r p <\"$__runsheet_j/pid\"; builtin kill -TERM -- \"-$p\"; }; builtin exit 143; }; ",
@@ -411,8 +414,11 @@ impl Zygote {
         let pids_w = high(pids_w.as_raw_fd())?;
         let go_r = high(go_r.as_raw_fd())?;
         let mut cmd = std::process::Command::new(exe);
+        // runsheet's functions come in as `$1`, defined by an `eval` on
+        // line 1 with the loop (see LOOP).
         cmd.args(["--noprofile", "--norc", "-c", LOOP])
             .arg(exe)
+            .arg(super::bash::functions())
             .env_clear()
             .envs(env)
             .current_dir("/")

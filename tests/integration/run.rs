@@ -730,6 +730,7 @@ fn steps_forked_from_the_warm_shell_see_what_a_new_bash_sees() {
     assert!(warm.contains("declare -- counter=\"4\""), "{warm}");
     assert!(warm.contains("LATER=set later"), "{warm}");
     assert!(warm.contains("declare -- assigned=\"yes\""), "{warm}");
+    assert!(warm.contains("declare -- split=\"one\""), "{warm}");
     assert!(
         warm.contains("declare -x OLDPWD=\"DIR/sub/deeper\""),
         "{warm}"
