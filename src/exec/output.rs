@@ -376,6 +376,8 @@ mod tests {
             }
         }
         for t in &texts {
+            // Both builds of the block scan, whichever one runs here.
+            assert_eq!(plain_blocks(t), plain_blocks_here(t), "{t:?}");
             for start in [false, true] {
                 assert_eq!(
                     plain_prefix(t, start),
