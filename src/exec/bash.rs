@@ -312,7 +312,7 @@ fn restore_script(script: &str) -> String {
         return script.to_string();
     }
     format!(
-        "{BASH_OPTS_FN}__runsheet_x=\n{script}builtin unset -f __runsheet_opts\n[[ -z $__runsheet_x ]] || builtin set -$__runsheet_x\n"
+        "{BASH_OPTS_FN}__runsheet_x=\n{script}builtin unset -f __runsheet_opts\n[[ -z $__runsheet_x ]] || builtin set \"-$__runsheet_x\"\n"
     )
 }
 

@@ -750,6 +750,13 @@ fn a_traced_step_shows_its_commands_as_bash_x_would() {
     assert_eq!(traced, ["+ echo traced", "traced"], "{}", ran.stdout);
 }
 
+#[test]
+fn a_trace_carries_whatever_ifs_the_step_set() {
+    let (ran, _) = run_warm("trace-ifs.md", "1", &[]);
+    let ran = ran.code(0);
+    assert!(ran.stdout.contains("│ + echo traced"), "{}", ran.stdout);
+}
+
 /// bash is looked up on the step's own PATH whichever way it starts: with
 /// none, the step cannot start (the warm shell, started from runsheet's
 /// PATH, must not run it anyway).
