@@ -120,12 +120,10 @@ fn plain_prefix(bytes: &[u8], at_line_start: bool) -> (usize, bool) {
 /// half the instructions the baseline's SSE2 needs.
 fn plain_blocks(bytes: &[u8]) -> usize {
     #[cfg(target_arch = "x86_64")]
-    {
-        static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        if *AVX2.get_or_init(|| std::arch::is_x86_feature_detected!("avx2")) {
-            // SAFETY: the processor was just seen to have AVX2.
-            return unsafe { plain_blocks_avx2(bytes) };
-        }
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor was just seen to have AVX2 (std caches the
+        // answer).
+        return unsafe { plain_blocks_avx2(bytes) };
     }
     plain_blocks_here(bytes)
 }

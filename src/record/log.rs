@@ -170,10 +170,20 @@ fn write_releasing(out: &mut impl Write, bytes: &mut [u8], range: Range<usize>) 
 fn release(bytes: &mut [u8]) {
     #[cfg(target_os = "linux")]
     {
-        const PAGE: usize = 4096;
+        // The system's own page size: madvise rounds the length up to it,
+        // so a smaller guess (4 KiB where pages are 64 KiB) would zero bytes
+        // past `bytes`.
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let Ok(page) = usize::try_from(page) else {
+            return;
+        };
+        if page == 0 {
+            return;
+        }
         let start = bytes.as_mut_ptr() as usize;
-        let first = start.next_multiple_of(PAGE);
-        let end = (start + bytes.len()) / PAGE * PAGE;
+        let first = start.next_multiple_of(page);
+        let end = (start + bytes.len()) / page * page;
         if end > first {
             // SAFETY: the pages lie inside `bytes`, which we hold exclusively;
             // MADV_DONTNEED on private anonymous memory only makes them read
