@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::exec::Outcome;
 use crate::model::Similarity;
+use crate::parse::is_variable_name;
 use crate::record::CheckRecord;
 
 use super::{bounded_diff, normalise, normalise_bytes};
@@ -136,7 +137,7 @@ pub fn expand(pattern: &str, value: &dyn Fn(&str) -> Option<String>) -> String {
         let after = &tail[1..];
         let (name, used) = if let Some(braced) = after.strip_prefix('{') {
             match braced.find('}') {
-                Some(end) if is_name(&braced[..end]) => (&braced[..end], end + 2),
+                Some(end) if is_variable_name(&braced[..end]) => (&braced[..end], end + 2),
                 _ => ("", 0),
             }
         } else {
@@ -144,7 +145,7 @@ pub fn expand(pattern: &str, value: &dyn Fn(&str) -> Option<String>) -> String {
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .unwrap_or(after.len());
             let name = &after[..end];
-            if is_name(name) {
+            if is_variable_name(name) {
                 (name, end)
             } else {
                 ("", 0)
@@ -160,11 +161,4 @@ pub fn expand(pattern: &str, value: &dyn Fn(&str) -> Option<String>) -> String {
     }
     out.push_str(rest);
     out
-}
-
-fn is_name(s: &str) -> bool {
-    s.chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

@@ -36,6 +36,7 @@ use super::shell::{self, quote, Kind, Prepared};
 use super::step::Collector;
 use super::GRACE;
 use super::{Capture, Ending, Interrupt, Outcome, OutputSink, ShellState, StepRun, StreamKind};
+use crate::parse::is_variable_name;
 
 /// How often a running remote step is checked for its timeout and interrupt.
 const TICK: Duration = Duration::from_millis(20);
@@ -432,11 +433,11 @@ fn payload(req: &StepRun<'_>, remote: &Remote<'_>, kind: Kind, marks: &Marks) ->
         g = GRACE.as_secs()
     ));
     for (k, v) in &env {
-        if is_name(k) {
+        if is_variable_name(k) {
             p.push_str(&format!("export {k}={}\n", quote(v)));
         }
     }
-    for k in unset.into_iter().filter(|k| is_name(k)) {
+    for k in unset.into_iter().filter(|k| is_variable_name(k)) {
         p.push_str(&format!("unset {k}\n"));
     }
     let cwd = req
@@ -535,14 +536,6 @@ fn payload(req: &StepRun<'_>, remote: &Remote<'_>, kind: Kind, marks: &Marks) ->
          exit \"$__rs_st\"\n"
     ));
     p
-}
-
-fn is_name(k: &str) -> bool {
-    let mut chars = k.chars();
-    chars
-        .next()
-        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 /// The step while it runs: output in, stop when asked.

@@ -433,12 +433,7 @@ fn placeholder(line: &str, asks: Asks) -> Option<(String, Option<String>)> {
     }
     let rest = line.strip_prefix("export ")?.trim_start();
     let (name, value) = rest.split_once('=')?;
-    let name_ok = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !name_ok {
+    if !super::is_variable_name(name) {
         return None;
     }
     let value = strip_comment(value).trim_end();
