@@ -41,9 +41,14 @@ use crate::parse::is_variable_name;
 /// How often a running remote step is checked for its timeout and interrupt.
 const TICK: Duration = Duration::from_millis(20);
 
-/// Longest unix socket path the control socket may have (`sun_path` is 104
-/// bytes on macOS and the BSDs, 108 on Linux); `%C` expands to 40 hex digits.
-const MAX_SOCKET: usize = 100;
+/// Longest unix socket path there is room for: `sun_path` is 104 bytes on
+/// macOS and the BSDs (108 on Linux), the last one the closing NUL.
+const MAX_SOCKET: usize = 103;
+
+/// What ssh adds to the control folder: `/`, then `%C` as 40 hex digits,
+/// then, while it sets the socket up, `.` and 16 random characters (it
+/// listens on that name and renames it into place).
+const SOCKET_NAME: usize = 1 + 40 + 1 + 16;
 
 /// How runsheet reaches hosts: the options of every `ssh` call.
 #[derive(Debug, Clone)]
@@ -71,7 +76,7 @@ impl Ssh {
         let control_dir = if socket_fits(&preferred) {
             preferred
         } else {
-            short_control_dir().join(own)
+            short_control_dir(&own)
         };
         Ssh {
             config,
@@ -182,18 +187,19 @@ fn ssh_missing(e: io::Error) -> io::Error {
 }
 
 fn socket_fits(dir: &Path) -> bool {
-    dir.as_os_str().len() + "/".len() + 40 <= MAX_SOCKET
+    dir.as_os_str().len() + SOCKET_NAME <= MAX_SOCKET
 }
 
-/// A folder for control sockets with a short path, private to this user.
-fn short_control_dir() -> PathBuf {
+/// The run's folder `own` for control sockets under a short path, private
+/// to this user.
+fn short_control_dir(own: &str) -> PathBuf {
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
     let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
     runtime
-        .map(|d| d.join("runsheet-ssh"))
+        .map(|d| d.join("runsheet-ssh").join(own))
         .filter(|d| socket_fits(d))
-        .unwrap_or_else(|| PathBuf::from(format!("/tmp/runsheet-ssh-{uid}")))
+        .unwrap_or_else(|| PathBuf::from(format!("/tmp/runsheet-ssh-{uid}")).join(own))
 }
 
 fn make_private_dir(dir: &Path) -> io::Result<()> {
@@ -881,6 +887,36 @@ mod tests {
                 ("env".to_string(), b"A=1\n".to_vec())
             ]
         );
+    }
+
+    /// The longest name ssh gives a socket in a folder that fits, as
+    /// OpenSSH's `muxserver_listen` makes it, fits in `sun_path` with its NUL.
+    #[test]
+    fn the_name_ssh_listens_on_fits_in_every_folder_that_fits() {
+        let longest = (1..200)
+            .map(|n| PathBuf::from(format!("/{}", "d".repeat(n - 1))))
+            .filter(|dir| socket_fits(dir))
+            .last()
+            .expect("some folder fits");
+        let listening = format!(
+            "{}/{}.{}",
+            longest.display(),
+            "c".repeat(40),
+            "r".repeat(16)
+        );
+        assert!(listening.len() < 104, "{} bytes", listening.len());
+        let one_more = PathBuf::from(format!("{}d", longest.display()));
+        assert!(!socket_fits(&one_more));
+        // A state dir as long as a project's checkout often is.
+        let project = Path::new("/home/alice/src/github.com/acme-corp/ops/.runsheet");
+        let ssh = Ssh::new(None, project);
+        let name = format!(
+            "{}/{}.{}",
+            ssh.control_dir.display(),
+            "c".repeat(40),
+            "r".repeat(16)
+        );
+        assert!(name.len() < 104, "{name}");
     }
 
     #[test]
