@@ -73,13 +73,7 @@ fn start_run(dir: &Path, args: &[&str]) -> Child {
 }
 
 fn finish(child: Child) -> Ran {
-    let out = child.wait_with_output().unwrap();
-    Ran {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        dir: PathBuf::new(),
-    }
+    Ran::from_output(child.wait_with_output().unwrap(), PathBuf::new())
 }
 
 #[test]

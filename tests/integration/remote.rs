@@ -253,12 +253,7 @@ fn a_remote_timeout_leaves_nothing_running_on_the_host() {
     let out = child.wait_with_output().expect("runsheet ends");
     assert_eq!(out.status.code(), Some(1));
     assert!(started.elapsed() < Duration::from_secs(15));
-    let ran = Ran {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::new(),
-        dir,
-    };
+    let ran = Ran::from_output(out, dir);
     assert_eq!(record(&ran)["steps"][0]["status"], "timed-out");
     let gone = eventually(Duration::from_secs(3), || {
         running(&format!("rs-marker-{mark}")).is_empty()

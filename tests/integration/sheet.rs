@@ -5,12 +5,39 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 
 /// Path of a fixture directory or file under `tests/fixtures/`.
 pub fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(rel)
+}
+
+/// Where every scratch dir of this test process is made. Tests read a run's
+/// files after the run, often from another `Sheet` in the same dir, so the
+/// dirs cannot go when a `Sheet` or `Ran` is dropped; the whole folder goes
+/// when the process exits instead of piling up in the system's temp dir.
+fn scratch_root() -> &'static Path {
+    ROOT.get_or_init(|| {
+        let root = tempfile::Builder::new()
+            .prefix("runsheet-tests-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        // SAFETY: registers a function without arguments that only reads a
+        // static and removes files.
+        unsafe { libc::atexit(remove_scratch_root) };
+        root
+    })
+}
+
+static ROOT: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" fn remove_scratch_root() {
+    if let Some(root) = ROOT.get() {
+        let _ = std::fs::remove_dir_all(root);
+    }
 }
 
 /// One invocation of `runsheet`, run in its own temporary directory (so the
@@ -40,7 +67,7 @@ impl Sheet {
             args: Vec::new(),
             env: BTreeMap::new(),
             env_remove: vec!["GITHUB_ACTIONS".into(), "RUNSHEET_STATE_DIR".into()],
-            dir: tempfile::tempdir().expect("temp dir"),
+            dir: tempfile::tempdir_in(scratch_root()).expect("temp dir"),
             cwd: None,
             stdin: None,
         }
@@ -124,19 +151,23 @@ impl Sheet {
                 .expect("write stdin");
         }
         let out: Output = child.wait_with_output().expect("wait runsheet");
-        let ran = Ran {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            dir: self.dir.path().to_path_buf(),
-        };
-        // Keep the scratch dir alive as long as the caller may read files in it.
-        std::mem::forget(self.dir);
-        ran
+        // The scratch dir stays until the test process exits (see
+        // `scratch_root`): the test may read files in it after this.
+        Ran::from_output(out, self.dir.keep())
     }
 }
 
 impl Ran {
+    /// A run the test started itself, in `dir`, which the test keeps.
+    pub fn from_output(out: Output, dir: PathBuf) -> Ran {
+        Ran {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            dir,
+        }
+    }
+
     #[track_caller]
     pub fn code(self, expected: i32) -> Self {
         assert_eq!(
