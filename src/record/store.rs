@@ -50,6 +50,11 @@ pub enum LockError {
     },
     #[error("cannot take the lock {}: {source}", lock.display())]
     Io { lock: PathBuf, source: io::Error },
+    #[error(
+        "cannot make the state dir {}: {source}; choose another with --state-dir or RUNSHEET_STATE_DIR",
+        dir.display()
+    )]
+    StateDir { dir: PathBuf, source: io::Error },
 }
 
 /// Held while a run writes its record. The lock is an `flock` on the lock file,
@@ -96,7 +101,10 @@ impl Store {
             lock: path.clone(),
             source,
         };
-        fs::create_dir_all(&dir).map_err(io_err)?;
+        fs::create_dir_all(&dir).map_err(|source| LockError::StateDir {
+            dir: self.dir.clone(),
+            source,
+        })?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)

@@ -1049,3 +1049,16 @@ fn a_full_disk_fails_the_run_cleanly_and_keeps_the_last_record() {
         .code(0)
         .stdout_has("result: passed");
 }
+
+#[test]
+fn a_state_dir_that_cannot_be_made_is_named_with_the_way_out() {
+    let (sheet, dir) = with_fixture("sections.md");
+    std::fs::write(dir.join("not-a-folder"), "a file\n").unwrap();
+    sheet
+        .args(["--state-dir", "not-a-folder/state", "run", "sections.md"])
+        .run()
+        .code(2)
+        .stderr_has("cannot make the state dir not-a-folder/state")
+        .stderr_has("choose another with --state-dir or RUNSHEET_STATE_DIR");
+    assert_eq!(read(dir.join("not-a-folder")), "a file\n");
+}
