@@ -36,8 +36,12 @@ pub struct LogWriter {
 /// written over from its start, `next` being where the oldest byte is.
 #[derive(Debug)]
 struct Ring {
+    /// `cap` bytes, zeroed by the system as each page is first written: a
+    /// tail starts only after half the cap was printed, and growing by
+    /// doubling would briefly hold 1.5 rings.
     bytes: Vec<u8>,
-    cap: usize,
+    /// How many of `bytes` hold output.
+    filled: usize,
     next: usize,
     /// Bytes that went into the tail in all.
     written: u64,
@@ -47,10 +51,8 @@ impl Ring {
     fn new(cap: u64) -> Ring {
         let cap = usize::try_from(cap).unwrap_or(usize::MAX);
         Ring {
-            // Reserved at once: a tail starts only after half the cap was
-            // printed, and growing by doubling would briefly hold 1.5 rings.
-            bytes: Vec::with_capacity(cap),
-            cap,
+            bytes: vec![0; cap],
+            filled: 0,
             next: 0,
             written: 0,
         }
@@ -58,29 +60,30 @@ impl Ring {
 
     fn push(&mut self, mut bytes: &[u8]) {
         self.written += bytes.len() as u64;
-        if bytes.len() >= self.cap {
-            self.bytes.clear();
-            self.bytes
-                .extend_from_slice(&bytes[bytes.len() - self.cap..]);
+        let cap = self.bytes.len();
+        if bytes.len() >= cap {
+            copy_streaming(&mut self.bytes, &bytes[bytes.len() - cap..]);
+            self.filled = cap;
             self.next = 0;
             return;
         }
-        if self.bytes.len() < self.cap {
-            let n = (self.cap - self.bytes.len()).min(bytes.len());
-            self.bytes.extend_from_slice(&bytes[..n]);
+        if self.filled < cap {
+            let n = (cap - self.filled).min(bytes.len());
+            copy_streaming(&mut self.bytes[self.filled..self.filled + n], &bytes[..n]);
+            self.filled += n;
             bytes = &bytes[n..];
         }
         while !bytes.is_empty() {
-            let n = (self.cap - self.next).min(bytes.len());
-            self.bytes[self.next..self.next + n].copy_from_slice(&bytes[..n]);
-            self.next = (self.next + n) % self.cap;
+            let n = (cap - self.next).min(bytes.len());
+            copy_streaming(&mut self.bytes[self.next..self.next + n], &bytes[..n]);
+            self.next = (self.next + n) % cap;
             bytes = &bytes[n..];
         }
     }
 
     /// Where the kept bytes are, oldest first, in two pieces.
     fn ranges(&self) -> (Range<usize>, Range<usize>) {
-        (self.next..self.bytes.len(), 0..self.next)
+        (self.next..self.filled, 0..self.next)
     }
 
     /// The kept bytes, oldest first, in two pieces.
@@ -89,6 +92,62 @@ impl Ring {
         let (older, newer) = self.ranges();
         (&self.bytes[older], &self.bytes[newer])
     }
+}
+
+/// Copies below this size go through the cache like any other.
+const STREAMING: usize = 16 * 1024;
+
+/// `dst.copy_from_slice(src)`, but a large copy bypasses the processor's
+/// caches. A step printing gigabytes sends every byte through the ring, which
+/// is read again only when the step ends: through the cache, each copy
+/// evicted what the step's own processes were working on (the ring is as
+/// large as a whole L3 cache): a step printing 1 GB ran 1.5-5 % slower.
+fn copy_streaming(dst: &mut [u8], src: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if src.len() >= STREAMING {
+        return copy_streaming_sse2(dst, src);
+    }
+    dst.copy_from_slice(src);
+}
+
+/// SSE2 is part of every x86_64 processor.
+#[cfg(target_arch = "x86_64")]
+fn copy_streaming_sse2(dst: &mut [u8], src: &[u8]) {
+    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_sfence, _mm_stream_si128};
+    assert_eq!(dst.len(), src.len(), "a copy takes equal lengths");
+    const LANE: usize = 16;
+    // Streaming stores need an aligned target: the bytes before the first
+    // 16-byte boundary, and those after the last whole 64, are copied as usual.
+    let lead = dst.as_ptr().align_offset(LANE).min(dst.len());
+    dst[..lead].copy_from_slice(&src[..lead]);
+    let body = (dst.len() - lead) / (4 * LANE) * (4 * LANE);
+    let (to, from) = (dst[lead..].as_mut_ptr(), src[lead..].as_ptr());
+    let mut at = 0;
+    while at < body {
+        // SAFETY: `at + 64 <= body`, and `lead + body` is within both
+        // slices (their lengths are equal); `to + at` is 16-byte aligned
+        // (`lead` made it so, and `at` moves in 64s); loads may be unaligned.
+        unsafe {
+            let s = from.add(at).cast::<__m128i>();
+            let d = to.add(at).cast::<__m128i>();
+            let (a, b, c, e) = (
+                _mm_loadu_si128(s),
+                _mm_loadu_si128(s.add(1)),
+                _mm_loadu_si128(s.add(2)),
+                _mm_loadu_si128(s.add(3)),
+            );
+            _mm_stream_si128(d, a);
+            _mm_stream_si128(d.add(1), b);
+            _mm_stream_si128(d.add(2), c);
+            _mm_stream_si128(d.add(3), e);
+        }
+        at += 4 * LANE;
+    }
+    // Streaming stores are weakly ordered: fence them before anything else
+    // (the final write of the tail) reads the ring.
+    // SAFETY: a fence has no preconditions; SSE is part of every x86_64.
+    unsafe { _mm_sfence() };
+    dst[lead + body..].copy_from_slice(&src[lead + body..]);
 }
 
 impl LogWriter {
@@ -330,6 +389,24 @@ mod tests {
 
     /// A tail of several pieces of [`RELEASE`], written from a ring that
     /// wrapped mid-piece, comes out whole and in order.
+    #[test]
+    fn a_streaming_copy_copies_what_a_plain_one_does() {
+        let src: Vec<u8> = (0..STREAMING + 300)
+            .map(|i| (i * 7 + i / 251) as u8)
+            .collect();
+        for offset in 0..20 {
+            for len in (STREAMING - 2..STREAMING + 130).chain([0, 1, 64, STREAMING * 2 - offset]) {
+                let len = len.min(src.len() - 17);
+                let mut ours = vec![0xAAu8; STREAMING * 2 + 40];
+                let mut plain = ours.clone();
+                let from = &src[offset * 5 % 17..][..len];
+                copy_streaming(&mut ours[offset..offset + len], from);
+                plain[offset..offset + len].copy_from_slice(from);
+                assert!(ours == plain, "offset {offset}, length {len}");
+            }
+        }
+    }
+
     #[test]
     fn a_tail_larger_than_a_piece_is_written_whole() {
         let tmp = tempfile::tempdir().unwrap();
