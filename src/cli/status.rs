@@ -8,6 +8,14 @@ use crate::report::status::Status;
 pub(crate) fn run(global: &Global, args: StatusArgs) -> anyhow::Result<Exit> {
     let abs = std::fs::canonicalize(&args.file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.file.display()))?;
+    if abs.is_dir() {
+        let source = std::io::Error::from(std::io::ErrorKind::IsADirectory);
+        return Err(crate::parse::LoadError::Io {
+            path: args.file,
+            source,
+        }
+        .into());
+    }
     // A runbook that no longer parses still has a record worth showing.
     let runbook = crate::parse::load(&args.file).ok();
     let store = Store::new(&global.state_dir);

@@ -197,7 +197,7 @@ pub fn continuation_prefix(source: &Source, offset: usize) -> String {
 /// Why a runbook could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("{}", unreadable(path, source))]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -208,6 +208,15 @@ pub enum LoadError {
         file: Box<Source>,
         diagnostics: Vec<Diagnostic>,
     },
+}
+
+fn unreadable(path: &std::path::Path, source: &std::io::Error) -> String {
+    let hint = if source.kind() == std::io::ErrorKind::IsADirectory {
+        "; give one runbook file (`check`, `lint` and `book` take folders)"
+    } else {
+        ""
+    };
+    format!("cannot read {}: {source}{hint}", path.display())
 }
 
 fn errors(n: usize) -> String {

@@ -18,6 +18,23 @@ fn a_missing_runbook_is_named_once_with_its_cause_once() {
 }
 
 #[test]
+fn a_folder_given_for_one_runbook_says_which_commands_take_folders() {
+    for cmd in ["list", "run", "status"] {
+        let sheet = Sheet::new();
+        std::fs::create_dir(sheet.dir().join("runbooks")).unwrap();
+        let ran = sheet.args([cmd, "runbooks"]).run().code(2);
+        assert!(
+            ran.stderr.starts_with("error: cannot read runbooks: ")
+                && ran.stderr.ends_with(
+                    "; give one runbook file (`check`, `lint` and `book` take folders)\n"
+                ),
+            "{cmd}: {}",
+            ran.stderr
+        );
+    }
+}
+
+#[test]
 fn help_has_no_spec_references_and_global_options_stand_apart() {
     let list = Sheet::new().args(["list", "--help"]).run().code(0);
     assert!(!list.stdout.contains("SPEC"), "{}", list.stdout);
