@@ -385,17 +385,18 @@ fn redeclared(
             continue;
         }
         let name = decl.name;
-        let (in_env, in_script) =
-            if decl.flags.contains('r') || bash_special(name) || bash_default(line) {
-                (None, None)
-            } else if decl.flags.contains('x') {
-                (
-                    decl.value.filter(|_| !decl.flags.contains(['a', 'A'])),
-                    None,
-                )
-            } else {
-                (None, Some(line))
-            };
+        let (in_env, in_script) = if bash_special(name) || bash_default(line) {
+            (None, None)
+        } else if decl.flags.contains('x') {
+            (
+                decl.value.filter(|_| !decl.flags.contains(['a', 'A'])),
+                // Exported and read-only: the environment brings the value,
+                // the script makes it read-only again.
+                decl.flags.contains('r').then_some(line),
+            )
+        } else {
+            (None, Some(line))
+        };
         match in_env {
             Some(v) if base_env.get(name) != Some(&v) => state.env.insert(name.into(), Some(v)),
             Some(_) => state.env.remove(name),
@@ -498,8 +499,7 @@ fn bash_whole(saved: &str, in_env: &dyn Fn(&str) -> bool) -> Option<Saved> {
             "__runsheet_s0" => shellopts0 = decl.value.clone().unwrap_or_default(),
             _ => {}
         }
-        if decl.flags.contains('r')
-            || bash_special(decl.name)
+        if bash_special(decl.name)
             || bash_default(&saved[range.clone()])
             || (decl.flags == "--"
                 && !in_env(decl.name)
@@ -511,7 +511,10 @@ fn bash_whole(saved: &str, in_env: &dyn Fn(&str) -> bool) -> Option<Saved> {
             if let (Some(v), false) = (decl.value, decl.flags.contains(['a', 'A'])) {
                 exported.push((decl.name.to_string(), v));
             }
-            continue;
+            // Read-only as well: the script makes it so again.
+            if !decl.flags.contains('r') {
+                continue;
+            }
         }
         script.push_str(&saved[range]);
         script.push('\n');

@@ -525,17 +525,21 @@ fn awkward_bash_values_survive_the_round_trip() {
     let last = Run::new("bash").chain(
         dir.path(),
         &[
-            "nl=$'line1\\nline2'; q=\"it's \\\"quoted\\\" \\$HOME \\\\ \\`x\\`\"; u='héllo ✓'\ndeclare -A map=([k one]=v1 [k2]='v 2')\ndeclare -r ro=fixed\ndeclare -i n=41\nexport EX=$'multi\\nline'\nheredoc() {\ncat <<'END'\nin $heredoc\nEND\n}",
-            "printf '%s|' \"$nl\" \"$q\" \"$u\" \"${map[k one]}\" \"${map[k2]}\" \"${ro-unset}\"; n+=1; echo \"$n\"; heredoc; printf '%s\\n' \"$EX\"",
+            "nl=$'line1\\nline2'; q=\"it's \\\"quoted\\\" \\$HOME \\\\ \\`x\\`\"; u='héllo ✓'\ndeclare -A map=([k one]=v1 [k2]='v 2')\ndeclare -r ro=fixed\ndeclare -rx RX=exported\ndeclare -i n=41\nexport EX=$'multi\\nline'\nheredoc() {\ncat <<'END'\nin $heredoc\nEND\n}",
+            "printf '%s|' \"$nl\" \"$q\" \"$u\" \"${map[k one]}\" \"${map[k2]}\" \"${ro-unset}\" \"${RX-unset}\"; (ro=2; RX=2) 2>/dev/null || printf 'read-only|'; n+=1; echo \"$n\"; heredoc; printf '%s\\n' \"$EX\"",
         ],
     );
     assert_eq!(
         text(&last.combined),
-        "line1\nline2|it's \"quoted\" $HOME \\ `x`|héllo ✓|v1|v 2|unset|42\nin $heredoc\nmulti\nline\n"
+        "line1\nline2|it's \"quoted\" $HOME \\ `x`|héllo ✓|v1|v 2|fixed|exported|read-only|42\nin $heredoc\nmulti\nline\n"
     );
     assert_eq!(
         last.state.env.get("EX"),
         Some(&Some("multi\nline".to_string()))
+    );
+    assert_eq!(
+        last.state.env.get("RX"),
+        Some(&Some("exported".to_string()))
     );
 }
 
