@@ -129,9 +129,12 @@ const SAVE_FNS: &str = r#"__runsheet_dump() {
   [[ -z ${__runsheet_full-} ]] || __runsheet_o=$SHELLOPTS
   builtin set +e +u +o pipefail
   if [[ -n ${__runsheet_full-} ]]; then
+    # bash computes $DIRSTACK only when it is used: a bare `declare -p`
+    # shows it as it was last used.
+    builtin : "${DIRSTACK[@]}"
     { builtin declare -p; builtin alias -p; builtin echo '#runsheet-functions'; builtin declare -f; } >"$__runsheet_saved"
   else
-    { builtin echo '#runsheet-some'; builtin declare -p PWD OLDPWD "${__runsheet_some[@]}" 2>/dev/null; } >"$__runsheet_saved"
+    { builtin echo '#runsheet-some'; builtin declare -p PWD OLDPWD DIRSTACK "${__runsheet_some[@]}" 2>/dev/null; } >"$__runsheet_saved"
   fi
   __runsheet_done=1
 }
@@ -384,6 +387,10 @@ fn redeclared(
             cwd = decl.value;
             continue;
         }
+        if decl.name == "DIRSTACK" {
+            script = with_dirs(&script, dirs_line(&words));
+            continue;
+        }
         let name = decl.name;
         let (in_env, in_script) = if bash_special(name) || bash_default(line) {
             (None, None)
@@ -456,6 +463,64 @@ fn declared_again(script: &str, name: &str, line: Option<&str>) -> String {
     }
 }
 
+/// Starts the line of a restoring script that rebuilds the directory
+/// stack (`pushd`, `popd`, `dirs`).
+const DIRS_MARK: &str = "builtin dirs -c; ";
+
+/// The line rebuilding the directory stack of `declare -p DIRSTACK` (its
+/// words), below the working directory; `None` when it holds nothing else.
+/// bash lets a script add to the stack only with `pushd`: `-n` adds the
+/// directory under the current one without going there, or checking that it
+/// still exists (as a stack in a terminal keeps a directory since deleted).
+fn dirs_line(words: &[String]) -> Option<String> {
+    let dirs = stack_entries(words)?;
+    if dirs.len() < 2 {
+        return None;
+    }
+    let pushes: Vec<String> = dirs[1..]
+        .iter()
+        .rev()
+        .map(|dir| format!("builtin pushd -n -- {} >/dev/null", quote(dir)))
+        .collect();
+    Some(format!("{DIRS_MARK}{}", pushes.join("; ")))
+}
+
+/// The entries of `declare -a DIRSTACK=([0]="..." [1]="...")`, read as
+/// words: the first carries `DIRSTACK=(`, the last the closing `)`.
+fn stack_entries(words: &[String]) -> Option<Vec<String>> {
+    let at = words.iter().position(|w| w.starts_with("DIRSTACK="))?;
+    let mut entries = words[at..].to_vec();
+    let first = entries.first_mut()?;
+    *first = first.strip_prefix("DIRSTACK=(")?.to_string();
+    let last = entries.last_mut()?;
+    *last = last.strip_suffix(')')?.to_string();
+    entries
+        .into_iter()
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let rest = e.strip_prefix('[')?;
+            let (index, dir) = rest.split_once("]=")?;
+            index
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| dir.to_string())
+        })
+        .collect()
+}
+
+/// `script` with its directory stack line replaced by `line`.
+fn with_dirs(script: &str, line: Option<String>) -> String {
+    let mut out: String = script
+        .split_inclusive('\n')
+        .filter(|l| !l.starts_with(DIRS_MARK))
+        .collect();
+    if let Some(line) = line {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
 /// Where the line holding `end` ends (after its newline).
 fn line_after(script: &str, end: usize) -> usize {
     script[end..]
@@ -476,6 +541,7 @@ fn bash_whole(saved: &str, in_env: &dyn Fn(&str) -> bool) -> Option<Saved> {
     let mut script = String::with_capacity(saved.len());
     let mut functions = "";
     let mut aliases = String::new();
+    let mut dirs = None;
     let commands = super::words::commands(saved);
     let at_start = own_at_start(&commands);
     for (range, words) in commands {
@@ -493,6 +559,7 @@ fn bash_whole(saved: &str, in_env: &dyn Fn(&str) -> bool) -> Option<Saved> {
         };
         match decl.name {
             "PWD" => cwd = decl.value.clone(),
+            "DIRSTACK" => dirs = dirs_line(&words),
             "BASHOPTS" => bashopts = decl.value.clone().unwrap_or_default(),
             "__runsheet_o" => shellopts = decl.value.clone().unwrap_or_default(),
             "__runsheet_b0" => bashopts0 = decl.value.clone().unwrap_or_default(),
@@ -530,7 +597,7 @@ fn bash_whole(saved: &str, in_env: &dyn Fn(&str) -> bool) -> Option<Saved> {
             quote(&shellopts)
         ));
     }
-    Some((cwd?, exported, Some(script)))
+    Some((cwd?, exported, Some(with_dirs(&script, dirs))))
 }
 
 /// The variables bash sets itself, unexported, when the environment has

@@ -879,6 +879,7 @@ fn a_step_that_only_moves_carries_what_a_whole_save_would() {
         "export -n OLDPWD; cd /; OLDPWD=/tmp",
         "readonly OLDPWD",
         "cd sub",
+        "pushd sub >/dev/null; pushd / >/dev/null",
     ];
     let moves = [
         "cd sub",
@@ -886,6 +887,8 @@ fn a_step_that_only_moves_carries_what_a_whole_save_would() {
         "cd \"$HOME\"; cd - >/dev/null",
         "cd /nonexistent-runsheet || true",
         "pushd sub >/dev/null",
+        "popd >/dev/null || true",
+        "pushd -n / >/dev/null; popd +1 >/dev/null",
         "cd",
     ];
     carries_what_a_whole_save_would(&[&r, &r_no_oldpwd, &r_bare], &befores, &moves, |e| {
@@ -914,6 +917,7 @@ fn a_step_that_only_assigns_carries_what_a_whole_save_would() {
         "declare -x A",
         "unset RSBASE; OPTERR=0",
         "cd sub",
+        "pushd sub >/dev/null",
     ];
     let steps = [
         "A=1",
@@ -1338,4 +1342,42 @@ fn a_takeover_stops_only_what_the_dead_run_left() {
     );
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(bystander.wait().unwrap().signal(), Some(libc::SIGTERM));
+}
+
+/// `pushd` in one step and `popd` in a later one, as in one terminal: the
+/// directory stack is carried with the directory, whether the step saved
+/// everything or only where it moved.
+#[test]
+fn the_directory_stack_carries_like_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["a", "b c"] {
+        std::fs::create_dir(dir.path().join(d)).unwrap();
+    }
+    let top = dir.path().canonicalize().unwrap();
+    for (first, second) in [("", ""), (": $(:); ", ""), ("", ": $(:); ")] {
+        let last = Run::new("bash").chain(
+            &top,
+            &[
+                &format!("{first}pushd a >/dev/null; pushd '../b c' >/dev/null"),
+                &format!("{second}dirs -l -p; popd >/dev/null; pwd"),
+                "popd >/dev/null; pwd; dirs -p | wc -l",
+            ],
+        );
+        let t = top.display();
+        assert_eq!(
+            text(&last.combined),
+            format!("{t}\n1\n"),
+            "{first:?} {second:?}"
+        );
+    }
+    let (out, _) = Run::new("bash").run(
+        "pushd a >/dev/null; pushd '../b c' >/dev/null",
+        &start_in(&top),
+    );
+    let (next, _) = Run::new("bash").run("dirs -l -p; popd >/dev/null; pwd", &out.state);
+    let t = top.display();
+    assert_eq!(
+        text(&next.combined),
+        format!("{t}/b c\n{t}/a\n{t}\n{t}/a\n")
+    );
 }
