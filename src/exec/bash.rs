@@ -132,7 +132,7 @@ const SAVE_FNS: &str = r#"__runsheet_dump() {
     # bash computes $DIRSTACK only when it is used: a bare `declare -p`
     # shows it as it was last used.
     builtin : "${DIRSTACK[@]}"
-    { builtin declare -p; builtin alias -p; builtin echo '#runsheet-functions'; builtin declare -f; } >"$__runsheet_saved"
+    { builtin declare -p; builtin umask -p; builtin alias -p; builtin echo '#runsheet-functions'; builtin declare -f; } >"$__runsheet_saved"
   else
     { builtin echo '#runsheet-some'; builtin declare -p PWD OLDPWD DIRSTACK "${__runsheet_some[@]}" 2>/dev/null; } >"$__runsheet_saved"
   fi
@@ -463,6 +463,30 @@ fn declared_again(script: &str, name: &str, line: Option<&str>) -> String {
     }
 }
 
+/// The file mode mask runsheet was started with, which every step inherits:
+/// a step's own `umask` is carried only when it differs.
+pub(crate) fn own_umask() -> u32 {
+    static OWN: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *OWN.get_or_init(|| {
+        // Linux says it without changing it; elsewhere it is read by
+        // setting it and setting it back.
+        let from_proc = fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+            let line = s.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+            u32::from_str_radix(line.trim(), 8).ok()
+        });
+        from_proc.unwrap_or_else(|| {
+            // SAFETY: umask cannot fail; the old mask is put back at once.
+            // `mode_t` is 16 bits on macOS.
+            #[allow(clippy::useless_conversion)]
+            unsafe {
+                let old = libc::umask(0o022);
+                libc::umask(old);
+                u32::from(old)
+            }
+        })
+    })
+}
+
 /// Starts the line of a restoring script that rebuilds the directory
 /// stack (`pushd`, `popd`, `dirs`).
 const DIRS_MARK: &str = "builtin dirs -c; ";
@@ -542,6 +566,7 @@ fn bash_whole(saved: &str, in_env: &dyn Fn(&str) -> bool) -> Option<Saved> {
     let mut functions = "";
     let mut aliases = String::new();
     let mut dirs = None;
+    let mut umask = None;
     let commands = super::words::commands(saved);
     let at_start = own_at_start(&commands);
     for (range, words) in commands {
@@ -553,6 +578,12 @@ fn bash_whole(saved: &str, in_env: &dyn Fn(&str) -> bool) -> Option<Saved> {
             aliases.push_str(&saved[range]);
             aliases.push('\n');
             continue;
+        }
+        if let [command, mask] = &words[..] {
+            if command == "umask" {
+                umask = Some(mask.clone()).filter(|m| *m != format!("{:04o}", own_umask()));
+                continue;
+            }
         }
         let Some(decl) = Declaration::read(&words) else {
             continue;
@@ -596,6 +627,9 @@ fn bash_whole(saved: &str, in_env: &dyn Fn(&str) -> bool) -> Option<Saved> {
             quote(&bashopts),
             quote(&shellopts)
         ));
+    }
+    if let Some(mask) = umask.filter(|m| m.bytes().all(|b| (b'0'..=b'7').contains(&b))) {
+        script.push_str(&format!("builtin umask {mask}\n"));
     }
     Some((cwd?, exported, Some(with_dirs(&script, dirs))))
 }

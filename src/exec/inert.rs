@@ -59,6 +59,7 @@ const STATEFUL: &[&str] = &[
     "time",
     "trap",
     "typeset",
+    "umask",
     "unalias",
     "unset",
     "until",
@@ -73,8 +74,8 @@ pub(crate) enum Effect {
     /// Nothing: simple commands only, none of them a state-changing builtin.
     Nothing,
     /// The working directory only: as `Nothing`, except that some commands
-    /// are `cd`, `pushd` or `popd`. They change `$PWD` and `$OLDPWD` (and
-    /// `DIRSTACK`, which is never carried), nothing else.
+    /// are `cd`, `pushd` or `popd`. They change `$PWD`, `$OLDPWD` and the
+    /// directory stack, nothing else.
     Directory,
     /// The working directory and these variables: as `Directory`, except
     /// that some commands only assign (`NAME=value ...` alone) or export

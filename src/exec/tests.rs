@@ -880,6 +880,7 @@ fn a_step_that_only_moves_carries_what_a_whole_save_would() {
         "readonly OLDPWD",
         "cd sub",
         "pushd sub >/dev/null; pushd / >/dev/null",
+        "umask 027",
     ];
     let moves = [
         "cd sub",
@@ -918,6 +919,7 @@ fn a_step_that_only_assigns_carries_what_a_whole_save_would() {
         "unset RSBASE; OPTERR=0",
         "cd sub",
         "pushd sub >/dev/null",
+        "umask 027",
     ];
     let steps = [
         "A=1",
@@ -1380,4 +1382,25 @@ fn the_directory_stack_carries_like_the_directory() {
         text(&next.combined),
         format!("{t}/b c\n{t}/a\n{t}\n{t}/a\n")
     );
+}
+
+/// `umask 077` before the steps that write keys holds for them, as in one
+/// terminal; a mask set back to the one runsheet started with leaves no
+/// trace in the state.
+#[test]
+fn the_file_mode_mask_carries() {
+    let dir = tempfile::tempdir().unwrap();
+    let last = Run::new("bash").chain(dir.path(), &["umask 077", "cd .", "umask; : >key"]);
+    assert_eq!(text(&last.combined), "0077\n");
+    let mode = std::fs::metadata(dir.path().join("key"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    let own = format!("umask {:04o}", crate::exec::bash::own_umask());
+    let last = Run::new("bash").chain(dir.path(), &["umask 077", &own]);
+    let script = last.state.shell_script.unwrap_or_default();
+    assert!(!script.contains("umask"), "{script}");
 }
