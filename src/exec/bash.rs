@@ -361,10 +361,11 @@ pub(crate) fn bash_saved(
 }
 
 /// `before` with the declarations of `declared` (as `declare -p` prints
-/// them): the directory from `$PWD`, and every other variable where
-/// `bash_whole` would put it: in the environment delta when exported with a
-/// value (bash exports it), in the restoring script when not exported,
-/// nowhere when read-only, maintained by bash or as every bash starts.
+/// them): the directory from `$PWD`, the directory stack, and every other
+/// variable where `bash_whole` would put it: in the environment delta when
+/// exported with a value (bash exports it), in the restoring script when not
+/// exported or when read-only, nowhere when maintained by bash or as every
+/// bash starts.
 fn redeclared(
     declared: &str,
     before: &ShellState,
@@ -553,9 +554,10 @@ fn line_after(script: &str, end: usize) -> usize {
 }
 
 /// Reads a whole save: the cwd, the exported variables, and the script
-/// restoring the rest. Read-only and bash-maintained variables are dropped
-/// (re-declaring them fails), exported ones travel as the environment delta
-/// instead.
+/// restoring the rest: variables, functions, aliases, options, a changed
+/// `umask` and the directory stack. Variables bash maintains are dropped
+/// (re-declaring them fails); exported ones travel as the environment delta
+/// instead, and read-only ones in both.
 fn bash_whole(saved: &str, in_env: &dyn Fn(&str) -> bool) -> Option<Saved> {
     let mut cwd = None;
     let mut bashopts = String::new();
